@@ -1,0 +1,5 @@
+"""All I/O of agentflow lives here: the agent activity and the LLM providers it may call."""
+
+from activities.agent import AgentActivities
+
+__all__ = ["AgentActivities"]

@@ -1,0 +1,233 @@
+"""The ``agentflow`` command: run, validate, worker, dev, demo.
+
+Exit codes: 0 success, 1 the flow (or a service) failed, 2 bad input (config, flags, JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from temporalio.service import RPCError
+
+from agentflow.config import DEFAULT_CONFIG_FILE, load_config
+from agentflow.errors import AgentflowError, ConfigError, FlowFailedError
+from agentflow.models import FlowResult
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(f"agentflow: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (AgentflowError, RPCError, ConnectionError) as err:
+        print(f"agentflow: error: {_service_message(err)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentflow", description="Durable multi-agent flows from agentflow.toml on Temporal."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start a flow run and (by default) wait for it")
+    _config_flag(run)
+    run.add_argument("--input", default="{}", help="JSON object, @file.json, or @- for stdin")
+    run.add_argument("--target", help="agent that receives the event (route mode)")
+    run.add_argument("--session", help="session id carried by the event")
+    run.add_argument("--workflow-id", help="Temporal workflow id (default: generated)")
+    run.add_argument("--task-queue", help="override [temporal] task_queue")
+    run.add_argument("--no-wait", action="store_true", help="print the ids and return")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    run.set_defaults(func=_run)
+
+    validate = commands.add_parser("validate", help="check a config file without running it")
+    _config_flag(validate)
+    validate.set_defaults(func=_validate)
+
+    worker = commands.add_parser("worker", help="run a worker for one or more flows")
+    worker.add_argument(
+        "--config", action="append", help=f"config file; repeat for several (default: {DEFAULT_CONFIG_FILE})"
+    )
+    worker.add_argument("--task-queue", help="override [temporal] task_queue")
+    worker.set_defaults(func=_worker)
+
+    dev = commands.add_parser("dev", help="start the embedded Temporal dev server")
+    dev.add_argument("--port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--ip", default="127.0.0.1")
+    dev.add_argument("--db", default=".agentflow/temporal.db", help="SQLite file of the server")
+    dev.set_defaults(func=_dev)
+
+    demo = commands.add_parser("demo", help="dev server + worker + one run of a flow, then stop")
+    _config_flag(demo)
+    demo.add_argument("--input", default="@examples/demo_input.json")
+    demo.add_argument("--port", type=int, default=7233)
+    demo.add_argument("--ui-port", type=int, default=8233)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG_FILE, help="path to agentflow.toml")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(
+        f"{args.config}: ok: flow {config.name!r}, mode {config.mode}, "
+        f"{len(config.enabled_agents())} enabled agents"
+    )
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from agentflow.worker import run_worker
+
+    asyncio.run(run_worker(args.config or [DEFAULT_CONFIG_FILE], args.task_queue))
+    return EXIT_OK
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from agentflow.devserver import DevServer
+
+    server = DevServer(args.port, args.ui_port, args.db, args.ip)
+    server.start()
+    print(f"Temporal dev server: {server.address}  (namespace default)")
+    print(f"Temporal UI:         {server.ui_address}")
+    print(f"Database:            {server.db}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        server.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agentflow.client import Runner
+
+    data = read_input(args.input)
+    runner = Runner.from_config(args.config, task_queue=args.task_queue)
+    return asyncio.run(_run_flow(runner, data, args))
+
+
+async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace) -> int:
+    handle = await runner.start(
+        data, target=args.target, session_id=args.session, workflow_id=args.workflow_id
+    )
+    if args.no_wait:
+        if args.json:
+            _print_json({"workflow_id": handle.workflow_id, "run_id": handle.run_id,
+                         "status": "running", "mode": runner.config.mode})  # fmt: skip
+        else:
+            print(f"started {handle.workflow_id} (run {handle.run_id})\n{handle.ui_url}")
+        return EXIT_OK
+    if not args.json:
+        print(f"started {handle.workflow_id}\n  {handle.ui_url}", flush=True)
+    try:
+        result = await handle.result()
+    except FlowFailedError as err:
+        result = err.result
+    if args.json:
+        _print_json(result_json(handle.workflow_id, handle.run_id, result))
+    else:
+        print(format_result(result))
+    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+def read_input(value: str) -> dict[str, Any]:
+    """``--input``: a JSON object, ``@file.json``, or ``@-`` for standard input."""
+    source = "--input"
+    text = value
+    if value.startswith("@"):
+        source = value[1:]
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"--input: cannot read {source}: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--input: {source} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--input: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "run_id": run_id,
+        "status": result.status,
+        "mode": result.mode,
+        "state": result.state.model_dump(mode="json"),
+        "results": [r.model_dump(mode="json") for r in result.results],
+        "error": result.error,
+    }
+    for extra in ("iterations", "stop_reason"):
+        if getattr(result, extra) is not None:
+            body[extra] = getattr(result, extra)
+    if result.path:
+        body["path"] = result.path
+    return body
+
+
+def format_result(result: FlowResult) -> str:
+    lines = [f"flow {result.flow!r} ({result.mode}): {result.status}"]
+    if result.error:
+        lines.append(f"error: {result.error}")
+    if result.stop_reason:
+        lines.append(f"loop: {result.iterations} iterations, stopped by {result.stop_reason}")
+    if result.path:
+        lines.append("path: " + " → ".join(result.path))
+    width = max((len(r.agent) for r in result.results), default=5)
+    for r in result.results:
+        mark = "✓" if r.status == "completed" else "✗"
+        changed = f"  changed: {', '.join(r.changed_keys)}" if r.changed_keys else ""
+        failure = f"  {r.error}" if r.error else ""
+        lines.append(
+            f"  {mark} {r.agent:<{width}}  attempt {r.attempt}  {r.duration_ms:8.1f} ms"
+            f"{changed}{failure}"
+        )
+    lines.append("state:")
+    lines.append(json.dumps(result.state.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def _print_json(body: dict[str, Any]) -> None:
+    print(json.dumps(body, ensure_ascii=False))
+
+
+def _service_message(err: BaseException) -> str:
+    if isinstance(err, RPCError | ConnectionError) or "connect" in str(err).lower():
+        return f"{err} (is Temporal running? start one with `agentflow dev`)"
+    return str(err)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from agentflow.demo import run_demo
+
+    return run_demo(args.config, read_input(args.input), args.port, args.ui_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

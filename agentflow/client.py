@@ -1,0 +1,129 @@
+"""Starting flows from Python: ``Runner.from_config("agentflow.toml").run({...})``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, TimeoutError
+
+from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
+from agentflow.errors import ConfigError, FlowFailedError
+from agentflow.models import Event, FlowInput, FlowResult, State
+from agentflow.temporal import connect, ui_url
+from workflows import WORKFLOWS_BY_MODE
+
+
+@dataclass
+class FlowHandle:
+    """A started flow run."""
+
+    workflow_id: str
+    run_id: str
+    config: FlowConfig
+    handle: WorkflowHandle[Any, FlowResult]
+    ui_url: str
+
+    async def result(self) -> FlowResult:
+        """Wait for the run; raise FlowFailedError (with the partial result) if it failed."""
+        try:
+            return await self.handle.result()
+        except WorkflowFailureError as err:
+            raise _flow_failed(self.config, err) from err
+
+
+class Runner:
+    """Starts runs of one flow. The run is pinned to the config it started with."""
+
+    def __init__(
+        self, config: FlowConfig, client: Client | None = None, task_queue: str | None = None
+    ) -> None:
+        self.config = config
+        self.task_queue = task_queue or config.temporal.task_queue
+        self._client = client
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | Path = DEFAULT_CONFIG_FILE,
+        *,
+        client: Client | None = None,
+        task_queue: str | None = None,
+        check_handlers: bool = True,
+    ) -> Runner:
+        """Load and validate ``path`` (ConfigError on a bad file); connect on first use."""
+        return cls(load_config(path, check_handlers=check_handlers), client, task_queue)
+
+    async def client(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self.config.temporal)
+        return self._client
+
+    async def start(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        target: str | None = None,
+        session_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        workflow_id: str | None = None,
+    ) -> FlowHandle:
+        """Start a run without waiting for it."""
+        if target is not None and target not in self.config.enabled_agents():
+            known = ", ".join(self.config.enabled_agents())
+            raise ConfigError(f"--target: no enabled agent {target!r}; enabled agents: {known}")
+        event = Event(
+            target_agent=target or "",
+            session_id=session_id or "",
+            data=dict(data or {}),
+            metadata=dict(metadata or {}),
+        )
+        if session_id:
+            event.metadata.setdefault("session_id", session_id)
+        flow_input = FlowInput(
+            config=self.config, event=event, state=State(data=event.data, meta=event.metadata)
+        )
+        client = await self.client()
+        workflow_id = workflow_id or _workflow_id(self.config.name, session_id)
+        handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
+            WORKFLOWS_BY_MODE[self.config.mode].run,  # type: ignore[attr-defined]
+            flow_input,
+            id=workflow_id,
+            task_queue=self.task_queue,
+            execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
+            result_type=FlowResult,
+        )
+        run_id = handle.first_execution_run_id or handle.result_run_id or ""
+        return FlowHandle(
+            workflow_id, run_id, self.config, handle, ui_url(client, workflow_id, run_id)
+        )
+
+    async def run(self, data: dict[str, Any] | None = None, **options: Any) -> FlowResult:
+        """Start a run and wait for its result (FlowFailedError if it fails)."""
+        handle = await self.start(data, **options)
+        return await handle.result()
+
+
+def _workflow_id(flow: str, session_id: str | None) -> str:
+    suffix = uuid.uuid4().hex[:12]
+    return f"{flow}-{session_id}-{suffix}" if session_id else f"{flow}-{suffix}"
+
+
+def _flow_failed(config: FlowConfig, err: WorkflowFailureError) -> FlowFailedError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "FlowFailed" and cause.details:
+        partial = FlowResult.model_validate(cause.details[0])
+        return FlowFailedError(cause.message, partial)
+    if isinstance(cause, TimeoutError):
+        message = (
+            f"flow {config.name!r} timed out after "
+            f"{config.orchestration.timeout_seconds:g}s (orchestration.timeout_seconds)"
+        )
+    else:
+        message = f"flow {config.name!r} failed: {cause or err}"
+    partial = FlowResult(flow=config.name, mode=config.mode, status="failed", error=message)
+    return FlowFailedError(message, partial)

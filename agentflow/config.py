@@ -1,0 +1,307 @@
+"""agentflow.toml: the schema (pydantic models) and the loader that turns a bad file into one
+clear message naming the file, the key path, what is wrong and what is allowed.
+
+This module is imported by workflow code (the config snapshot travels in the workflow input),
+so it must stay free of I/O at import time and of anything non-deterministic in its models.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentflow.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+MODES = ("route", "sequential", "collaborative", "loop", "mixed")
+MODE_ALIASES = {"collaborate": "collaborative", "parallel": "collaborative"}
+LLM_PROVIDERS = ("ollama", "openai")
+DEFAULT_CONFIG_FILE = "agentflow.toml"
+
+ModeName = Literal["route", "sequential", "collaborative", "loop", "mixed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FlowMeta(_Strict):
+    """``[agent_flow]``: what the flow is called."""
+
+    name: str = "agentflow"
+    version: str = "0.0.0"
+    description: str = ""
+
+
+class LLMConfig(_Strict):
+    """``[llm]``: the model used by agents that have a ``system_prompt`` and no ``handler``."""
+
+    provider: str = Field("", validation_alias=AliasChoices("provider", "type"))
+    model: str = ""
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    base_url: str | None = None
+    # The *name* of the environment variable holding the key: secrets never enter the config
+    # snapshot, which is recorded in workflow history.
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value and value not in LLM_PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}{_did_you_mean(value, LLM_PROVIDERS)}")
+        return value
+
+
+class RetrySettings(_Strict):
+    """How Temporal retries a failed agent (``[orchestration.retry]``, ``[agents.X.retry]``)."""
+
+    initial_interval_seconds: float = Field(1.0, gt=0)
+    backoff_coefficient: float = Field(2.0, ge=1)
+    maximum_interval_seconds: float = Field(30.0, gt=0)
+    # Exception class names (e.g. "ValueError") that fail the agent at once, like FatalError.
+    non_retryable_errors: list[str] = Field(default_factory=list)
+
+
+class AgentConfig(_Strict):
+    """``[agents.NAME]``: one agent."""
+
+    role: str = ""
+    description: str = ""
+    system_prompt: str = ""
+    enabled: bool = True
+    capabilities: list[str] = Field(default_factory=list)
+    handler: str | None = None
+    timeout_seconds: float = Field(60.0, gt=0)
+    retry_attempts: int | None = Field(None, ge=0)
+    retry: RetrySettings | None = None
+
+
+class OrchestrationConfig(_Strict):
+    """``[orchestration]``: which mode runs which agents, and the limits of a run."""
+
+    mode: ModeName
+    timeout_seconds: float = Field(300.0, gt=0)
+    max_iterations: int = Field(10, gt=0)
+    retry_attempts: int = Field(3, ge=0)
+    collaborative_agents: list[str] = Field(default_factory=list)
+    sequential_agents: list[str] = Field(default_factory=list)
+    loop_agent: str | None = None
+    entry_agent: str | None = None
+    failure_threshold: float = Field(0.0, ge=0, le=1)
+    max_concurrency: int = Field(10, gt=0)
+    max_hops: int = Field(10, gt=0)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _normalise_mode(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = MODE_ALIASES.get(value, value)
+        if value not in MODES:
+            allowed = ", ".join(MODES) + " (aliases: collaborate, parallel)"
+            raise ValueError(
+                f"unknown mode {value!r}{_did_you_mean(value, MODES + tuple(MODE_ALIASES))}; "
+                f"allowed: {allowed}"
+            )
+        return value
+
+
+class TemporalConfig(_Strict):
+    """``[temporal]``: overrides of Temporal's standard client settings (TEMPORAL_ADDRESS, …)."""
+
+    address: str | None = None
+    namespace: str | None = None
+    task_queue: str = "agentflow"
+    profile: str | None = None
+    tls: bool | None = None
+
+
+class FlowConfig(_Strict):
+    """A whole agentflow.toml. A snapshot of it travels in every workflow input."""
+
+    agent_flow: FlowMeta = Field(default_factory=FlowMeta)
+    llm: LLMConfig | None = None
+    orchestration: OrchestrationConfig
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+
+    @property
+    def name(self) -> str:
+        return self.agent_flow.name
+
+    @property
+    def mode(self) -> ModeName:
+        return self.orchestration.mode
+
+    def enabled_agents(self) -> list[str]:
+        return [name for name, agent in self.agents.items() if agent.enabled]
+
+    def max_attempts(self, agent: str) -> int:
+        """Temporal's maximum_attempts for an agent: its first try plus ``retry_attempts``."""
+        own = self.agents[agent].retry_attempts
+        return 1 + (self.orchestration.retry_attempts if own is None else own)
+
+    def retry_settings(self, agent: str) -> RetrySettings:
+        return self.agents[agent].retry or self.orchestration.retry
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, check_handlers: bool = True) -> FlowConfig:
+    """Read, validate and cross-check an agentflow.toml.
+
+    Raises ConfigError with one message (file, key path, what is wrong, what is allowed).
+    With ``check_handlers`` every enabled agent's handler is imported, so a typo in a module
+    path fails here rather than inside a running flow.
+    """
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: file not found (pass --config PATH)") from None
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: invalid TOML: {err}") from None
+    return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
+
+
+def parse_config(
+    raw: dict[str, Any],
+    *,
+    source: str = DEFAULT_CONFIG_FILE,
+    base_dir: Path | None = None,
+    check_handlers: bool = False,
+) -> FlowConfig:
+    """Validate an already-parsed TOML document (see load_config)."""
+    try:
+        config = FlowConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(source, err)) from None
+    problems = list(_reference_problems(config))
+    if check_handlers and not problems:
+        from agentflow.registry import handler_problem  # imports user code: only when asked
+
+        for name in config.enabled_agents():
+            handler = config.agents[name].handler
+            if handler is not None and (problem := handler_problem(handler, base_dir)):
+                problems.append(f"agents.{name}.handler: {problem}")
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
+    return config
+
+
+def _reference_problems(config: FlowConfig) -> Iterable[str]:
+    orch = config.orchestration
+    defined = ", ".join(config.agents) or "none"
+
+    def check(key: str, name: str) -> str | None:
+        if name not in config.agents:
+            return (
+                f"orchestration.{key}: agent {name!r} is not defined"
+                f"{_did_you_mean(name, config.agents)}; defined agents: {defined}"
+            )
+        if not config.agents[name].enabled:
+            return f"orchestration.{key}: agent {name!r} has enabled = false; enable it or remove it"
+        return None
+
+    needs: dict[str, tuple[str, ...]] = {
+        "sequential": ("sequential_agents",),
+        "collaborative": ("collaborative_agents",),
+        "mixed": ("collaborative_agents", "sequential_agents"),
+        "loop": ("loop_agent",),
+        "route": (),
+    }
+    for key in needs[orch.mode]:
+        if not getattr(orch, key):
+            yield f"orchestration.{key}: required for mode = {orch.mode!r} (list the agents to run)"
+    for key in ("collaborative_agents", "sequential_agents"):
+        names: list[str] = getattr(orch, key)
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                yield f"orchestration.{key}: agent {name!r} is listed twice"
+            elif problem := check(f"{key}[{index}]", name):
+                yield problem
+    for key in ("loop_agent", "entry_agent"):
+        value: str | None = getattr(orch, key)
+        if value and (problem := check(key, value)):
+            yield problem
+    if orch.mode == "route" and not config.enabled_agents():
+        yield "agents: route mode needs at least one enabled agent"
+    has_llm = config.llm is not None and bool(config.llm.provider)
+    for name in config.enabled_agents():
+        if config.agents[name].handler is None and not has_llm:
+            yield (
+                f"agents.{name}: no handler and no [llm] provider; set "
+                f'handler = "package.module:function" or configure [llm] provider '
+                f"({', '.join(LLM_PROVIDERS)}) with a system_prompt"
+            )
+
+
+def _describe(source: str, err: ValidationError) -> str:
+    lines = []
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        key = _key_path(loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            hint = _did_you_mean(str(loc[-1]), allowed)
+            lines.append(
+                f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}"
+            )
+        elif error["type"] == "missing":
+            lines.append(f"{source}: {key}: required key is missing")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {message} (got {error.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a table at ``loc`` accepts, found by walking the models along the path."""
+    current: Any = FlowConfig
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = field.annotation if field else None
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,90 @@
+"""The worker-side agent registry: which handler runs for which ``handler = "module:function"``.
+
+Workflows never import this module (it imports user code); the ``run_agent`` activity does.
+A worker serves only the handlers named in the config files it was started with, so a
+workflow input cannot make it call arbitrary importable functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from agentflow.config import FlowConfig
+from agentflow.errors import ConfigError
+
+Handler = Callable[..., Any]
+
+
+def import_handler(path: str, base_dir: Path | None = None) -> Handler:
+    """Import ``package.module:function``; the config file's directory is searched first."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"handler {path!r} must look like 'package.module:function'")
+    if base_dir is not None:
+        directory = str(base_dir.resolve())
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # any import-time error of user code is a config problem
+        raise ConfigError(
+            f"cannot import module {module_name!r} for handler {path!r}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"{path!r} is not callable (it is a {type(target).__name__})")
+    return target  # type: ignore[no-any-return]
+
+
+def handler_problem(path: str, base_dir: Path | None) -> str | None:
+    """Why ``path`` cannot be used as a handler, or None when it can."""
+    try:
+        import_handler(path, base_dir)
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
+class AgentRegistry:
+    """The handlers this worker may run, by import path, resolved once at start-up."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    @classmethod
+    def from_configs(cls, configs: Iterable[tuple[FlowConfig, Path | None]]) -> AgentRegistry:
+        registry = cls()
+        for config, base_dir in configs:
+            registry.add_config(config, base_dir)
+        return registry
+
+    def add_config(self, config: FlowConfig, base_dir: Path | None) -> None:
+        for agent in config.agents.values():
+            if agent.handler and agent.handler not in self._handlers:
+                self._handlers[agent.handler] = import_handler(agent.handler, base_dir)
+
+    def add(self, path: str, handler: Handler) -> None:
+        """Register a handler under an import path (for code that builds workers itself)."""
+        self._handlers[path] = handler
+
+    def get(self, path: str) -> Handler | None:
+        return self._handlers.get(path)
+
+    def is_async(self, path: str) -> bool:
+        return inspect.iscoroutinefunction(self._handlers[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._handlers
+
+    def __len__(self) -> int:
+        return len(self._handlers)

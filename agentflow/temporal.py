@@ -1,0 +1,85 @@
+"""Connecting to Temporal, and the plugin that adds agentflow to a client or worker.
+
+Connection settings come from Temporal's own client configuration (``TEMPORAL_ADDRESS``,
+``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS settings, profiles in the Temporal config
+file); a ``[temporal]`` table in agentflow.toml overrides them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+from urllib.parse import quote
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile
+from temporalio.plugin import SimplePlugin
+
+from activities.agent import AgentActivities
+from agentflow.config import TemporalConfig
+from agentflow.errors import AgentflowError
+from agentflow.registry import AgentRegistry
+from workflows import ALL_WORKFLOWS
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+class AgentflowPlugin(SimplePlugin):
+    """Everything agentflow needs on a Temporal client or worker.
+
+    On a client it sets the pydantic data converter; on a worker it also registers the mode
+    workflows and the ``run_agent`` activity backed by ``registry``. Add it to an existing
+    application with ``Client.connect(..., plugins=[AgentflowPlugin(registry)])``.
+    """
+
+    def __init__(self, registry: AgentRegistry | None = None, executor: Executor | None = None):
+        activities = [AgentActivities(registry, executor).run_agent] if registry else None
+        super().__init__(
+            "agentflow",
+            data_converter=pydantic_data_converter,
+            workflows=ALL_WORKFLOWS,
+            activities=activities,
+        )
+
+
+def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
+    """Temporal's standard settings (env and config file), then the ``[temporal]`` table."""
+    temporal = temporal or TemporalConfig()
+    profile = ClientConfigProfile.load(profile=temporal.profile)
+    settings: dict[str, Any] = dict(profile.to_client_connect_config())
+    if temporal.address:
+        settings["target_host"] = temporal.address
+    if temporal.namespace:
+        settings["namespace"] = temporal.namespace
+    if temporal.tls is not None:
+        settings["tls"] = temporal.tls
+    settings.setdefault("target_host", DEFAULT_ADDRESS)
+    settings.setdefault("namespace", "default")
+    return settings
+
+
+async def connect(temporal: TemporalConfig | None = None) -> Client:
+    """Connect a client with agentflow's data converter.
+
+    Workers add AgentflowPlugin themselves; putting it on the client too would make every
+    worker built from this client register the workflows twice.
+    """
+    settings = connect_settings(temporal)
+    try:
+        return await Client.connect(**settings, data_converter=pydantic_data_converter)
+    except RuntimeError as err:
+        raise AgentflowError(
+            f"cannot connect to Temporal at {settings['target_host']}: {err} "
+            "(start a server with `agentflow dev`, or set TEMPORAL_ADDRESS / [temporal] address)"
+        ) from None
+
+
+def ui_url(client: Client, workflow_id: str, run_id: str | None = None, base: str | None = None) -> str:
+    """The Temporal UI page of a run (dev server convention: UI port = gRPC port + 1000)."""
+    if base is None:
+        host, _, port = client.service_client.config.target_host.rpartition(":")
+        host = host or "localhost"
+        base = f"http://{host}:{int(port) + 1000}" if port.isdigit() else f"http://{host}:8233"
+    path = f"{base.rstrip('/')}/namespaces/{quote(client.namespace)}/workflows/{quote(workflow_id)}"
+    return f"{path}/{run_id}/history" if run_id else path

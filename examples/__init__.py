@@ -1,0 +1,1 @@
+"""Example agents and flows; the top-level agentflow.toml uses them."""

@@ -1,0 +1,19 @@
+"""Collaborative mode: every agent gets the same input in parallel; outputs are merged."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.models import FlowInput, FlowResult
+    from workflows._steps import FlowRun
+
+
+@workflow.defn(name="CollaborativeFlow")
+class CollaborativeFlow:
+    @workflow.run
+    async def run(self, flow_input: FlowInput) -> FlowResult:
+        run = FlowRun(flow_input)
+        agents = flow_input.config.orchestration.collaborative_agents
+        state = await run.fan_out(agents, flow_input.state)
+        return run.finish(state)

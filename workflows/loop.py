@@ -1,0 +1,58 @@
+"""Loop mode: ``loop_agent`` repeats on its own output until ``loop_complete`` or
+``max_iterations``. History stays bounded: the run continues-as-new every few hundred
+iterations, carrying the state and a window of recent results.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.models import FlowInput, FlowResult, LoopProgress
+    from workflows._steps import FlowRun, StepFailed
+
+# Iterations per run before continue-as-new: about 6 history events each, so ~3,000 events.
+ITERATIONS_PER_RUN = 500
+# Results kept in the final FlowResult; the full record is the history of each run.
+RECENT_RESULTS = 100
+
+
+@workflow.defn(name="LoopFlow")
+class LoopFlow:
+    @workflow.run
+    async def run(self, flow_input: FlowInput) -> FlowResult:
+        run = FlowRun(flow_input)
+        orch = flow_input.config.orchestration
+        agent = orch.loop_agent or ""
+        progress = flow_input.loop or LoopProgress()
+        run.results = list(progress.recent_results)
+        state = flow_input.state
+        iterations_here = 0
+        while progress.iterations < orch.max_iterations:
+            if iterations_here >= ITERATIONS_PER_RUN or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                progress.recent_results = run.results[-RECENT_RESULTS:]
+                progress.runs += 1
+                workflow.continue_as_new(
+                    flow_input.model_copy(update={"state": state, "loop": progress})
+                )
+            try:
+                state = await run.step(agent, state, agent if progress.iterations else "")
+            except StepFailed as failed:
+                run.fail(
+                    f"agent {agent!r} (iteration {progress.iterations + 1}) failed: "
+                    f"{failed.result.error}",
+                    failed.result,
+                    iterations=progress.iterations,
+                )
+            progress.iterations += 1
+            iterations_here += 1
+            if state.data.get("loop_complete") is True:
+                return self._finish(run, state, progress, "loop_complete")
+        return self._finish(run, state, progress, "max_iterations")
+
+    @staticmethod
+    def _finish(run: FlowRun, state: object, progress: LoopProgress, reason: str) -> FlowResult:
+        run.results = run.results[-RECENT_RESULTS:]
+        return run.finish(state, iterations=progress.iterations, stop_reason=reason)

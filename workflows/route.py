@@ -1,0 +1,55 @@
+"""Route mode: run the event's target agent, then follow ``meta["route"]`` hand-offs."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.models import FlowInput, FlowResult
+    from workflows._steps import FlowRun, StepFailed
+
+
+@workflow.defn(name="RouteFlow")
+class RouteFlow:
+    @workflow.run
+    async def run(self, flow_input: FlowInput) -> FlowResult:
+        run = FlowRun(flow_input)
+        config = flow_input.config
+        agent = entry_agent(flow_input)
+        source = flow_input.event.source_agent
+        state = flow_input.state
+        path: list[str] = []
+        while True:
+            if agent not in config.agents or not config.agents[agent].enabled:
+                known = ", ".join(config.enabled_agents())
+                where = f"agent {source!r} routed" if path else "the event is routed"
+                run.fail(f"{where} to unknown agent {agent!r}; enabled agents: {known}", path=path)
+            if len(path) > config.orchestration.max_hops:
+                run.fail(hop_limit_message(path, config.orchestration.max_hops), path=path)
+            path.append(agent)
+            try:
+                state = await run.step(agent, state, source)
+            except StepFailed as failed:
+                run.fail(f"agent {agent!r} (hop {len(path)}) failed: {failed.result.error}",
+                         failed.result, path=path)  # fmt: skip
+            next_agent = state.meta.pop("route", "")
+            if not next_agent:
+                return run.finish(state, path=path)
+            source, agent = agent, next_agent
+
+
+def entry_agent(flow_input: FlowInput) -> str:
+    """The event's target, else ``entry_agent``, else the first enabled agent."""
+    config = flow_input.config
+    return (
+        flow_input.event.target_agent
+        or config.orchestration.entry_agent
+        or config.enabled_agents()[0]
+    )
+
+
+def hop_limit_message(path: list[str], max_hops: int) -> str:
+    shown = " → ".join(path)
+    if len(set(path)) < len(path):
+        return f"loop detected: {shown} → … (max_hops = {max_hops})"
+    return f"hop limit reached: {shown} (max_hops = {max_hops})"

@@ -1,0 +1,19 @@
+"""Sequential mode: agents run in order, each on the previous agent's output state."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.models import FlowInput, FlowResult
+    from workflows._steps import FlowRun
+
+
+@workflow.defn(name="SequentialFlow")
+class SequentialFlow:
+    @workflow.run
+    async def run(self, flow_input: FlowInput) -> FlowResult:
+        run = FlowRun(flow_input)
+        agents = flow_input.config.orchestration.sequential_agents
+        state = await run.sequence(agents, flow_input.state)
+        return run.finish(state)
