@@ -107,7 +107,9 @@ def output_state(agent: str, input_state: State, result: Any) -> State:
     try:
         encoded = pydantic_core.to_json(state)
     except pydantic_core.PydanticSerializationError as err:
-        raise _bad_output(agent, f"returned a state that cannot be serialised to JSON: {err}")
+        raise _bad_output(
+            agent, f"returned a state that cannot be serialised to JSON: {err}"
+        ) from None
     if len(encoded) > MAX_STATE_BYTES:
         raise _bad_output(
             agent,

@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a worker for one or more flows")
     worker.add_argument(
-        "--config", action="append", help=f"config file; repeat for several (default: {DEFAULT_CONFIG_FILE})"
+        "--config",
+        action="append",
+        help=f"config file; repeat for several (default: {DEFAULT_CONFIG_FILE})",
     )
     worker.add_argument("--task-queue", help="override [temporal] task_queue")
     worker.set_defaults(func=_worker)

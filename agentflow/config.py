@@ -103,7 +103,7 @@ class OrchestrationConfig(_Strict):
     failure_threshold: float = Field(0.0, ge=0, le=1)
     max_concurrency: int = Field(10, gt=0)
     max_hops: int = Field(10, gt=0)
-    retry: RetrySettings = Field(default_factory=RetrySettings)
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -159,7 +159,9 @@ class FlowConfig(_Strict):
         return self.agents[agent].retry or self.orchestration.retry
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, check_handlers: bool = True) -> FlowConfig:
+def load_config(
+    path: str | Path = DEFAULT_CONFIG_FILE, *, check_handlers: bool = True
+) -> FlowConfig:
     """Read, validate and cross-check an agentflow.toml.
 
     Raises ConfigError with one message (file, key path, what is wrong, what is allowed).
@@ -214,7 +216,9 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
                 f"{_did_you_mean(name, config.agents)}; defined agents: {defined}"
             )
         if not config.agents[name].enabled:
-            return f"orchestration.{key}: agent {name!r} has enabled = false; enable it or remove it"
+            return (
+                f"orchestration.{key}: agent {name!r} has enabled = false; enable it or remove it"
+            )
         return None
 
     needs: dict[str, tuple[str, ...]] = {
@@ -258,9 +262,7 @@ def _describe(source: str, err: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             hint = _did_you_mean(str(loc[-1]), allowed)
-            lines.append(
-                f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}"
-            )
+            lines.append(f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}")
         elif error["type"] == "missing":
             lines.append(f"{source}: {key}: required key is missing")
         else:

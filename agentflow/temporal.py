@@ -75,7 +75,9 @@ async def connect(temporal: TemporalConfig | None = None) -> Client:
         ) from None
 
 
-def ui_url(client: Client, workflow_id: str, run_id: str | None = None, base: str | None = None) -> str:
+def ui_url(
+    client: Client, workflow_id: str, run_id: str | None = None, base: str | None = None
+) -> str:
     """The Temporal UI page of a run (dev server convention: UI port = gRPC port + 1000)."""
     if base is None:
         host, _, port = client.service_client.config.target_host.rpartition(":")

@@ -86,7 +86,7 @@ def entities(event: Event, state: State) -> dict[str, Any]:
     text = _text(state)
     names: Counter[str] = Counter()
     for sentence in _sentences(text):
-        for match in re.finditer(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)*)", sentence):
+        for match in re.finditer(r"\b([A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)*)", sentence):
             if match.start() > 0 and match.group(1).lower() not in STOPWORDS:
                 names[match.group(1)] += 1
     return {
@@ -106,7 +106,7 @@ def summarizer(event: Event, state: State) -> dict[str, Any]:
 
     def score(sentence: str) -> float:
         words = _words(sentence)
-        return sum(weights.get(w, 0) for w in words) / (len(words) ** 0.5 or 1)
+        return float(sum(weights.get(w, 0) for w in words)) / (len(words) ** 0.5 or 1.0)
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-score(sentences[i]), i))[:size]
     return {"summary": " ".join(sentences[i] for i in sorted(ranked))}
@@ -122,7 +122,8 @@ def editor(event: Event, state: State) -> dict[str, Any]:
     text = _text(state)
     sentences, words = _sentences(text), _words(text)
     syllables = sum(_syllables(w) for w in words)
-    ease = 206.835 - 1.015 * len(words) / max(len(sentences), 1) - 84.6 * syllables / max(len(words), 1)
+    words_per_sentence = len(words) / max(len(sentences), 1)
+    ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables / max(len(words), 1)
     issues = []
     for number, sentence in enumerate(sentences, start=1):
         count = len(_words(sentence))

@@ -7,6 +7,7 @@ side effect to the ``run_agent`` activity.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -162,22 +163,31 @@ class FlowRun:
 
 def changed_keys(before: State, after: State) -> list[str]:
     """Data keys (and ``meta.`` keys) that an agent added, changed or removed."""
-    keys = [k for k in before.data.keys() | after.data.keys() if before.data.get(k, _MISSING) != after.data.get(k, _MISSING)]
-    meta = [k for k in before.meta.keys() | after.meta.keys() if before.meta.get(k) != after.meta.get(k)]
-    return sorted(keys) + sorted(f"meta.{k}" for k in meta)
+    data = _changed(before.data, after.data)
+    meta = _changed(before.meta, after.meta)
+    return data + [f"meta.{key}" for key in meta]
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    keys = before.keys() | after.keys()
+    return sorted(k for k in keys if k not in before or k not in after or before[k] != after[k])
 
 
 def merge_states(base: State, outputs: list[State]) -> State:
     """Apply each output's changes to ``base`` in config order: a later agent's write wins."""
     merged = base.clone()
     for output in outputs:
-        for target, before, after in ((merged.data, base.data, output.data), (merged.meta, base.meta, output.meta)):
-            for key in before.keys() - after.keys():
-                target.pop(key, None)
-            for key, value in after.items():
-                if key not in before or before[key] != value:
-                    target[key] = value
+        _apply(merged.data, base.data, output.data)
+        _apply(merged.meta, base.meta, output.meta)
     return merged
+
+
+def _apply(target: dict[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    for key in before.keys() - after.keys():
+        target.pop(key, None)
+    for key, value in after.items():
+        if key not in before or before[key] != value:
+            target[key] = value
 
 
 def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
@@ -189,6 +199,3 @@ def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
     if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return policy.maximum_attempts
     return 1
-
-
-_MISSING = object()

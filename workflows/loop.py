@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import FlowInput, FlowResult, LoopProgress
+    from agentflow.models import FlowInput, FlowResult, LoopProgress, State
     from workflows._steps import FlowRun, StepFailed
 
 # Iterations per run before continue-as-new: about 6 history events each, so ~3,000 events.
@@ -53,6 +53,6 @@ class LoopFlow:
         return self._finish(run, state, progress, "max_iterations")
 
     @staticmethod
-    def _finish(run: FlowRun, state: object, progress: LoopProgress, reason: str) -> FlowResult:
+    def _finish(run: FlowRun, state: State, progress: LoopProgress, reason: str) -> FlowResult:
         run.results = run.results[-RECENT_RESULTS:]
         return run.finish(state, iterations=progress.iterations, stop_reason=reason)

