@@ -46,14 +46,14 @@ class AgentActivities:
                 raise
             except FatalError as err:
                 raise ApplicationError(
-                    f"agent {request.agent!r}: {err}",
+                    str(err),
                     {"attempt": info.attempt},
                     type="FatalError",
                     non_retryable=True,
                 ) from err
             except Exception as err:
                 raise ApplicationError(
-                    f"agent {request.agent!r}: {type(err).__name__}: {err}",
+                    str(err) or repr(err),
                     {"attempt": info.attempt},
                     type=type(err).__name__,
                 ) from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,20 @@ def set_shared(event: Event, state: State) -> dict[str, Any]:
 
 def pid(event: Event, state: State) -> dict[str, Any]:
     return {"pid": os.getpid()}
+
+
+_gauge_lock = threading.Lock()
+_running: dict[str, int] = {}
+PEAKS: dict[str, int] = {}
+
+
+def gauge(event: Event, state: State) -> dict[str, Any]:
+    """Records the peak number of concurrent calls per data["key"] (workers run in-process)."""
+    key = state.data["key"]
+    with _gauge_lock:
+        _running[key] = _running.get(key, 0) + 1
+        PEAKS[key] = max(PEAKS.get(key, 0), _running[key])
+    time.sleep(float(state.data.get("sleep", 0.2)))
+    with _gauge_lock:
+        _running[key] -= 1
+    return {event.target_agent: "done"}

@@ -46,6 +46,7 @@ class FlowRun:
         self.config = flow_input.config
         self.results: list[AgentResult] = []
         self.running: list[str] = []
+        self.calls = 0
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -72,10 +73,14 @@ class FlowRun:
         heartbeat = min(HEARTBEAT_SECONDS, spec.timeout_seconds)
         started = workflow.now()
         self.running.append(agent)
+        self.calls += 1
         try:
             output = await workflow.execute_activity(
                 RUN_AGENT,
                 request,
+                # Every agent is the same activity type; naming the agent in the id lets
+                # replay notice a change in which agent runs when (and shows it in the UI).
+                activity_id=f"{self.calls}-{agent}",
                 result_type=AgentOutput,
                 start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=heartbeat),

@@ -1,0 +1,70 @@
+"""One representative flow per mode (plus failure paths), shared by the replay tests and the
+script that records their golden histories (``python -m tests.record_histories``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentflow.config import FlowConfig
+from tests.conftest import flow_config
+
+APPEND = "tests.agents:append"
+
+
+def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]]]:
+    """name -> (config, input data, start options)."""
+    return {
+        "sequential": (
+            flow_config("sequential", {"a": APPEND, "b": APPEND}, sequential_agents=["a", "b"]),
+            {},
+            {},
+        ),
+        "sequential_failure": (
+            flow_config(
+                "sequential", {"a": APPEND, "b": "tests.agents:fatal"}, sequential_agents=["a", "b"]
+            ),
+            {},
+            {},
+        ),
+        "collaborative": (
+            flow_config(
+                "collaborative",
+                {
+                    "p": "tests.agents:set_shared",
+                    "q": "tests.agents:set_shared",
+                    "bad": "tests.agents:fatal",
+                },
+                collaborative_agents=["p", "q", "bad"],
+                failure_threshold=0.5,
+                max_concurrency=2,
+            ),  # fmt: skip
+            {},
+            {},
+        ),
+        "route": (
+            flow_config("route", {n: "tests.agents:router" for n in ("a", "b", "c")}),
+            {"routes": {"a": "b", "b": "c"}},
+            {"target": "a"},
+        ),
+        "route_cycle": (
+            flow_config("route", {n: "tests.agents:router" for n in ("a", "b")}, max_hops=2),
+            {"routes": {"a": "b", "b": "a"}},
+            {"target": "a"},
+        ),
+        "loop": (
+            flow_config("loop", {"n": "tests.agents:counter"}, loop_agent="n", max_iterations=9),
+            {"stop_at": 5},
+            {},
+        ),
+        "mixed": (
+            flow_config(
+                "mixed",
+                {"p": "tests.agents:set_shared", "q": "tests.agents:set_shared", "s": APPEND},
+                collaborative_agents=["p", "q"],
+                sequential_agents=["s"],
+            ),
+            {},
+            {},
+        ),
+    }

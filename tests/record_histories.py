@@ -1,0 +1,44 @@
+"""Record the golden histories in tests/histories/ (run after an intentional workflow change
+that is guarded by ``workflow.patched``): ``.venv/bin/python -m tests.record_histories``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agentflow.client import Runner
+from agentflow.devserver import dev_server_args, temporal_binary
+from agentflow.errors import FlowFailedError
+from tests.conftest import running_worker
+from tests.flows import sample_flows
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record() -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=dev_server_args(),
+        data_converter=pydantic_data_converter,
+    )
+    async with env:
+        for name, (config, data, options) in sample_flows().items():
+            async with running_worker(env.client, config) as task_queue:
+                handle = await Runner(config, env.client, task_queue).start(
+                    data, workflow_id=f"golden-{name}", **options
+                )
+                try:
+                    await handle.result()
+                except FlowFailedError:
+                    pass
+                history = await handle.handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events")
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
