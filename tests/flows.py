@@ -38,7 +38,7 @@ def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]
                 collaborative_agents=["p", "q", "bad"],
                 failure_threshold=0.5,
                 max_concurrency=2,
-            ),  # fmt: skip
+            ),
             {},
             {},
         ),

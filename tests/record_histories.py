@@ -5,6 +5,7 @@ that is guarded by ``workflow.patched``): ``.venv/bin/python -m tests.record_his
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -31,10 +32,8 @@ async def record() -> None:
                 handle = await Runner(config, env.client, task_queue).start(
                     data, workflow_id=f"golden-{name}", **options
                 )
-                try:
+                with contextlib.suppress(FlowFailedError):
                     await handle.result()
-                except FlowFailedError:
-                    pass
                 history = await handle.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events")

@@ -41,8 +41,8 @@ async def test_transient_failures_are_retried_until_success(client: Client, tmp_
 
 async def test_retries_are_bounded_by_retry_attempts(client: Client, tmp_path: Path) -> None:
     counter = tmp_path / "calls"
-    err = await _fail(client, "tests.agents:flaky",
-                      {"counter_file": str(counter), "fail_times": 99}, retry_attempts=1)  # fmt: skip
+    data = {"counter_file": str(counter), "fail_times": 99}
+    err = await _fail(client, "tests.agents:flaky", data, retry_attempts=1)
     assert counter.read_text() == "2"  # the first try plus one retry
     assert _only(err.result) == ("failed", 2)
     assert "ConnectionError: transient failure 2" in str(err)
