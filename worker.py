@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from agentflow.cli import main
+from agentflow.cli import entrypoint
 
 if __name__ == "__main__":
-    sys.exit(main(["worker", *sys.argv[1:]]))
+    sys.argv[1:1] = ["worker"]
+    entrypoint()

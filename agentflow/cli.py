@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,6 +146,13 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
         return EXIT_OK
     if not args.json:
         print(f"started {handle.workflow_id}\n  {handle.ui_url}", flush=True)
+    if not await runner.has_workers():
+        print(
+            f"agentflow: warning: no worker polls task queue {runner.task_queue!r}; the run "
+            "waits until one starts (python worker.py --config ...)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         result = await handle.result()
     except FlowFailedError as err:
@@ -158,7 +166,7 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
 
 def read_input(value: str) -> dict[str, Any]:
     """``--input``: a JSON object, ``@file.json``, or ``@-`` for standard input."""
-    source = "--input"
+    source = "the value"
     text = value
     if value.startswith("@"):
         source = value[1:]
@@ -193,7 +201,7 @@ def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, 
     return body
 
 
-def format_result(result: FlowResult) -> str:
+def format_result(result: FlowResult, show_state: bool = True) -> str:
     lines = [f"flow {result.flow!r} ({result.mode}): {result.status}"]
     if result.error:
         lines.append(f"error: {result.error}")
@@ -210,8 +218,9 @@ def format_result(result: FlowResult) -> str:
             f"  {mark} {r.agent:<{width}}  attempt {r.attempt}  {r.duration_ms:8.1f} ms"
             f"{changed}{failure}"
         )
-    lines.append("state:")
-    lines.append(json.dumps(result.state.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    if show_state:
+        state = result.state.model_dump(mode="json")
+        lines += ["state:", json.dumps(state, indent=2, ensure_ascii=False)]
     return "\n".join(lines)
 
 
@@ -220,7 +229,7 @@ def _print_json(body: dict[str, Any]) -> None:
 
 
 def _service_message(err: BaseException) -> str:
-    if isinstance(err, RPCError | ConnectionError) or "connect" in str(err).lower():
+    if isinstance(err, RPCError | ConnectionError):
         return f"{err} (is Temporal running? start one with `agentflow dev`)"
     return str(err)
 
@@ -231,5 +240,19 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.config, read_input(args.input), args.port, args.ui_port)
 
 
+def entrypoint() -> None:
+    """The console script: ``main`` and then an immediate exit.
+
+    Why ``os._exit``: the Temporal SDK's Rust runtime keeps threads that may touch the GIL
+    while CPython finalises, which sporadically aborts a short-lived client process with
+    "PyGILState_Release" (temporalio/sdk-python issue 300). Everything is flushed first;
+    there is nothing left to clean up that the OS does not.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

@@ -267,7 +267,9 @@ def _describe(source: str, err: ValidationError) -> str:
             lines.append(f"{source}: {key}: required key is missing")
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{source}: {key}: {message} (got {error.get('input')!r})")
+            # Our own validators already quote the value; pydantic's messages do not.
+            got = "" if error["type"] == "value_error" else f" (got {error.get('input')!r})"
+            lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 
 

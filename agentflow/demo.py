@@ -64,6 +64,9 @@ async def _run_once(
         result = waiting.result()
     except FlowFailedError as err:
         result = err.result  # type: ignore[assignment]
-    print(format_result(result))
-    print(f"\nOpen this run in the Temporal UI:\n  {handle.ui_url}")
+    print(format_result(result, show_state=False))
+    report = result.state.data.get("report_path")
+    if isinstance(report, str) and Path(report).is_file():
+        print(f"\n--- {report} ---\n{Path(report).read_text(encoding='utf-8')}")
+    print(f"Open this run in the Temporal UI:\n  {handle.ui_url}")
     return 0 if result.status == "completed" else 1

@@ -69,8 +69,9 @@ async def connect(temporal: TemporalConfig | None = None) -> Client:
     try:
         return await Client.connect(**settings, data_converter=pydantic_data_converter)
     except RuntimeError as err:
+        reason = "connection refused" if "ConnectionRefused" in str(err) else str(err)
         raise AgentflowError(
-            f"cannot connect to Temporal at {settings['target_host']}: {err} "
+            f"cannot connect to Temporal at {settings['target_host']}: {reason} "
             "(start a server with `agentflow dev`, or set TEMPORAL_ADDRESS / [temporal] address)"
         ) from None
 
