@@ -10,10 +10,12 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
+from temporalio.service import RPCError
 
+from agentflow import visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.models import Event, FlowInput, FlowResult, State
+from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
 from agentflow.temporal import connect, ui_url
 from workflows import WORKFLOWS_BY_MODE
 
@@ -34,6 +36,10 @@ class FlowHandle:
             return await self.handle.result()
         except WorkflowFailureError as err:
             raise _flow_failed(self.config, err) from err
+
+    async def progress(self) -> FlowProgress:
+        """Agents done / running / failed so far (a query: the run's worker must be up)."""
+        return await visibility.query_progress(self.handle)
 
 
 class Runner:
@@ -89,14 +95,21 @@ class Runner:
         )
         client = await self.client()
         workflow_id = workflow_id or _workflow_id(self.config.name, session_id)
-        handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
-            WORKFLOWS_BY_MODE[self.config.mode].run,  # type: ignore[attr-defined]
-            flow_input,
-            id=workflow_id,
-            task_queue=self.task_queue,
-            execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
-            result_type=FlowResult,
-        )
+        try:
+            handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
+                WORKFLOWS_BY_MODE[self.config.mode].run,  # type: ignore[attr-defined]
+                flow_input,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
+                result_type=FlowResult,
+                # Filterable and readable in the Temporal UI (agentflow/visibility.py).
+                search_attributes=visibility.search_attributes(self.config, session_id),
+                static_summary=visibility.static_summary(self.config, event.data),
+                static_details=visibility.static_details(self.config, session_id),
+            )
+        except RPCError as err:
+            raise visibility.missing_attribute_error(err, client.namespace) or err from None
         run_id = handle.first_execution_run_id or handle.result_run_id or ""
         return FlowHandle(
             workflow_id, run_id, self.config, handle, ui_url(client, workflow_id, run_id)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         FlowResult,
         State,
     )
+    from workflows._progress import Progress
 
 RUN_AGENT = "run_agent"
 # A crashed worker's attempt is retried after this long without a heartbeat.
@@ -46,6 +47,8 @@ class FlowRun:
         self.config = flow_input.config
         self.results: list[AgentResult] = []
         self.running: list[str] = []
+        # The progress query and the UI's current details (workflows/_progress.py).
+        self.progress = Progress(self)
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -72,6 +75,8 @@ class FlowRun:
         heartbeat = min(HEARTBEAT_SECONDS, spec.timeout_seconds)
         started = workflow.now()
         self.running.append(agent)
+        self.progress.started(agent)
+        succeeded = False
         try:
             output = await workflow.execute_activity(
                 RUN_AGENT,
@@ -82,6 +87,7 @@ class FlowRun:
                 retry_policy=policy,
                 summary=agent,
             )
+            succeeded = True
         except ActivityError as err:
             ended = workflow.now()
             raise StepFailed(
@@ -97,6 +103,7 @@ class FlowRun:
             ) from err
         finally:
             self.running.remove(agent)
+            self.progress.ended(agent, succeeded)
         return output.state, AgentResult(
             agent=agent,
             status="completed",
