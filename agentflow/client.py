@@ -17,6 +17,7 @@ from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
 from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
 from agentflow.temporal import connect, ui_url
+from agentflow.trace import TraceEntry, trace
 from workflows import WORKFLOWS_BY_MODE
 
 
@@ -119,6 +120,16 @@ class Runner:
         """Start a run and wait for its result (FlowFailedError if it fails)."""
         handle = await self.start(data, **options)
         return await handle.result()
+
+    async def trace(
+        self,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        **filters: Any,
+    ) -> list[TraceEntry]:
+        """The DumpTrace of a run (following continue-as-new) or, with ``session=``, of every
+        run of a session; ``agent=`` and ``flow_only=`` filter it (see agentflow/trace.py)."""
+        return await trace(await self.client(), workflow_id, run_id, **filters)
 
 
 def _workflow_id(flow: str, session_id: str | None) -> str:
