@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=7233)
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.set_defaults(func=_demo)
+
+    from agentflow import observe  # trace, status, list, graph
+
+    observe.add_commands(commands)
     return parser
 
 
@@ -146,7 +151,14 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
     if not args.json:
         print(f"started {handle.workflow_id}\n  {handle.ui_url}", flush=True)
     try:
-        result = await handle.result()
+        if not args.json and sys.stdout.isatty():  # live progress only for a person watching
+            from agentflow.observe import follow
+
+            waiting = asyncio.ensure_future(handle.result())
+            await follow(handle.handle, waiting, time.time())
+            result = await waiting
+        else:
+            result = await handle.result()
     except FlowFailedError as err:
         result = err.result
     if args.json:
