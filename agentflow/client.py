@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
 
-from agentflow import visibility
+from agentflow import telemetry, visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
 from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
@@ -67,7 +67,9 @@ class Runner:
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await connect(self.config.temporal)
+            self._client = await connect(
+                self.config.temporal, telemetry.interceptors(self.config.telemetry)
+            )
         return self._client
 
     async def start(
