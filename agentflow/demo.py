@@ -66,4 +66,5 @@ async def _run_once(
         result = err.result  # type: ignore[assignment]
     print(format_result(result))
     print(f"\nOpen this run in the Temporal UI:\n  {handle.ui_url}")
+    print(f"Its step-by-step trace:\n  agentflow trace {handle.workflow_id}")
     return 0 if result.status == "completed" else 1
