@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=7233)
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.set_defaults(func=_demo)
+
+    from agentflow import observe  # trace, status, list, graph
+
+    observe.add_commands(commands)
     return parser
 
 
@@ -154,7 +159,14 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
             flush=True,
         )
     try:
-        result = await handle.result()
+        if not args.json and sys.stdout.isatty():  # live progress only for a person watching
+            from agentflow.observe import follow
+
+            waiting = asyncio.ensure_future(handle.result())
+            await follow(handle.handle, waiting, time.time())
+            result = await waiting
+        else:
+            result = await handle.result()
     except FlowFailedError as err:
         result = err.result
     if args.json:

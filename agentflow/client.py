@@ -13,11 +13,14 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
+from temporalio.service import RPCError
 
+from agentflow import telemetry, visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.models import Event, FlowInput, FlowResult, State
+from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
 from agentflow.temporal import connect, ui_url
+from agentflow.trace import TraceEntry, trace
 from workflows import WORKFLOWS_BY_MODE
 
 
@@ -37,6 +40,10 @@ class FlowHandle:
             return await self.handle.result()
         except WorkflowFailureError as err:
             raise _flow_failed(self.config, err) from err
+
+    async def progress(self) -> FlowProgress:
+        """Agents done / running / failed so far (a query: the run's worker must be up)."""
+        return await visibility.query_progress(self.handle)
 
 
 class Runner:
@@ -63,7 +70,9 @@ class Runner:
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await connect(self.config.temporal)
+            self._client = await connect(
+                self.config.temporal, telemetry.interceptors(self.config.telemetry)
+            )
         return self._client
 
     async def start(
@@ -92,14 +101,21 @@ class Runner:
         )
         client = await self.client()
         workflow_id = workflow_id or _workflow_id(self.config.name, session_id)
-        handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
-            WORKFLOWS_BY_MODE[self.config.mode].run,  # type: ignore[attr-defined]
-            flow_input,
-            id=workflow_id,
-            task_queue=self.task_queue,
-            execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
-            result_type=FlowResult,
-        )
+        try:
+            handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
+                WORKFLOWS_BY_MODE[self.config.mode].run,  # type: ignore[attr-defined]
+                flow_input,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
+                result_type=FlowResult,
+                # Filterable and readable in the Temporal UI (agentflow/visibility.py).
+                search_attributes=visibility.search_attributes(self.config, session_id),
+                static_summary=visibility.static_summary(self.config, event.data),
+                static_details=visibility.static_details(self.config, session_id),
+            )
+        except RPCError as err:
+            raise visibility.missing_attribute_error(err, client.namespace) or err from None
         run_id = handle.first_execution_run_id or handle.result_run_id or ""
         return FlowHandle(
             workflow_id, run_id, self.config, handle, ui_url(client, workflow_id, run_id)
@@ -121,6 +137,16 @@ class Runner:
         """Start a run and wait for its result (FlowFailedError if it fails)."""
         handle = await self.start(data, **options)
         return await handle.result()
+
+    async def trace(
+        self,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        **filters: Any,
+    ) -> list[TraceEntry]:
+        """The DumpTrace of a run (following continue-as-new) or, with ``session=``, of every
+        run of a session; ``agent=`` and ``flow_only=`` filter it (see agentflow/trace.py)."""
+        return await trace(await self.client(), workflow_id, run_id, **filters)
 
 
 def _workflow_id(flow: str, session_id: str | None) -> str:

@@ -130,6 +130,16 @@ class TemporalConfig(_Strict):
     tls: bool | None = None
 
 
+class TelemetryConfig(_Strict):
+    """``[telemetry]``: OpenTelemetry spans and metrics of flows and agents (off by default)."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    # OTLP/HTTP endpoint; unset means OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318.
+    endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "agentflow"
+
+
 class FlowConfig(_Strict):
     """A whole agentflow.toml. A snapshot of it travels in every workflow input."""
 
@@ -138,6 +148,7 @@ class FlowConfig(_Strict):
     orchestration: OrchestrationConfig
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @property
     def name(self) -> str:

@@ -69,4 +69,5 @@ async def _run_once(
     if isinstance(report, str) and Path(report).is_file():
         print(f"\n--- {report} ---\n{Path(report).read_text(encoding='utf-8')}")
     print(f"Open this run in the Temporal UI:\n  {handle.ui_url}")
+    print(f"Its step-by-step trace:\n  agentflow trace {handle.workflow_id}")
     return 0 if result.status == "completed" else 1

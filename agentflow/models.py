@@ -103,6 +103,23 @@ class AgentInput(BaseModel):
     llm: LLMConfig | None = None
 
 
+class FlowProgress(BaseModel):
+    """What the ``progress`` query returns while a run is going (and after it ended).
+
+    ``total`` is the number of agent steps the mode plans (``None`` for route mode, whose
+    path is decided by the agents); counts cover every run of a continued-as-new chain.
+    """
+
+    flow: str
+    mode: Mode
+    total: int | None = None
+    completed: int = 0
+    failed: int = 0
+    running: list[str] = Field(default_factory=list)
+    step: int = 0
+    last_agent: str = ""
+
+
 class AgentOutput(BaseModel):
     """Output of the ``run_agent`` activity."""
 

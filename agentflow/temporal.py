@@ -7,6 +7,7 @@ file); a ``[temporal]`` table in agentflow.toml overrides them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from activities.agent import AgentActivities
 from agentflow.config import TemporalConfig
 from agentflow.errors import AgentflowError
 from agentflow.registry import AgentRegistry
+from agentflow.telemetry import AgentCallInterceptor
 from workflows import ALL_WORKFLOWS
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -40,6 +42,8 @@ class AgentflowPlugin(SimplePlugin):
             data_converter=pydantic_data_converter,
             workflows=ALL_WORKFLOWS,
             activities=activities,
+            # The "agent NAME" span, agent metrics and log lines (agentflow/telemetry.py).
+            interceptors=[AgentCallInterceptor()] if registry else None,
         )
 
 
@@ -59,7 +63,9 @@ def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
     return settings
 
 
-async def connect(temporal: TemporalConfig | None = None) -> Client:
+async def connect(
+    temporal: TemporalConfig | None = None, interceptors: Sequence[Any] = ()
+) -> Client:
     """Connect a client with agentflow's data converter.
 
     Workers add AgentflowPlugin themselves; putting it on the client too would make every
@@ -67,7 +73,9 @@ async def connect(temporal: TemporalConfig | None = None) -> Client:
     """
     settings = connect_settings(temporal)
     try:
-        return await Client.connect(**settings, data_converter=pydantic_data_converter)
+        return await Client.connect(
+            **settings, data_converter=pydantic_data_converter, interceptors=interceptors
+        )
     except RuntimeError as err:
         reason = "connection refused" if "ConnectionRefused" in str(err) else str(err)
         raise AgentflowError(

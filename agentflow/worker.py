@@ -14,7 +14,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from agentflow import telemetry
 from agentflow.config import FlowConfig, load_config
+from agentflow.logs import log_context
 from agentflow.registry import AgentRegistry
 from agentflow.temporal import AgentflowPlugin, connect
 
@@ -48,7 +50,8 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
     """Run a worker until SIGINT/SIGTERM, then finish running activities and exit."""
     configs = [(load_config(path), Path(path).parent) for path in config_paths]
     first = configs[0][0]
-    client = await connect(first.temporal)
+    log_context()
+    client = await connect(first.temporal, telemetry.interceptors(first.telemetry))
     with ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="agent") as executor:
         worker = build_worker(client, configs, task_queue=task_queue, executor=executor)
         stop = asyncio.Event()

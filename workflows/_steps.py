@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         FlowResult,
         State,
     )
+    from workflows._progress import Progress
 
 RUN_AGENT = "run_agent"
 # A crashed worker's attempt is retried after this long without a heartbeat.
@@ -47,6 +48,8 @@ class FlowRun:
         self.results: list[AgentResult] = []
         self.running: list[str] = []
         self.calls = 0
+        # The progress query and the UI's current details (workflows/_progress.py).
+        self.progress = Progress(self)
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -74,6 +77,8 @@ class FlowRun:
         started = workflow.now()
         self.running.append(agent)
         self.calls += 1
+        self.progress.started(agent)
+        succeeded = False
         try:
             output = await workflow.execute_activity(
                 RUN_AGENT,
@@ -87,6 +92,7 @@ class FlowRun:
                 retry_policy=policy,
                 summary=agent,
             )
+            succeeded = True
         except ActivityError as err:
             ended = workflow.now()
             raise StepFailed(
@@ -102,6 +108,7 @@ class FlowRun:
             ) from err
         finally:
             self.running.remove(agent)
+            self.progress.ended(agent, succeeded)
         return output.state, AgentResult(
             agent=agent,
             status="completed",

@@ -1,0 +1,132 @@
+"""Temporal visibility for agentflow runs: search attributes, UI summaries, listing runs.
+
+Every run carries the Keyword search attributes below, so the Temporal UI's filter box (and
+``agentflow list``) can find "all runs of session X" or "all failed loop runs". ``agentflow dev``
+registers them on its server; other clusters need them created once (see the error below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentflow.config import FlowConfig
+from agentflow.devserver import SEARCH_ATTRIBUTES
+from agentflow.errors import AgentflowError, ConfigError
+from agentflow.models import FlowProgress
+from workflows._progress import PROGRESS_QUERY
+
+FLOW = SearchAttributeKey.for_keyword("AgentflowFlow")
+MODE = SearchAttributeKey.for_keyword("AgentflowMode")
+SESSION = SearchAttributeKey.for_keyword("AgentflowSession")
+
+# What users type after --status, mapped to Temporal's ExecutionStatus names.
+STATUSES = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "terminated": "Terminated",
+    "continued-as-new": "ContinuedAsNew",
+    "timed-out": "TimedOut",
+}
+
+
+def search_attributes(config: FlowConfig, session_id: str | None) -> TypedSearchAttributes:
+    pairs = [SearchAttributePair(FLOW, config.name), SearchAttributePair(MODE, config.mode)]
+    if session_id:
+        pairs.append(SearchAttributePair(SESSION, session_id))
+    return TypedSearchAttributes(pairs)
+
+
+def static_summary(config: FlowConfig, data: dict[str, Any]) -> str:
+    """One line for the UI's run list: flow, mode and a digest that tells inputs apart."""
+    return f"{config.name} · {config.mode} · input {input_digest(data)}"
+
+
+def static_details(config: FlowConfig, session_id: str | None) -> str:
+    """Markdown shown on the run's page in the UI."""
+    orch = config.orchestration
+    plan = {
+        "sequential": " → ".join(orch.sequential_agents),
+        "collaborative": " ∥ ".join(orch.collaborative_agents),
+        "mixed": " ∥ ".join(orch.collaborative_agents)
+        + " then "
+        + " → ".join(orch.sequential_agents),
+        "loop": f"{orch.loop_agent} (up to {orch.max_iterations} iterations)",
+        "route": f"route from {orch.entry_agent or 'the event target'} via meta.route",
+    }[config.mode]
+    lines = [f"**{config.name}** ({config.mode} mode, config v{config.agent_flow.version})",
+             "", f"Agents: {plan}"]  # fmt: skip
+    if session_id:
+        lines.append(f"Session: `{session_id}`")
+    return "\n".join(lines)
+
+
+def input_digest(data: dict[str, Any]) -> str:
+    encoded = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:12]
+
+
+def missing_attribute_error(err: RPCError, namespace: str) -> AgentflowError | None:
+    """Turn the server's "no mapping for search attribute" into the command that fixes it."""
+    if err.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in err.message:
+        return None
+    commands = "; ".join(
+        f"temporal operator search-attribute create --namespace {namespace} "
+        f"--name {name} --type {kind}"
+        for name, kind in SEARCH_ATTRIBUTES.items()
+    )
+    return AgentflowError(
+        f"namespace {namespace!r} lacks agentflow's search attributes ({err.message}); "
+        f"create them once with: {commands}"
+    )
+
+
+def visibility_query(
+    session: str | None = None, flow: str | None = None, status: str | None = None
+) -> str:
+    """A Temporal list filter; values are quoted so ids with spaces or quotes are safe."""
+    clauses = [f"{FLOW.name} IS NOT NULL"]
+    if session:
+        clauses.append(f"{SESSION.name} = {_quote(session)}")
+    if flow:
+        clauses.append(f"{FLOW.name} = {_quote(flow)}")
+    if status:
+        if status not in STATUSES:
+            raise ConfigError(f"--status: unknown {status!r}; allowed: {', '.join(STATUSES)}")
+        clauses.append(f"ExecutionStatus = {_quote(STATUSES[status])}")
+    return " AND ".join(clauses)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def list_runs(
+    client: Client,
+    session: str | None = None,
+    flow: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> AsyncIterator[WorkflowExecution]:
+    """agentflow runs, newest first, through Temporal visibility."""
+    query = visibility_query(session, flow, status)
+    async for execution in client.list_workflows(query, limit=limit):
+        yield execution
+
+
+def status_name(status: WorkflowExecutionStatus | None) -> str:
+    return (status.name if status else "UNKNOWN").lower().replace("_", "-")
+
+
+async def query_progress(handle: WorkflowHandle[Any, Any]) -> FlowProgress:
+    """The run's ``progress`` query: agents done / running / failed (its worker must be up)."""
+    progress: FlowProgress = await handle.query(PROGRESS_QUERY, result_type=FlowProgress)
+    return progress
