@@ -147,8 +147,10 @@ class FlowConfig(_Strict):
     llm: LLMConfig | None = None
     orchestration: OrchestrationConfig
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
-    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
-    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    # Client/worker settings, not flow logic: excluded from the snapshot that travels in the
+    # workflow input (and so from history), since telemetry headers may hold credentials.
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig, exclude=True)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, exclude=True)
 
     @property
     def name(self) -> str:

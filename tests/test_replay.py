@@ -71,3 +71,10 @@ async def test_replay_catches_a_changed_workflow() -> None:
     history = WorkflowHistory.from_json("golden-sequential", json.loads(path.read_text()))
     with pytest.raises(NondeterminismError):
         await _replayer([ReorderedSequentialFlow]).replay_workflow(history)
+
+
+def test_worker_settings_stay_out_of_the_workflow_input() -> None:
+    config = sample_flows()["sequential"][0].model_copy(deep=True)
+    config.telemetry.headers["authorization"] = "Bearer secret"
+    encoded = pydantic_data_converter.payload_converter.to_payloads([config])[0].data
+    assert b"secret" not in encoded and b"task_queue" not in encoded
