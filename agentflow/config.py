@@ -175,6 +175,10 @@ def load_config(
         raise ConfigError(f"{file}: file not found (pass --config PATH)") from None
     except OSError as err:
         raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {err.start}): TOML files must be saved as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: invalid TOML: {err}") from None
     return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
