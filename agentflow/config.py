@@ -61,7 +61,10 @@ class LLMConfig(_Strict):
     @classmethod
     def _known_provider(cls, value: str) -> str:
         if value and value not in LLM_PROVIDERS:
-            raise ValueError(f"unknown provider {value!r}{_did_you_mean(value, LLM_PROVIDERS)}")
+            raise ValueError(
+                f"unknown provider {value!r}{_did_you_mean(value, LLM_PROVIDERS)}; "
+                f"allowed: {', '.join(LLM_PROVIDERS)}"
+            )
         return value
 
 
