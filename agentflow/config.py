@@ -103,7 +103,7 @@ class OrchestrationConfig(_Strict):
     sequential_agents: list[str] = Field(default_factory=list)
     loop_agent: str | None = None
     entry_agent: str | None = None
-    failure_threshold: float = Field(0.0, ge=0, le=1)
+    failure_threshold: float = 0.0
     max_concurrency: int = Field(10, gt=0)
     max_hops: int = Field(10, gt=0)
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
@@ -119,6 +119,15 @@ class OrchestrationConfig(_Strict):
             raise ValueError(
                 f"unknown mode {value!r}{_did_you_mean(value, MODES + tuple(MODE_ALIASES))}; "
                 f"allowed: {allowed}"
+            )
+        return value
+
+    @field_validator("failure_threshold")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(
+                "must be between 0 and 1 (the fraction of collaborative agents that may fail)"
             )
         return value
 
@@ -274,7 +283,10 @@ def _describe(source: str, err: ValidationError) -> str:
             lines.append(f"{source}: {key}: required key is missing")
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{source}: {key}: {message} (got {error.get('input')!r})")
+            value = error.get("input")
+            # An unknown mode or provider already quotes the value it got.
+            got = "" if isinstance(value, str) and repr(value) in message else f" (got {value!r})"
+            lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 
 
