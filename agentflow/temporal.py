@@ -18,7 +18,7 @@ from temporalio.plugin import SimplePlugin
 
 from activities.agent import AgentActivities
 from agentflow.config import TemporalConfig
-from agentflow.errors import AgentflowError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.registry import AgentRegistry
 from workflows import ALL_WORKFLOWS
 
@@ -46,7 +46,13 @@ class AgentflowPlugin(SimplePlugin):
 def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
     """Temporal's standard settings (env and config file), then the ``[temporal]`` table."""
     temporal = temporal or TemporalConfig()
-    profile = ClientConfigProfile.load(profile=temporal.profile)
+    try:
+        profile = ClientConfigProfile.load(profile=temporal.profile)
+    except Exception as err:  # the SDK's bridge ConfigError is not a public type
+        raise ConfigError(
+            f"Temporal client settings: {err} (see [temporal] profile, TEMPORAL_PROFILE, "
+            "TEMPORAL_CONFIG_FILE)"
+        ) from None
     settings: dict[str, Any] = dict(profile.to_client_connect_config())
     if temporal.address:
         settings["target_host"] = temporal.address
