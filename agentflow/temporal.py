@@ -34,7 +34,8 @@ class AgentflowPlugin(SimplePlugin):
     """
 
     def __init__(self, registry: AgentRegistry | None = None, executor: Executor | None = None):
-        activities = [AgentActivities(registry, executor).run_agent] if registry else None
+        # `is not None`: a registry of a flow with only LLM agents is empty, hence falsy.
+        activities = None if registry is None else [AgentActivities(registry, executor).run_agent]
         super().__init__(
             "agentflow",
             data_converter=pydantic_data_converter,
