@@ -45,6 +45,10 @@ def _request(
         messages.insert(0, {"role": "system", "content": spec.system_prompt})
     base = (llm.base_url or DEFAULT_BASE_URLS[llm.provider]).rstrip("/")
     headers = {"Content-Type": "application/json"}
+    # Ollama needs no key locally, but does behind a proxy or on ollama.com.
+    key_env = llm.api_key_env or ("OPENAI_API_KEY" if llm.provider == "openai" else None)
+    if key_env and (key := os.environ.get(key_env)):
+        headers["Authorization"] = f"Bearer {key}"
     if llm.provider == "ollama":
         options: dict[str, Any] = {"temperature": llm.temperature}
         if llm.max_tokens:
@@ -54,9 +58,6 @@ def _request(
     body = {"model": llm.model, "messages": messages, "temperature": llm.temperature}
     if llm.max_tokens:
         body["max_tokens"] = llm.max_tokens
-    key_env = llm.api_key_env or "OPENAI_API_KEY"
-    if key := os.environ.get(key_env):
-        headers["Authorization"] = f"Bearer {key}"
     return f"{base}/chat/completions", body, headers
 
 
