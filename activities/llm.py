@@ -2,7 +2,8 @@
 
 Two wire formats: Ollama's ``/api/chat`` and OpenAI-compatible ``/chat/completions`` (OpenAI,
 vLLM, llama.cpp server, LM Studio, …). The HTTP call makes one attempt; Temporal owns retries,
-so status codes map to retryable (429, 5xx, network) or non-retryable (other 4xx) failures.
+so status codes map to retryable (429, 5xx, network) or non-retryable (other 4xx, and
+replies that are not the API's JSON) failures.
 """
 
 from __future__ import annotations
@@ -81,9 +82,12 @@ def _post(
             f"agent {agent!r}: cannot reach {llm.provider} at {url}: {err}", type="LLMUnreachable"
         ) from err
     except json.JSONDecodeError as err:
+        # A 200 that is not JSON is not an LLM API (often a base_url missing its path).
         raise ApplicationError(
-            f"agent {agent!r}: {llm.provider} answered with invalid JSON: {err}",
+            f"agent {agent!r}: {llm.provider} answered with invalid JSON: {err} "
+            f"(is llm.base_url right? {url})",
             type="LLMBadResponse",
+            non_retryable=True,
         ) from err
 
 
