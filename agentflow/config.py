@@ -246,7 +246,8 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
     }
     for key in needs[orch.mode]:
         if not getattr(orch, key):
-            yield f"orchestration.{key}: required for mode = {orch.mode!r} (list the agents to run)"
+            what = "name the agent to repeat" if key == "loop_agent" else "list the agents to run"
+            yield f"orchestration.{key}: required for mode = {orch.mode!r} ({what})"
     for key in ("collaborative_agents", "sequential_agents"):
         names: list[str] = getattr(orch, key)
         for index, name in enumerate(names):
