@@ -262,6 +262,9 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
     if orch.mode == "route" and not config.enabled_agents():
         yield "agents: route mode needs at least one enabled agent"
     has_llm = config.llm is not None and bool(config.llm.provider)
+    llm_agents = [name for name in config.enabled_agents() if config.agents[name].handler is None]
+    if has_llm and llm_agents and config.llm is not None and not config.llm.model:
+        yield f'llm.model: required by the LLM agents {", ".join(llm_agents)} (e.g. "gemma3:1b")'
     for name in config.enabled_agents():
         if config.agents[name].handler is None and not has_llm:
             yield (

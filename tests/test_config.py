@@ -202,7 +202,8 @@ def test_mode_specific_required_keys(tmp_path: Path, mode: str, key: str) -> Non
     text = f'[orchestration]\nmode = "{mode}"\n' + "\n".join(lines)
     text += '\n[agents.a]\nhandler = "tests.agents:append"\n'
     message = error(tmp_path, text)
-    assert f"orchestration.{key}: required for mode = {mode!r}" in message
+    what = "name the agent to repeat" if key == "loop_agent" else "list the agents to run"
+    assert f"orchestration.{key}: required for mode = {mode!r} ({what})" in message
 
 
 def test_missing_orchestration_table(tmp_path: Path) -> None:
@@ -403,6 +404,12 @@ def test_llm_type_is_an_alias_of_provider(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text))
     assert config.llm is not None and config.llm.provider == "ollama"
     assert config.agents["writer"].handler is None
+
+
+def test_llm_agents_need_a_model(tmp_path: Path) -> None:
+    text = '[llm]\nprovider = "ollama"\n' + ORCH_SEQ + '[agents.w]\nsystem_prompt = "You write."\n'
+    message = error(tmp_path, text)
+    assert message.endswith('llm.model: required by the LLM agents w (e.g. "gemma3:1b")')
 
 
 def test_llm_unknown_key(tmp_path: Path) -> None:
