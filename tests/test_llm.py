@@ -93,6 +93,7 @@ def llm_flow(provider: str, base_url: str, retry_attempts: int = 2, **llm: Any) 
         "llm": {"provider": provider, "model": "gemma3:1b", "base_url": base_url, **llm},
         "orchestration": {
             "mode": "sequential",
+            "timeout_seconds": 60,  # a worker that never runs the agents fails, not hangs
             "sequential_agents": ["writer", "critic"],
             "retry_attempts": retry_attempts,
             "retry": {"initial_interval_seconds": 0.05},
