@@ -2,7 +2,8 @@
 
 Two wire formats: Ollama's ``/api/chat`` and OpenAI-compatible ``/chat/completions`` (OpenAI,
 vLLM, llama.cpp server, LM Studio, …). The HTTP call makes one attempt; Temporal owns retries,
-so status codes map to retryable (429, 5xx, network) or non-retryable (other 4xx) failures.
+so status codes map to retryable (429, 5xx, network) or non-retryable (other 4xx, and
+replies that are not the API's JSON) failures.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _request(
         messages.insert(0, {"role": "system", "content": spec.system_prompt})
     base = (llm.base_url or DEFAULT_BASE_URLS[llm.provider]).rstrip("/")
     headers = {"Content-Type": "application/json"}
+    # Ollama needs no key locally, but does behind a proxy or on ollama.com.
+    key_env = llm.api_key_env or ("OPENAI_API_KEY" if llm.provider == "openai" else None)
+    if key_env and (key := os.environ.get(key_env)):
+        headers["Authorization"] = f"Bearer {key}"
     if llm.provider == "ollama":
         options: dict[str, Any] = {"temperature": llm.temperature}
         if llm.max_tokens:
@@ -54,9 +59,6 @@ def _request(
     body = {"model": llm.model, "messages": messages, "temperature": llm.temperature}
     if llm.max_tokens:
         body["max_tokens"] = llm.max_tokens
-    key_env = llm.api_key_env or "OPENAI_API_KEY"
-    if key := os.environ.get(key_env):
-        headers["Authorization"] = f"Bearer {key}"
     return f"{base}/chat/completions", body, headers
 
 
@@ -80,9 +82,12 @@ def _post(
             f"agent {agent!r}: cannot reach {llm.provider} at {url}: {err}", type="LLMUnreachable"
         ) from err
     except json.JSONDecodeError as err:
+        # A 200 that is not JSON is not an LLM API (often a base_url missing its path).
         raise ApplicationError(
-            f"agent {agent!r}: {llm.provider} answered with invalid JSON: {err}",
+            f"agent {agent!r}: {llm.provider} answered with invalid JSON: {err} "
+            f"(is llm.base_url right? {url})",
             type="LLMBadResponse",
+            non_retryable=True,
         ) from err
 
 

@@ -61,7 +61,10 @@ class LLMConfig(_Strict):
     @classmethod
     def _known_provider(cls, value: str) -> str:
         if value and value not in LLM_PROVIDERS:
-            raise ValueError(f"unknown provider {value!r}{_did_you_mean(value, LLM_PROVIDERS)}")
+            raise ValueError(
+                f"unknown provider {value!r}{_did_you_mean(value, LLM_PROVIDERS)}; "
+                f"allowed: {', '.join(LLM_PROVIDERS)}"
+            )
         return value
 
 
@@ -100,7 +103,7 @@ class OrchestrationConfig(_Strict):
     sequential_agents: list[str] = Field(default_factory=list)
     loop_agent: str | None = None
     entry_agent: str | None = None
-    failure_threshold: float = Field(0.0, ge=0, le=1)
+    failure_threshold: float = 0.0
     max_concurrency: int = Field(10, gt=0)
     max_hops: int = Field(10, gt=0)
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
@@ -116,6 +119,15 @@ class OrchestrationConfig(_Strict):
             raise ValueError(
                 f"unknown mode {value!r}{_did_you_mean(value, MODES + tuple(MODE_ALIASES))}; "
                 f"allowed: {allowed}"
+            )
+        return value
+
+    @field_validator("failure_threshold")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(
+                "must be between 0 and 1 (the fraction of collaborative agents that may fail)"
             )
         return value
 
@@ -188,6 +200,10 @@ def load_config(
         raise ConfigError(f"{file}: file not found (pass --config PATH)") from None
     except OSError as err:
         raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {err.start}): TOML files must be saved as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: invalid TOML: {err}") from None
     return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
@@ -243,7 +259,8 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
     }
     for key in needs[orch.mode]:
         if not getattr(orch, key):
-            yield f"orchestration.{key}: required for mode = {orch.mode!r} (list the agents to run)"
+            what = "name the agent to repeat" if key == "loop_agent" else "list the agents to run"
+            yield f"orchestration.{key}: required for mode = {orch.mode!r} ({what})"
     for key in ("collaborative_agents", "sequential_agents"):
         names: list[str] = getattr(orch, key)
         for index, name in enumerate(names):
@@ -258,6 +275,9 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
     if orch.mode == "route" and not config.enabled_agents():
         yield "agents: route mode needs at least one enabled agent"
     has_llm = config.llm is not None and bool(config.llm.provider)
+    llm_agents = [name for name in config.enabled_agents() if config.agents[name].handler is None]
+    if has_llm and llm_agents and config.llm is not None and not config.llm.model:
+        yield f'llm.model: required by the LLM agents {", ".join(llm_agents)} (e.g. "gemma3:1b")'
     for name in config.enabled_agents():
         if config.agents[name].handler is None and not has_llm:
             yield (
@@ -280,8 +300,9 @@ def _describe(source: str, err: ValidationError) -> str:
             lines.append(f"{source}: {key}: required key is missing")
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-            # Our own validators already quote the value; pydantic's messages do not.
-            got = "" if error["type"] == "value_error" else f" (got {error.get('input')!r})"
+            value = error.get("input")
+            # An unknown mode or provider already quotes the value it got.
+            got = "" if isinstance(value, str) and repr(value) in message else f" (got {value!r})"
             lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ from temporalio.plugin import SimplePlugin
 
 from activities.agent import AgentActivities
 from agentflow.config import TemporalConfig
-from agentflow.errors import AgentflowError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.registry import AgentRegistry
 from agentflow.telemetry import AgentCallInterceptor
 from workflows import ALL_WORKFLOWS
@@ -36,7 +36,8 @@ class AgentflowPlugin(SimplePlugin):
     """
 
     def __init__(self, registry: AgentRegistry | None = None, executor: Executor | None = None):
-        activities = [AgentActivities(registry, executor).run_agent] if registry else None
+        # `is not None`: a registry of a flow with only LLM agents is empty, hence falsy.
+        activities = None if registry is None else [AgentActivities(registry, executor).run_agent]
         super().__init__(
             "agentflow",
             data_converter=pydantic_data_converter,
@@ -50,7 +51,13 @@ class AgentflowPlugin(SimplePlugin):
 def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
     """Temporal's standard settings (env and config file), then the ``[temporal]`` table."""
     temporal = temporal or TemporalConfig()
-    profile = ClientConfigProfile.load(profile=temporal.profile)
+    try:
+        profile = ClientConfigProfile.load(profile=temporal.profile)
+    except Exception as err:  # the SDK's bridge ConfigError is not a public type
+        raise ConfigError(
+            f"Temporal client settings: {err} (see [temporal] profile, TEMPORAL_PROFILE, "
+            "TEMPORAL_CONFIG_FILE)"
+        ) from None
     settings: dict[str, Any] = dict(profile.to_client_connect_config())
     if temporal.address:
         settings["target_host"] = temporal.address

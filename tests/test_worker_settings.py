@@ -1,0 +1,89 @@
+"""Temporal connection settings: Temporal's own env settings, overridden by [temporal]."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from agentflow.cli import main
+from agentflow.config import TemporalConfig
+from agentflow.errors import AgentflowError, ConfigError
+from agentflow.temporal import connect, connect_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_temporal_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No Temporal settings from the machine running the tests."""
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(tmp_path / "no-temporal.toml"))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_defaults() -> None:
+    settings = connect_settings()
+    assert (settings["target_host"], settings["namespace"]) == ("localhost:7233", "default")
+
+
+def test_env_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.example:7999")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "team-a")
+    settings = connect_settings(TemporalConfig())
+    assert (settings["target_host"], settings["namespace"]) == ("temporal.example:7999", "team-a")
+
+
+def test_temporal_table_overrides_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.example:7999")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "team-a")
+    settings = connect_settings(TemporalConfig(address="10.0.0.5:7233", namespace="team-b"))
+    assert (settings["target_host"], settings["namespace"]) == ("10.0.0.5:7233", "team-b")
+    only_address = connect_settings(TemporalConfig(address="10.0.0.5:7233"))
+    assert only_address["namespace"] == "team-a"
+
+
+def test_profile_from_the_temporal_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = tmp_path / "temporal.toml"
+    file.write_text('[profile.staging]\naddress = "staging:7233"\nnamespace = "stage"\n')
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(file))
+    settings = connect_settings(TemporalConfig(profile="staging"))
+    assert (settings["target_host"], settings["namespace"]) == ("staging:7233", "stage")
+
+
+def test_unknown_profile_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"Temporal client settings: .*'nope'.*\[temporal\]"):
+        connect_settings(TemporalConfig(profile="nope"))
+
+
+async def test_closed_port_gives_a_clear_error() -> None:
+    port = closed_port()
+    with pytest.raises(AgentflowError) as info:
+        await connect(TemporalConfig(address=f"127.0.0.1:{port}"))
+    message = str(info.value)
+    assert message.startswith(f"cannot connect to Temporal at 127.0.0.1:{port}")
+    assert "agentflow dev" in message
+
+
+async def test_worker_command_with_no_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "agentflow.toml"
+    config.write_text(
+        '[orchestration]\nmode = "sequential"\nsequential_agents = ["a"]\n'
+        '[agents.a]\nhandler = "tests.agents:append"\n'
+    )
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{closed_port()}")
+    code = await asyncio.to_thread(main, ["worker", "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot connect to Temporal at 127.0.0.1:" in err
+    assert "Traceback" not in err
