@@ -48,7 +48,17 @@ def _request(
     headers = {"Content-Type": "application/json"}
     # Ollama needs no key locally, but does behind a proxy or on ollama.com.
     key_env = llm.api_key_env or ("OPENAI_API_KEY" if llm.provider == "openai" else None)
-    if key_env and (key := os.environ.get(key_env)):
+    key = os.environ.get(key_env) if key_env else None
+    if llm.api_key_env and not key:
+        # Named explicitly but missing on this worker: say so, rather than let the
+        # provider answer 401 after a round trip (no retry can set the variable).
+        raise ApplicationError(
+            f"agent {agent!r}: environment variable {llm.api_key_env!r} (llm.api_key_env) "
+            "is not set on this worker",
+            type="LLMConfigError",
+            non_retryable=True,
+        )
+    if key:
         headers["Authorization"] = f"Bearer {key}"
     if llm.provider == "ollama":
         options: dict[str, Any] = {"temperature": llm.temperature}

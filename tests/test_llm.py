@@ -168,6 +168,21 @@ async def test_no_key_no_authorization_header(
     assert all("Authorization" not in r["headers"] for r in llm_server.requests)
 
 
+async def test_named_key_variable_missing_fails_at_once(
+    client: Client, llm_server: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTFLOW_TEST_LLM_KEY", raising=False)
+    config = llm_flow("openai", llm_server.url("openai"), api_key_env="AGENTFLOW_TEST_LLM_KEY")
+    async with flow_runner(client, config) as runner:
+        with pytest.raises(FlowFailedError) as raised:
+            await runner.run({"message": "hi"})
+    assert "environment variable 'AGENTFLOW_TEST_LLM_KEY' (llm.api_key_env) is not set" in str(
+        raised.value
+    )
+    assert [(r.agent, r.attempt) for r in raised.value.result.results] == [("writer", 1)]
+    assert llm_server.requests == []
+
+
 @pytest.mark.parametrize("status", [500, 503, 429])
 async def test_retryable_status_is_retried(
     client: Client, llm_server: FakeLLM, status: int

@@ -40,6 +40,7 @@ async def test_sequential_failure_names_agent_and_position(client: Client) -> No
         with pytest.raises(FlowFailedError) as raised:
             await runner.run({})
     result = raised.value.result
+    assert result.state.data == {"trail": ["a"]}  # the state when it failed: after a
     assert "agent 'b' (step 2 of 3) failed" in str(raised.value)
     assert "the input can never be processed" in str(raised.value)
     assert [(r.agent, r.status) for r in result.results] == [("a", "completed"), ("b", "failed")]

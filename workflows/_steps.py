@@ -48,6 +48,7 @@ class FlowRun:
         self.results: list[AgentResult] = []
         self.running: list[str] = []
         self.calls = 0
+        self.state = flow_input.state  # the last state an agent passed on, for failures
         # The progress query and the UI's current details (workflows/_progress.py).
         self.progress = Progress(self)
 
@@ -55,6 +56,7 @@ class FlowRun:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
         output, result = await self.invoke(agent, state, source)
         self.results.append(result)
+        self.state = output
         return output
 
     async def invoke(self, agent: str, state: State, source: str) -> tuple[State, AgentResult]:
@@ -168,7 +170,7 @@ class FlowRun:
         """End the run as failed; the details carry the partial result for clients."""
         if failed is not None:
             self.results.append(failed)
-        partial = self.finish(self.input.state, **extra)
+        partial = self.finish(self.state, **extra)
         partial.status, partial.error = "failed", message
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
 
