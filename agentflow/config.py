@@ -90,6 +90,23 @@ class AgentConfig(_Strict):
     timeout_seconds: float = Field(60.0, gt=0)
     retry_attempts: int | None = Field(None, ge=0)
     retry: RetrySettings | None = None
+    # Topics this agent reacts to when another agent publishes (workflows/_bus.py).
+    subscribes: list[str] = Field(default_factory=list)
+
+    @field_validator("subscribes")
+    @classmethod
+    def _topic_names(cls, topics: list[str]) -> list[str]:
+        for topic in topics:
+            if not topic.strip():
+                raise ValueError("topic names must be non-empty strings")
+            if topic != topic.strip() or "," in topic:
+                raise ValueError(
+                    f"topic {topic!r}: no commas or surrounding spaces (agents publish "
+                    f'several topics as meta["publish"] = "a,b")'
+                )
+            if topics.count(topic) > 1:
+                raise ValueError(f"topic {topic!r} is listed twice")
+        return topics
 
 
 class OrchestrationConfig(_Strict):
@@ -174,6 +191,16 @@ class FlowConfig(_Strict):
 
     def enabled_agents(self) -> list[str]:
         return [name for name, agent in self.agents.items() if agent.enabled]
+
+    def subscribers(self, topic: str) -> list[str]:
+        """The enabled agents subscribed to ``topic``, in config order (disabled ones never
+        receive)."""
+        return [name for name in self.enabled_agents() if topic in self.agents[name].subscribes]
+
+    def topics(self) -> list[str]:
+        """Every topic an enabled agent subscribes to, in order of first mention."""
+        names = self.enabled_agents()
+        return list(dict.fromkeys(t for name in names for t in self.agents[name].subscribes))
 
     def max_attempts(self, agent: str) -> int:
         """Temporal's maximum_attempts for an agent: its first try plus ``retry_attempts``."""

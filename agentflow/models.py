@@ -38,7 +38,7 @@ class State(BaseModel):
     """What agents pass on: ``data`` for payload, ``meta`` for routing strings.
 
     ``meta["route"]`` hands off to another agent (route mode); ``data["loop_complete"] = True``
-    ends a loop.
+    ends a loop; ``meta["publish"] = "topic,…"`` delivers the state to the topics' subscribers.
     """
 
     data: dict[str, Any] = Field(default_factory=dict)
@@ -59,6 +59,8 @@ class AgentResult(BaseModel):
     duration_ms: float = 0.0
     error: str | None = None
     changed_keys: list[str] = Field(default_factory=list)
+    # Set on a subscriber's result: the topic it reacted to (its output is not merged).
+    topic: str | None = None
 
 
 class FlowInput(BaseModel):
@@ -101,6 +103,9 @@ class AgentInput(BaseModel):
     state: State
     flow: str = ""
     llm: LLMConfig | None = None
+    # A subscriber delivery: the topic, and the activity id of the publishing agent's call.
+    topic: str | None = None
+    published_by: str | None = None
 
 
 class FlowProgress(BaseModel):
