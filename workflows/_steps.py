@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         FlowResult,
         State,
     )
+    from workflows._bus import Bus, Delivery
     from workflows._progress import Progress
 
 RUN_AGENT = "run_agent"
@@ -51,6 +52,7 @@ class FlowRun:
         self.state = flow_input.state  # the last state an agent passed on, for failures
         # The progress query and the UI's current details (workflows/_progress.py).
         self.progress = Progress(self)
+        self.bus = Bus(self)  # publish/subscribe deliveries (workflows/_bus.py)
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -59,7 +61,9 @@ class FlowRun:
         self.state = output
         return output
 
-    async def invoke(self, agent: str, state: State, source: str) -> tuple[State, AgentResult]:
+    async def invoke(
+        self, agent: str, state: State, source: str, delivery: Delivery | None = None
+    ) -> tuple[State, AgentResult]:
         """Run one agent with Temporal's retries; the caller records the result."""
         spec = self.config.agents[agent]
         retry = self.config.retry_settings(agent)
@@ -71,14 +75,18 @@ class FlowRun:
             non_retryable_error_types=retry.non_retryable_errors,
         )
         event = self.input.event.model_copy(update={"source_agent": source})
+        topic = delivery.topic if delivery else None
+        if delivery:
+            event.metadata = {**event.metadata, "topic": delivery.topic}
         request = AgentInput(
-            agent=agent, spec=spec, event=event, state=state,
-            flow=self.config.name, llm=self.config.llm,
+            agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
+            llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,
         )  # fmt: skip
         heartbeat = min(HEARTBEAT_SECONDS, spec.timeout_seconds)
         started = workflow.now()
         self.running.append(agent)
         self.calls += 1
+        activity_id = f"{self.calls}-{agent}"
         self.progress.started(agent)
         succeeded = False
         try:
@@ -87,7 +95,7 @@ class FlowRun:
                 request,
                 # Every agent is the same activity type; naming the agent in the id lets
                 # replay notice a change in which agent runs when (and shows it in the UI).
-                activity_id=f"{self.calls}-{agent}",
+                activity_id=activity_id,
                 result_type=AgentOutput,
                 start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=heartbeat),
@@ -111,7 +119,7 @@ class FlowRun:
         finally:
             self.running.remove(agent)
             self.progress.ended(agent, succeeded)
-        return output.state, AgentResult(
+        result = AgentResult(
             agent=agent,
             status="completed",
             attempt=output.attempt,
@@ -119,7 +127,9 @@ class FlowRun:
             ended_at=output.ended_at,
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
             changed_keys=changed_keys(state, output.state),
+            topic=topic,
         )
+        return self.bus.published(result, activity_id, output.state, delivery), result
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state."""

@@ -15,5 +15,5 @@ class CollaborativeFlow:
     async def run(self, flow_input: FlowInput) -> FlowResult:
         run = FlowRun(flow_input)
         agents = flow_input.config.orchestration.collaborative_agents
-        state = await run.fan_out(agents, flow_input.state)
+        state = await run.bus.settle(run.fan_out(agents, flow_input.state))
         return run.finish(state)

@@ -22,16 +22,26 @@ class LoopFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
         run = FlowRun(flow_input)
-        orch = flow_input.config.orchestration
-        agent = orch.loop_agent or ""
         progress = flow_input.loop or LoopProgress()
         run.results = list(progress.recent_results)
+        state, reason = await run.bus.settle(self._iterate(run, flow_input, progress))
+        run.results = run.results[-RECENT_RESULTS:]
+        return run.finish(state, iterations=progress.iterations, stop_reason=reason)
+
+    @staticmethod
+    async def _iterate(
+        run: FlowRun, flow_input: FlowInput, progress: LoopProgress
+    ) -> tuple[State, str]:
+        orch = flow_input.config.orchestration
+        agent = orch.loop_agent or ""
         state = flow_input.state
         iterations_here = 0
         while progress.iterations < orch.max_iterations:
             if iterations_here >= ITERATIONS_PER_RUN or (
                 workflow.info().is_continue_as_new_suggested()
             ):
+                # Deliveries still running would be lost with this run: wait for them.
+                await run.bus.drain(iterations=progress.iterations)
                 progress.recent_results = run.results[-RECENT_RESULTS:]
                 progress.runs += 1
                 workflow.continue_as_new(
@@ -49,10 +59,5 @@ class LoopFlow:
             progress.iterations += 1
             iterations_here += 1
             if state.data.get("loop_complete") is True:
-                return self._finish(run, state, progress, "loop_complete")
-        return self._finish(run, state, progress, "max_iterations")
-
-    @staticmethod
-    def _finish(run: FlowRun, state: State, progress: LoopProgress, reason: str) -> FlowResult:
-        run.results = run.results[-RECENT_RESULTS:]
-        return run.finish(state, iterations=progress.iterations, stop_reason=reason)
+                return state, "loop_complete"
+        return state, "max_iterations"

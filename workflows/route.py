@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import FlowInput, FlowResult
+    from agentflow.models import FlowInput, FlowResult, State
     from workflows._steps import FlowRun, StepFailed
 
 
@@ -14,6 +14,11 @@ class RouteFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
         run = FlowRun(flow_input)
+        state, path = await run.bus.settle(self._hops(run, flow_input))
+        return run.finish(state, path=path)
+
+    @staticmethod
+    async def _hops(run: FlowRun, flow_input: FlowInput) -> tuple[State, list[str]]:
         config = flow_input.config
         agent = entry_agent(flow_input)
         source = flow_input.event.source_agent
@@ -34,7 +39,7 @@ class RouteFlow:
                          failed.result, path=path)  # fmt: skip
             next_agent = state.meta.pop("route", "")
             if not next_agent:
-                return run.finish(state, path=path)
+                return state, path
             source, agent = agent, next_agent
 
 

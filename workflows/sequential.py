@@ -15,5 +15,5 @@ class SequentialFlow:
     async def run(self, flow_input: FlowInput) -> FlowResult:
         run = FlowRun(flow_input)
         agents = flow_input.config.orchestration.sequential_agents
-        state = await run.sequence(agents, flow_input.state)
+        state = await run.bus.settle(run.sequence(agents, flow_input.state))
         return run.finish(state)

@@ -1,0 +1,148 @@
+"""Publish/subscribe between agents: the seeds' EventBus, durable.
+
+An agent publishes by setting ``state.meta["publish"] = "topic"`` (several: ``"a,b"``) on its
+output. The flow passes that state on without ``publish`` and delivers it to every enabled
+agent whose ``subscribes`` lists the topic. Each delivery is an ordinary ``run_agent``
+activity (retries, summary, activity id naming the agent), started as a background task of the
+workflow so subscribers react independently: in parallel with each other and with the rest of
+the flow, at most ``max_concurrency`` at once. Their outputs are never merged into the flow's
+state; their results join the flow's results right after their publisher's, and a failing
+subscriber is recorded without failing the flow. A subscriber may publish in turn; a chain
+longer than ``max_hops`` fails the run ("publish loop detected").
+
+Why background tasks and not child workflows: a delivery is one agent call, and its history
+events sit next to the publisher's, so the trace and replay see one run. The run waits for
+every delivery before it completes, fails or continues as new (``settle`` / ``drain``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.models import AgentResult, FlowResult, State
+
+if TYPE_CHECKING:
+    from workflows._steps import FlowRun
+
+PUBLISH = "publish"
+T = TypeVar("T")
+
+
+def published_topics(value: str | None) -> list[str]:
+    """``meta["publish"]`` as topics: comma-separated, blanks and repeats dropped."""
+    names = (name.strip() for name in (value or "").split(","))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+class Delivery(NamedTuple):
+    """One event on its way to one subscriber."""
+
+    topic: str
+    published_by: str  # the activity id of the publishing agent's call
+    chain: tuple[str, ...]  # the agents that published along the way, first to last
+
+
+class _Sent:
+    def __init__(self, agent: str, delivery: Delivery) -> None:
+        self.agent, self.delivery = agent, delivery
+        self.result: AgentResult | None = None
+
+
+class Bus:
+    """The deliveries of one run: started as agents publish, awaited before the run ends."""
+
+    def __init__(self, run: FlowRun) -> None:
+        self._run = run
+        self._gate = asyncio.Semaphore(run.config.orchestration.max_concurrency)
+        self._pending: list[asyncio.Task[None]] = []
+        # id(publisher's result) -> (that result, its deliveries in order); the result is
+        # kept so its id stays unique until the deliveries are placed after it.
+        self._sent: dict[int, tuple[AgentResult, list[_Sent]]] = {}
+        self.error = ""  # a publish chain over max_hops: fails the run once deliveries end
+
+    def published(
+        self, result: AgentResult, activity_id: str, state: State, delivery: Delivery | None
+    ) -> State:
+        """The state to pass on (without ``publish``); start one delivery per subscriber."""
+        if PUBLISH not in state.meta:
+            return state
+        topics = published_topics(state.meta.pop(PUBLISH))
+        chain = (*delivery.chain, result.agent) if delivery else (result.agent,)
+        config, sent = self._run.config, []
+        for topic in topics:
+            subscribers = config.subscribers(topic)
+            workflow.logger.info("agent %s published %s to %s", result.agent, topic,
+                                 ", ".join(subscribers) or "no subscribers")  # fmt: skip
+            if subscribers and len(chain) > config.orchestration.max_hops:
+                self.error = self.error or _loop_message(chain, config.orchestration.max_hops)
+                continue
+            for agent in subscribers:
+                sent.append(_Sent(agent, Delivery(topic, activity_id, chain)))
+                self._pending.append(asyncio.create_task(self._deliver(sent[-1], state.clone())))
+                if self._run.progress.snapshot.total is not None:
+                    self._run.progress.snapshot.total += 1
+        if sent:
+            self._sent[id(result)] = (result, sent)
+        return state
+
+    async def _deliver(self, sent: _Sent, state: State) -> None:
+        from workflows._steps import StepFailed  # _steps builds the Bus: import when used
+
+        async with self._gate:
+            try:
+                _, sent.result = await self._run.invoke(
+                    sent.agent, state, sent.delivery.chain[-1], sent.delivery
+                )
+            except StepFailed as failed:  # recorded; an independent subscriber fails alone
+                sent.result = failed.result
+                sent.result.topic = sent.delivery.topic
+
+    async def settle(self, body: Awaitable[T]) -> T:
+        """Run the flow's own steps, then wait for every delivery before the run ends."""
+        try:
+            value = await body
+        except ApplicationError as err:
+            await self._wait()
+            partial = err.details[0] if err.details else None
+            if isinstance(partial, FlowResult):  # a failed run still lists its deliveries
+                partial.results = list(self._run.results)
+            raise
+        await self.drain()
+        return value
+
+    async def drain(self, **extra: Any) -> None:
+        """Wait for pending deliveries (and what they publish); fail on a publish loop."""
+        await self._wait()
+        if self.error:
+            self._run.fail(self.error, **extra)
+
+    async def _wait(self) -> None:
+        while self._pending:
+            pending, self._pending = self._pending, []
+            await asyncio.gather(*pending)
+        if self._sent:
+            self._run.results = self._ordered(self._run.results)
+            self._sent.clear()
+
+    def _ordered(self, results: list[AgentResult]) -> list[AgentResult]:
+        """Each subscriber's result right after its publisher's, in topic then config
+        order: the same order whichever delivery finished first."""
+        out: list[AgentResult] = []
+        for result in results:
+            out.append(result)
+            _, sent = self._sent.get(id(result), (result, []))
+            out += self._ordered([s.result for s in sent if s.result is not None])
+        return out
+
+
+def _loop_message(chain: tuple[str, ...], max_hops: int) -> str:
+    shown = " → ".join(chain)
+    if len(set(chain)) < len(chain):
+        return f"publish loop detected: {shown} → … (max_hops = {max_hops})"
+    return f"publish chain too long: {shown} → … (max_hops = {max_hops})"
