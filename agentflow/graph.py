@@ -40,7 +40,8 @@ class Mermaid:
     def node(self, key: str, label: str, shape: str = "rect", css: str | None = None) -> str:
         node = self.node_id(key)
         opening, closing = {"rect": ("[", "]"), "stadium": ("([", "])"),
-                            "hexagon": ("{{", "}}"), "rhombus": ("{", "}")}[shape]  # fmt: skip
+                            "hexagon": ("{{", "}}"), "rhombus": ("{", "}"),
+                            "flag": (">", "]")}[shape]  # fmt: skip
         self.lines.append(f'    {node}{opening}"{quote(label)}"{closing}')
         if css:
             self.lines.append(f"    class {node} {css}")
@@ -65,7 +66,8 @@ def quote(label: str) -> str:
 
 
 def config_graph(config: FlowConfig) -> str:
-    """The flow as configured: its mode's shape, agents, and hand-offs (route mode)."""
+    """The flow as configured: its mode's shape, agents, hand-offs (route mode), and the
+    topics agents subscribe to."""
     orch = config.orchestration
     chart = Mermaid()
     chart.node(START, f"event → {config.name} ({config.mode})", "stadium")
@@ -100,14 +102,19 @@ def config_graph(config: FlowConfig) -> str:
             chart.edge(name, "router")
             chart.edge("router", name, "hand-off", dotted=True)
         chart.edge("router", DONE, "no route")
+    for topic in config.topics():  # any agent may publish; subscribers react on the side
+        chart.node(f"topic:{topic}", f"topic: {topic}", "flag")
+        for name in config.subscribers(topic):
+            chart.edge(f"topic:{topic}", name, "subscribes", dotted=True)
     chart.lines += [f"    {style}" for style in STYLES]
     return chart.render()
 
 
 def run_graph(entries: list[TraceEntry]) -> str:
     """The path a run took: one node per agent step in order (repeats collapsed), parallel
-    steps side by side, failures and retries marked, continue-as-new on its edge."""
-    steps = _steps(entries)
+    steps side by side, failures and retries marked, continue-as-new on its edge; subscriber
+    steps hang off their publisher's step on dotted edges labelled with the topic."""
+    steps = _steps([e for e in entries if not e.topic])
     ended = [e for e in entries if not e.agent and e.action != "started"]
     outcome = ended[-1].action if ended else "running"
     started = next((e for e in entries if not e.agent), None)
@@ -115,6 +122,7 @@ def run_graph(entries: list[TraceEntry]) -> str:
     chart.node(START, started.detail if started else "run", "stadium")
     previous: list[str] = [START]
     label, number = "", 1
+    node_of: dict[tuple[str, int], str] = {}  # (run, completed event) -> the step's node
     for batch in steps:
         if isinstance(batch, str):  # the run continued as a new run here
             label = batch
@@ -123,6 +131,7 @@ def run_graph(entries: list[TraceEntry]) -> str:
         for step in batch:
             keys.append(f"step{number}")
             _step_node(chart, keys[-1], step)
+            node_of.update(dict.fromkeys(step[5], keys[-1]))
             number += 1
         for src in previous:
             for dst in keys:
@@ -132,12 +141,35 @@ def run_graph(entries: list[TraceEntry]) -> str:
     chart.node(DONE, outcome, "stadium", css="failed" if outcome != "completed" else None)
     for src in previous:
         chart.edge(src, DONE)
+    _deliveries(chart, entries, node_of)
     chart.lines += [f"    {style}" for style in STYLES]
     return chart.render()
 
 
+def _deliveries(
+    chart: Mermaid, entries: list[TraceEntry], node_of: dict[tuple[str, int], str]
+) -> None:
+    """Subscriber steps: one node per publisher, topic, agent and outcome (repeats counted).
+    A chained subscriber hangs off the subscriber that published to it."""
+    Key = tuple[str, str, str, int, str]  # publisher node, topic, agent, attempt, outcome
+    groups: dict[Key, list[tuple[str, int]]] = {}
+    names: dict[Key, str] = {}
+    for e in entries:
+        publisher = node_of.get((e.run_id, e.source_event or 0))
+        if not e.topic or e.action not in ("completed", "failed", "timed out") or not publisher:
+            continue
+        key: Key = (publisher, e.topic, e.agent, e.attempt or 1, str(e.action))
+        groups.setdefault(key, []).append((e.run_id, e.history_event_id))
+        node_of[e.run_id, e.history_event_id] = names.setdefault(key, f"delivery{len(names) + 1}")
+    for group, events in groups.items():
+        publisher, topic, agent, attempt, action = group
+        node = names[group]
+        _step_node(chart, node, (agent, attempt, action, len(events), "", events))
+        chart.edge(publisher, node, topic, dotted=True)
+
+
 def _step_node(chart: Mermaid, key: str, step: Step) -> str:
-    agent, attempt, action, count, _ = step
+    agent, attempt, action, count, *_ = step
     times = f" x{count}" if count > 1 else ""
     mark = {"completed": "✓", "failed": "✗ failed", "timed out": "⏱ timed out"}[action]
     retry = f"\nattempt {attempt}" if attempt > 1 else ""
@@ -145,7 +177,8 @@ def _step_node(chart: Mermaid, key: str, step: Step) -> str:
     return chart.node(key, f"{agent}{times} {mark}{retry}", css=css)
 
 
-Step = tuple[str, int, str, int, str]
+# agent, attempt, outcome, repeats, hand-off, and the (run, history event) of each repeat
+Step = tuple[str, int, str, int, str, list[tuple[str, int]]]
 
 
 def _steps(entries: list[TraceEntry]) -> list[list[Step] | str]:
@@ -160,7 +193,8 @@ def _steps(entries: list[TraceEntry]) -> list[list[Step] | str]:
         if not entry.agent or entry.action not in ("completed", "failed", "timed out"):
             continue
         handoff = handoffs.get((entry.run_id, entry.history_event_id), "")
-        step: Step = (entry.agent, entry.attempt or 1, entry.action, 1, handoff)
+        origin = [(entry.run_id, entry.history_event_id)]
+        step: Step = (entry.agent, entry.attempt or 1, entry.action, 1, handoff, origin)
         key = (entry.run_id, entry.batch)
         if key in batches:
             batches[key].append(step)
@@ -173,8 +207,8 @@ def _steps(entries: list[TraceEntry]) -> list[list[Step] | str]:
             and step[1:3] == (1, "completed")
             and not (handoff or last[0][4])
         ):
-            agent, attempt, action, count, _ = last[0]
-            last[0] = (agent, attempt, action, count + 1, "")  # a loop: collapse repeats
+            agent, attempt, action, count, _, seen = last[0]
+            last[0] = (agent, attempt, action, count + 1, "", seen + origin)  # a loop: collapse
             batches[key] = last
             continue
         batches[key] = [step]

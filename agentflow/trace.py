@@ -9,6 +9,9 @@ client's (pydantic) data converter, so nothing is stored twice. Columns:
 - Temporal writes an activity's "started" event only when its last attempt ends, keeping the
   previous attempt's failure: so a retried agent shows one ``retried`` line (attempt N, the
   last failure) rather than one line per failed attempt.
+- An agent whose output sets ``meta["publish"]`` gets one ``published`` line per topic
+  (``topic → subscribers``); a subscriber's lines carry the ``topic`` and ``source_event``,
+  the history event of the publish it reacts to.
 """
 
 from __future__ import annotations
@@ -25,17 +28,19 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from agentflow import visibility
+from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError
 from agentflow.models import AgentInput, AgentOutput, FlowInput, FlowResult
+from workflows._bus import PUBLISH, published_topics
 from workflows._steps import RUN_AGENT, changed_keys
 
 Action = Literal[
-    "started", "completed", "failed", "retried", "timed out", "handed off",
+    "started", "completed", "failed", "retried", "timed out", "handed off", "published",
     "continued-as-new", "canceled", "terminated",
 ]  # fmt: skip
 # Lines that --flow-only keeps: where control moves, without per-attempt detail.
-FLOW_ACTIONS = {"completed", "failed", "timed out", "handed off", "continued-as-new",
-                "canceled", "terminated"}  # fmt: skip
+FLOW_ACTIONS = {"completed", "failed", "timed out", "handed off", "published",
+                "continued-as-new", "canceled", "terminated"}  # fmt: skip
 
 
 class TraceEntry(BaseModel):
@@ -53,6 +58,8 @@ class TraceEntry(BaseModel):
     changed_keys: list[str] = Field(default_factory=list)
     detail: str = ""
     batch: int | None = None  # agents scheduled by the same workflow task ran in parallel
+    topic: str = ""  # a published line's topic; on a subscriber's lines, the topic it got
+    source_event: int | None = None  # a subscriber's lines: the publisher's completed event
 
 
 async def trace(
@@ -135,10 +142,15 @@ def _next_run(events: list[HistoryEvent]) -> str | None:
 class _Step:
     """What the scheduled event told us about one agent call."""
 
-    def __init__(self, request: AgentInput, batch: int) -> None:
+    def __init__(self, request: AgentInput, batch: int, source_event: int | None) -> None:
         self.request, self.batch = request, batch
         self.attempt = 1
         self.started: datetime | None = None
+        self.completed_event: int | None = None
+        # Fields every line of this step carries.
+        self.tags: dict[str, Any] = {"batch": batch}
+        if request.topic is not None:
+            self.tags.update(topic=request.topic, source_event=source_event)
 
 
 async def _decode_run(
@@ -158,7 +170,9 @@ class _RunDecoder:
         self.workflow_id, self.run_id = workflow_id, run_id
         self.entries: list[TraceEntry] = []
         self.steps: dict[int, _Step] = {}
+        self.by_activity_id: dict[str, _Step] = {}
         self.event_id, self.route_mode = "", False
+        self.config: FlowConfig | None = None
         self.started_at: datetime | None = None
 
     def line(self, event: HistoryEvent, action: Action, agent: str = "", **fields: Any) -> None:
@@ -199,6 +213,7 @@ class _RunDecoder:
         [flow_input] = await self.converter.decode(attrs.input.payloads, [FlowInput])
         self.event_id, self.started_at = flow_input.event.id, _time(event)
         self.route_mode = flow_input.config.mode == "route"
+        self.config = flow_input.config
         detail = f"{flow_input.config.name} ({flow_input.config.mode})"
         if attrs.continued_execution_run_id:
             detail += f", continued from run {attrs.continued_execution_run_id}"
@@ -211,9 +226,12 @@ class _RunDecoder:
         if attrs.activity_type.name != RUN_AGENT:
             return
         [request] = await self.converter.decode(attrs.input.payloads, [AgentInput])
-        step = _Step(request, attrs.workflow_task_completed_event_id)
-        self.steps[event.event_id] = step
-        self.line(event, "started", request.agent, attempt=1, batch=step.batch)
+        publisher = self.by_activity_id.get(request.published_by or "")
+        source = publisher.completed_event if publisher else None
+        step = _Step(request, attrs.workflow_task_completed_event_id, source)
+        self.steps[event.event_id] = self.by_activity_id[attrs.activity_id] = step
+        detail = f"{request.topic} from {request.event.source_agent}" if request.topic else ""
+        self.line(event, "started", request.agent, attempt=1, detail=detail, **step.tags)
 
     def attempt_started(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_started_event_attributes
@@ -225,7 +243,7 @@ class _RunDecoder:
                 f"after {attrs.attempt - 1} failed attempt(s); last: {_failure(attrs.last_failure)}"
             )
             self.line(event, "retried", step.request.agent, attempt=attrs.attempt,
-                      detail=detail, batch=step.batch)  # fmt: skip
+                      detail=detail, **step.tags)  # fmt: skip
 
     async def completed(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_completed_event_attributes
@@ -233,11 +251,16 @@ class _RunDecoder:
             return
         [output] = await self.converter.decode(attrs.result.payloads, [AgentOutput])
         agent = step.request.agent
+        step.completed_event = event.event_id
         self.line(
             event, "completed", agent, attempt=output.attempt,
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
-            changed_keys=changed_keys(step.request.state, output.state), batch=step.batch,
+            changed_keys=changed_keys(step.request.state, output.state), **step.tags,
         )  # fmt: skip
+        for topic in published_topics(output.state.meta.get(PUBLISH)):
+            subscribers = self.config.subscribers(topic) if self.config else []
+            self.line(event, "published", agent, topic=topic, batch=step.batch,
+                      detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'}")  # fmt: skip
         # Route mode follows meta["route"]; other modes ignore it, so it is no hand-off there.
         if self.route_mode and output.state.meta.get("route"):
             self.line(event, "handed off", agent, detail=f"to {output.state.meta['route']}",
@@ -249,7 +272,7 @@ class _RunDecoder:
         since = step.started or _time(event)
         self.line(event, action, step.request.agent, attempt=step.attempt,
                   duration_ms=(_time(event) - since).total_seconds() * 1000,
-                  detail=_failure(failure), batch=step.batch)  # fmt: skip
+                  detail=_failure(failure), **step.tags)  # fmt: skip
 
     async def flow_ended(self, event: HistoryEvent) -> None:
         kind, when = event.event_type, _time(event)
@@ -258,7 +281,8 @@ class _RunDecoder:
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             done = event.workflow_execution_completed_event_attributes
             [result] = await self.converter.decode(done.result.payloads, [FlowResult])
-            keys = sorted({key for r in result.results for key in r.changed_keys})
+            # Subscribers' outputs are not merged into the flow's state: leave them out.
+            keys = sorted({k for r in result.results if r.topic is None for k in r.changed_keys})
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             detail = _failure(event.workflow_execution_failed_event_attributes.failure)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:

@@ -19,7 +19,7 @@ ID = r"[A-Za-z][A-Za-z0-9_]*"
 LABEL = r'"[^"\n]*"'
 NODE = re.compile(
     rf"^    (?P<id>{ID})(?:\[(?P<a>{LABEL})\]|\(\[(?P<b>{LABEL})\]\)|\{{\{{(?P<c>{LABEL})\}}\}}"
-    rf"|\{{(?P<d>{LABEL})\}})$"
+    rf"|\{{(?P<d>{LABEL})\}}|>(?P<e>{LABEL})\])$"
 )
 EDGE = re.compile(rf"^    (?P<src>{ID}) (?:-->|-\.->)(?:\|(?P<label>{LABEL})\|)? (?P<dst>{ID})$")
 STYLE = re.compile(rf"^    (?:classDef {ID} [-a-z]+:[^ ]+|class {ID} {ID})$")
@@ -34,7 +34,7 @@ def parse(chart: str) -> tuple[dict[str, str], Edges]:
     edges: list[tuple[str, str, str]] = []
     for line in lines[1:]:
         if node := NODE.match(line):
-            label = next(g for g in node.group("a", "b", "c", "d") if g)
+            label = next(g for g in node.group("a", "b", "c", "d", "e") if g)
             labels[node["id"]] = label.strip('"')
         elif edge := EDGE.match(line):
             edges.append((edge["src"], edge["dst"], (edge["label"] or "").strip('"')))
