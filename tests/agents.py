@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -113,3 +114,19 @@ def gauge(event: Event, state: State) -> dict[str, Any]:
     with _gauge_lock:
         _running[key] -= 1
     return {event.target_agent: "done"}
+
+
+def bus_agent(event: Event, state: State) -> State:
+    """Appends its name to data["trail"], logs the event it got as a JSON line to
+    data["log_file"] (if set) and publishes data["publish"][its name] (if set)."""
+    agent = event.target_agent
+    if "log_file" in state.data:
+        seen = {"agent": agent, "source": event.source_agent, "meta": event.metadata,
+                "trail": state.data.get("trail", []), "state_meta": state.meta}  # fmt: skip
+        with open(state.data["log_file"], "a", encoding="utf-8") as log:
+            log.write(json.dumps(seen) + "\n")
+    out = state.clone()
+    out.data["trail"] = [*state.data.get("trail", []), agent]
+    if topics := state.data.get("publish", {}).get(agent):
+        out.meta["publish"] = topics
+    return out
