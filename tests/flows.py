@@ -10,6 +10,7 @@ from agentflow.config import FlowConfig
 from tests.conftest import flow_config
 
 APPEND = "tests.agents:append"
+BUS = "tests.agents:bus_agent"
 
 
 def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]]]:
@@ -55,6 +56,21 @@ def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]
         "loop": (
             flow_config("loop", {"n": "tests.agents:counter"}, loop_agent="n", max_iterations=9),
             {"stop_at": 5},
+            {},
+        ),
+        "publish": (
+            flow_config(
+                "sequential",
+                {
+                    "a": BUS,
+                    "b": BUS,
+                    "s1": {"handler": BUS, "subscribes": ["news"]},
+                    "bad": {"handler": "tests.agents:fatal", "subscribes": ["news"]},
+                    "s2": {"handler": BUS, "subscribes": ["done"]},
+                },
+                sequential_agents=["a", "b"],
+            ),
+            {"publish": {"a": "news", "s1": "done"}},
             {},
         ),
         "mixed": (

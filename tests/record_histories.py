@@ -1,11 +1,13 @@
 """Record the golden histories in tests/histories/ (run after an intentional workflow change
 that is guarded by ``workflow.patched``): ``.venv/bin/python -m tests.record_histories``.
+Name flows to record only those (``… record_histories publish``), keeping the others as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -20,7 +22,7 @@ from tests.flows import sample_flows
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record() -> None:
+async def record(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=dev_server_args(),
@@ -28,6 +30,8 @@ async def record() -> None:
     )
     async with env:
         for name, (config, data, options) in sample_flows().items():
+            if names and name not in names:
+                continue
             async with running_worker(env.client, config) as task_queue:
                 handle = await Runner(config, env.client, task_queue).start(
                     data, workflow_id=f"golden-{name}", **options
@@ -40,4 +44,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))
