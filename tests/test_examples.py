@@ -79,3 +79,21 @@ def test_every_example_config_validates() -> None:
     configs = [REPO / "agentflow.toml", *sorted((REPO / "examples").glob("*.toml"))]
     modes = {load_config(path).mode for path in configs}
     assert modes == {"route", "sequential", "collaborative", "loop", "mixed"}
+
+
+async def test_bus_example_audits_and_notifies(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the subscribers write under .agentflow/ in the cwd
+    result = await _run(client, "examples/bus.toml", DEMO_INPUT)
+    assert [(r.agent, r.topic) for r in result.results] == [
+        ("keywords", None), ("summarizer", None), ("announcer", None),
+        ("auditor", "article.summarized"), ("notifier", "article.summarized"),
+    ]  # fmt: skip
+    assert result.state.data["announced"] is True and "notification" not in result.state.data
+    [line] = (tmp_path / ".agentflow" / "audit.log").read_text().splitlines()
+    words = len(result.state.data["summary"].split())
+    assert line.endswith(f"article.summarized from announcer: {DEMO_INPUT['title']!r}, "
+                         f"summary of {words} words")  # fmt: skip
+    [note] = (tmp_path / ".agentflow" / "outbox").iterdir()
+    assert note.read_text().startswith(f"New summary: {DEMO_INPUT['title']}")
