@@ -44,7 +44,10 @@ def run_demo(config_path: str, data: dict[str, Any], port: int, ui_port: int) ->
         worker.wait(timeout=30)
         if server is not None:
             server.stop()
-            print("stopped the dev server; its runs stay in", server.db)
+            print(
+                f"stopped the dev server; its runs stay in {server.db}. Start it again with "
+                "`.venv/bin/agentflow dev` to open the link above or trace the run."
+            )
 
 
 async def _run_once(
