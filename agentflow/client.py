@@ -96,8 +96,12 @@ class Runner:
         )
         if session_id:
             event.metadata.setdefault("session_id", session_id)
+        # The event's data becomes the first agent's state.data and travels only there:
+        # repeating it in the event would double every payload (Temporal caps each at 2 MB).
         flow_input = FlowInput(
-            config=self.config, event=event, state=State(data=event.data, meta=event.metadata)
+            config=self.config,
+            event=event.model_copy(update={"data": {}}),
+            state=State(data=event.data, meta=dict(event.metadata)),
         )
         client = await self.client()
         workflow_id = workflow_id or _workflow_id(self.config.name, session_id)

@@ -130,3 +130,9 @@ def bus_agent(event: Event, state: State) -> State:
     if topics := state.data.get("publish", {}).get(agent):
         out.meta["publish"] = topics
     return out
+
+
+def sizes(event: Event, state: State) -> dict[str, Any]:
+    """Records what reached the agent: the event's data and the size of state.data["blob"]."""
+    seen = [*state.data.get("seen", []), [len(event.data), len(state.data.get("blob", ""))]]
+    return {"seen": seen}

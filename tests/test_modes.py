@@ -165,3 +165,15 @@ async def test_mixed_runs_sequence_on_merged_state(client: Client) -> None:
         result = await runner.run({})
     assert result.state.data == {"p": True, "q": True, "winner": "q", "trail": ["s"]}
     assert [r.agent for r in result.results] == ["p", "q", "s"]
+
+
+async def test_a_megabyte_of_input_travels_once(client: Client) -> None:
+    # 1 MB in the event would be 2 MB per agent call if it rode in both the event and the
+    # state; Temporal rejects payloads over 2 MB, so the data travels in the state only.
+    names = ["a", "b", "c", "d", "e"]
+    config = flow_config(
+        "sequential", {n: "tests.agents:sizes" for n in names}, sequential_agents=names
+    )
+    async with flow_runner(client, config) as runner:
+        result = await runner.run({"blob": "x" * 1_000_000})
+    assert result.state.data["seen"] == [[0, 1_000_000]] * 5
