@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import (
@@ -69,20 +75,13 @@ class FlowRun:
             agent=agent, spec=spec, event=event, state=state,
             flow=self.config.name, llm=self.config.llm,
         )  # fmt: skip
-        heartbeat = min(HEARTBEAT_SECONDS, spec.timeout_seconds)
         started = workflow.now()
         self.running.append(agent)
         try:
-            output = await workflow.execute_activity(
-                RUN_AGENT,
-                request,
-                result_type=AgentOutput,
-                start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
-                heartbeat_timeout=timedelta(seconds=heartbeat),
-                retry_policy=policy,
-                summary=agent,
-            )
-        except ActivityError as err:
+            output = await run_agent_activity(request, policy, local=self.config.is_local(agent))
+        except (ActivityError, ApplicationError, TimeoutError) as err:
+            # A failed local activity raises its failure itself, not wrapped in ActivityError.
+            failure = err.cause if isinstance(err, ActivityError) else err
             ended = workflow.now()
             raise StepFailed(
                 AgentResult(
@@ -92,7 +91,7 @@ class FlowRun:
                     started_at=started,
                     ended_at=ended,
                     duration_ms=(ended - started).total_seconds() * 1000,
-                    error=str(err.cause or err),
+                    error=str(failure or err),
                 )
             ) from err
         finally:
@@ -161,6 +160,41 @@ class FlowRun:
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
 
 
+async def run_agent_activity(
+    request: AgentInput, policy: RetryPolicy, *, local: bool
+) -> AgentOutput:
+    """Schedule ``run_agent`` as a regular activity, or as a local activity when ``local``.
+
+    A local activity runs in the worker that runs the workflow, with no server round trip; its
+    result is recorded (as a marker) only when the workflow task completes, so after a crash the
+    local steps since the last completed workflow task run again. It has no heartbeat: its
+    ``start_to_close`` timeout bounds each attempt, and retries whose backoff exceeds the local
+    retry threshold (1 minute) wait on a durable timer instead of in the worker.
+    """
+    timeout = timedelta(seconds=request.spec.timeout_seconds)
+    if local:
+        output: AgentOutput = await workflow.execute_local_activity(
+            RUN_AGENT,
+            request,
+            result_type=AgentOutput,
+            start_to_close_timeout=timeout,
+            retry_policy=policy,
+            summary=request.agent,
+        )
+        return output
+    heartbeat = min(HEARTBEAT_SECONDS, request.spec.timeout_seconds)
+    output = await workflow.execute_activity(
+        RUN_AGENT,
+        request,
+        result_type=AgentOutput,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=timedelta(seconds=heartbeat),
+        retry_policy=policy,
+        summary=request.agent,
+    )
+    return output
+
+
 def changed_keys(before: State, after: State) -> list[str]:
     """Data keys (and ``meta.`` keys) that an agent added, changed or removed."""
     data = _changed(before.data, after.data)
@@ -190,12 +224,12 @@ def _apply(target: dict[str, Any], before: Mapping[str, Any], after: Mapping[str
             target[key] = value
 
 
-def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
-    cause = err.cause
+def _attempts(err: FailureError, policy: RetryPolicy) -> int:
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
             return int(detail["attempt"])
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+    if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return policy.maximum_attempts
     return 1
