@@ -40,11 +40,19 @@ class Runner:
     """Starts runs of one flow. The run is pinned to the config it started with."""
 
     def __init__(
-        self, config: FlowConfig, client: Client | None = None, task_queue: str | None = None
+        self,
+        config: FlowConfig,
+        client: Client | None = None,
+        task_queue: str | None = None,
+        *,
+        eager_start: bool = False,
     ) -> None:
         self.config = config
         self.task_queue = task_queue or config.temporal.task_queue
         self._client = client
+        # Ask the server to hand the first workflow task straight to a worker of this client's
+        # process (saves a poll round trip; needs a worker on the same client and task queue).
+        self.eager_start = eager_start
 
     @classmethod
     def from_config(
@@ -96,6 +104,7 @@ class Runner:
             task_queue=self.task_queue,
             execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
             result_type=FlowResult,
+            request_eager_start=self.eager_start,
         )
         run_id = handle.first_execution_run_id or handle.result_run_id or ""
         return FlowHandle(

@@ -55,9 +55,16 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
     ) -> None:
         if only and name.split()[0] not in only:
             return
+        failed: set[str] = set()
         for _ in range(repeats):
             for system in systems:
-                report.add(name, system.name, await run(system))
+                if system.name in failed:
+                    continue
+                try:
+                    report.add(name, system.name, await run(system))
+                except Exception as err:  # a failure is a finding: record it, go on
+                    failed.add(system.name)
+                    report.notes += [f"{name} on {system.name}: {type(err).__name__}: {err}", ""]
         print(f"  {name}: done ({load()})", file=sys.stderr)
 
     async with af.serving(), local.serving(), raw.serving():
@@ -118,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = asyncio.run(_run(sizes, only, not args.server_defaults))
     header.append(f"after: {load()}")
     header.append(
-        f"sizes: {sizes}; dev server dynamic config: "
+        f"sizes: {sizes}; dev server (in-memory persistence) dynamic config: "
         f"{'agentflow' if not args.server_defaults else 'server defaults'}"
     )
     print("\n".join(header))

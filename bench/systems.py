@@ -59,9 +59,12 @@ def flow_config(mode: str, agents: int, variant: str, local: bool = False) -> Fl
 class AgentflowSystem:
     """agentflow through its public API; ``local`` runs every agent as a local activity."""
 
-    def __init__(self, client: Client, local: bool = False, **worker_options: Any) -> None:
+    def __init__(
+        self, client: Client, local: bool = False, eager_start: bool = False, **worker_options: Any
+    ) -> None:
         self.name = "agentflow-local" if local else "agentflow"
         self.client, self.local, self.worker_options = client, local, worker_options
+        self.eager_start = eager_start
         self.task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         self.runners: dict[tuple[str, int, str], Runner] = {}
 
@@ -69,7 +72,9 @@ class AgentflowSystem:
         key = (mode, agents, variant)
         if key not in self.runners:
             config = flow_config(mode, agents, variant, self.local)
-            self.runners[key] = Runner(config, self.client, self.task_queue)
+            self.runners[key] = Runner(
+                config, self.client, self.task_queue, eager_start=self.eager_start
+            )
         return self.runners[key]
 
     @contextlib.asynccontextmanager

@@ -95,3 +95,8 @@ def set_shared(event: Event, state: State) -> dict[str, Any]:
 
 def pid(event: Event, state: State) -> dict[str, Any]:
     return {"pid": os.getpid()}
+
+
+def grow(event: Event, state: State) -> dict[str, Any]:
+    """Adds data["grow_bytes"] bytes of data to the state."""
+    return {"blob": "x" * int(state.data["grow_bytes"])}

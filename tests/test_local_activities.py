@@ -127,3 +127,16 @@ async def test_local_flow_completes_after_worker_is_killed(
     assert result.status == "completed"
     assert result.state.data["trail"] == ["a", "b", "c"]
     assert Counter(runs.read_text().split()) == expected_runs
+
+
+async def test_local_agent_with_large_state_fails_clearly(client: Client) -> None:
+    # 3 MB would pass a regular agent's check only to be cut at 2 MB; 300 KB is fine for a
+    # regular agent but too much for a local one, whose results share one workflow task.
+    agents = {"a": {"handler": "tests.agents:grow", "local": True}, "b": THREE["b"]}
+    config = flow_config("sequential", agents, sequential_agents=["a", "b"])
+    async with flow_runner(client, config) as runner:
+        with pytest.raises(FlowFailedError, match=r"agent 'a' returned a state of 0\.3 MB.*local"):
+            await runner.run({"grow_bytes": 300 * 1024})
+        config.agents["a"].local = False
+        result = await runner.run({"grow_bytes": 300 * 1024})
+    assert len(result.state.data["blob"]) == 300 * 1024
