@@ -109,9 +109,6 @@ class OrchestrationConfig(_Strict):
     max_hops: int = Field(10, gt=0)
     # Default of every agent's ``local`` option.
     local_agents: bool = False
-    # After this many local steps in a row a workflow task completes and records them: at most
-    # this many local steps run again after a worker crash (each checkpoint is a 1 ms timer).
-    local_checkpoint_steps: int = Field(10, gt=0)
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
 
     @field_validator("mode", mode="before")

@@ -79,7 +79,6 @@ name = "local-crash"
 mode = "sequential"
 sequential_agents = ["a", "b", "c"]
 local_agents = true
-local_checkpoint_steps = {checkpoint}
 
 [orchestration.retry]
 initial_interval_seconds = 0.05
@@ -97,24 +96,22 @@ handler = "tests.agents:record"
 
 
 @pytest.mark.parametrize(
-    ("a_local", "checkpoint", "expected_runs"),
+    ("a_local", "expected_runs"),
     [
         # All local: nothing is recorded until the workflow task completes, so the crash
         # while b runs loses a's result too and both run again.
-        (True, 10, {"a": 2, "b": 2, "c": 1}),
-        # A checkpoint after every local step recorded a: only b runs again.
-        (True, 1, {"a": 1, "b": 2, "c": 1}),
+        (True, {"a": 2, "b": 2, "c": 1}),
         # A regular agent before them completes a workflow task: a is recorded; only the
         # local agent that was running when the worker died runs again.
-        (False, 10, {"a": 1, "b": 2, "c": 1}),
+        (False, {"a": 1, "b": 2, "c": 1}),
     ],
-    ids=["all-local", "all-local-checkpoint-every-step", "regular-then-local"],
+    ids=["all-local", "regular-then-local"],
 )
 async def test_local_flow_completes_after_worker_is_killed(
-    client: Client, tmp_path: Path, a_local: bool, checkpoint: int, expected_runs: dict[str, int]
+    client: Client, tmp_path: Path, a_local: bool, expected_runs: dict[str, int]
 ) -> None:
     config_path = tmp_path / "agentflow.toml"
-    config_path.write_text(CRASH_FLOW.format(a_local=str(a_local).lower(), checkpoint=checkpoint))
+    config_path.write_text(CRASH_FLOW.format(a_local=str(a_local).lower()))
     task_queue = f"test-{uuid.uuid4().hex[:10]}"
     runner = Runner(load_config(config_path), client, task_queue)
     runs = tmp_path / "runs.log"

@@ -34,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
 RUN_AGENT = "run_agent"
 # A crashed worker's attempt is retried after this long without a heartbeat.
 HEARTBEAT_SECONDS = 10.0
-# The shortest timer: it only makes the workflow task complete (see FlowRun._checkpoint).
-CHECKPOINT_TIMER = timedelta(milliseconds=1)
 
 
 class StepFailed(Exception):
@@ -54,7 +52,6 @@ class FlowRun:
         self.config = flow_input.config
         self.results: list[AgentResult] = []
         self.running: list[str] = []
-        self.unrecorded_local_steps = 0
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -82,7 +79,6 @@ class FlowRun:
         self.running.append(agent)
         try:
             output = await run_agent_activity(request, policy, local=self.config.is_local(agent))
-            await self._checkpoint(local=self.config.is_local(agent))
         except (ActivityError, ApplicationError, TimeoutError) as err:
             # A failed local activity raises its failure itself, not wrapped in ActivityError.
             failure = err.cause if isinstance(err, ActivityError) else err
@@ -109,22 +105,6 @@ class FlowRun:
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
             changed_keys=changed_keys(state, output.state),
         )
-
-    async def _checkpoint(self, *, local: bool) -> None:
-        """Bound what a crash can re-run: after ``local_checkpoint_steps`` local steps in a row,
-        a 1 ms timer ends the workflow task, which records their results in the history.
-
-        Local results are otherwise recorded only when the workflow task completes, i.e. when
-        the flow next waits for the server (a regular agent, a timer) or after ~8 s (the SDK's
-        workflow task heartbeat), so a crash would re-run every local step since then.
-        """
-        if not local:
-            self.unrecorded_local_steps = 0  # a regular agent's workflow task recorded them
-            return
-        self.unrecorded_local_steps += 1
-        if self.unrecorded_local_steps >= self.config.orchestration.local_checkpoint_steps:
-            self.unrecorded_local_steps = 0
-            await workflow.sleep(CHECKPOINT_TIMER)
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state."""
