@@ -25,5 +25,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Benchmarks (not part of `make test`): own dev server on free ports; writes bench/RESULTS.md.
+# BENCH_QUICK=1 runs tiny sizes once (a smoke run); BENCH_ARGS="--only W1,W2" picks workloads.
+bench: setup
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info

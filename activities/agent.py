@@ -26,6 +26,10 @@ from agentflow.registry import AgentRegistry
 
 # Temporal rejects payloads over 2 MB (blob size limit); fail before sending one.
 MAX_STATE_BYTES = 2 * 1024 * 1024 - 64 * 1024
+# A local activity's result travels in the completion of the workflow task, together with every
+# other local result since the last one, and that message is limited to 4 MB: five 1 MB local
+# results get the run terminated (GrpcMessageTooLarge). Local agents get a much smaller limit.
+MAX_LOCAL_STATE_BYTES = 256 * 1024
 
 
 class AgentActivities:
@@ -57,7 +61,8 @@ class AgentActivities:
                     {"attempt": info.attempt},
                     type=type(err).__name__,
                 ) from err
-        state = output_state(request.agent, request.state, result)
+        limit = MAX_LOCAL_STATE_BYTES if info.is_local else MAX_STATE_BYTES
+        state = output_state(request.agent, request.state, result, limit)
         return AgentOutput(
             state=state,
             started_at=started_at,
@@ -91,7 +96,9 @@ class AgentActivities:
         return result
 
 
-def output_state(agent: str, input_state: State, result: Any) -> State:
+def output_state(
+    agent: str, input_state: State, result: Any, limit: int = MAX_STATE_BYTES
+) -> State:
     """Turn what a handler returned into the state passed on, or fail without retrying."""
     if result is None:
         state = input_state
@@ -110,11 +117,17 @@ def output_state(agent: str, input_state: State, result: Any) -> State:
         raise _bad_output(
             agent, f"returned a state that cannot be serialised to JSON: {err}"
         ) from None
-    if len(encoded) > MAX_STATE_BYTES:
+    if len(encoded) > limit:
+        why = (
+            "Temporal payloads are limited to 2 MB"
+            if limit == MAX_STATE_BYTES
+            else f"agents with local = true are limited to {limit // 1024} KB (their results "
+            "share one 4 MB workflow task completion); set local = false for this agent, or"
+        )
         raise _bad_output(
             agent,
-            f"returned a state of {len(encoded) / 1e6:.1f} MB; Temporal payloads are limited "
-            f"to 2 MB, so keep large data outside the state and pass a reference",
+            f"returned a state of {len(encoded) / 1e6:.1f} MB; {why}, so keep large data "
+            "outside the state and pass a reference",
         )
     if not all(isinstance(value, str) for value in state.meta.values()):
         raise _bad_output(agent, "returned state.meta with non-string values")

@@ -50,11 +50,19 @@ class Runner:
     """Starts runs of one flow. The run is pinned to the config it started with."""
 
     def __init__(
-        self, config: FlowConfig, client: Client | None = None, task_queue: str | None = None
+        self,
+        config: FlowConfig,
+        client: Client | None = None,
+        task_queue: str | None = None,
+        *,
+        eager_start: bool = False,
     ) -> None:
         self.config = config
         self.task_queue = task_queue or config.temporal.task_queue
         self._client = client
+        # Ask the server to hand the first workflow task straight to a worker of this client's
+        # process (saves a poll round trip; needs a worker on the same client and task queue).
+        self.eager_start = eager_start
 
     @classmethod
     def from_config(
@@ -117,6 +125,7 @@ class Runner:
                 search_attributes=visibility.search_attributes(self.config, session_id),
                 static_summary=visibility.static_summary(self.config, event.data),
                 static_details=visibility.static_details(self.config, session_id),
+                request_eager_start=self.eager_start,
             )
         except RPCError as err:
             raise visibility.missing_attribute_error(err, client.namespace) or err from None

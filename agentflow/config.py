@@ -108,6 +108,11 @@ class AgentConfig(_Strict):
                 raise ValueError(f"topic {topic!r} is listed twice")
         return topics
 
+    # Run as a Temporal local activity (no server round trip per step); None: the flow's
+    # ``[orchestration] local_agents`` default. See the README's Performance section for the
+    # crash window: local steps since the last workflow task completion may run again.
+    local: bool | None = None
+
 
 class OrchestrationConfig(_Strict):
     """``[orchestration]``: which mode runs which agents, and the limits of a run."""
@@ -123,6 +128,8 @@ class OrchestrationConfig(_Strict):
     failure_threshold: float = 0.0
     max_concurrency: int = Field(10, gt=0)
     max_hops: int = Field(10, gt=0)
+    # Default of every agent's ``local`` option.
+    local_agents: bool = False
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
 
     @field_validator("mode", mode="before")
@@ -206,6 +213,11 @@ class FlowConfig(_Strict):
         """Temporal's maximum_attempts for an agent: its first try plus ``retry_attempts``."""
         own = self.agents[agent].retry_attempts
         return 1 + (self.orchestration.retry_attempts if own is None else own)
+
+    def is_local(self, agent: str) -> bool:
+        """Whether ``agent`` runs as a local activity (its ``local``, else the flow default)."""
+        own = self.agents[agent].local
+        return self.orchestration.local_agents if own is None else own
 
     def retry_settings(self, agent: str) -> RetrySettings:
         return self.agents[agent].retry or self.orchestration.retry

@@ -32,7 +32,8 @@ from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError
 from agentflow.models import AgentInput, AgentOutput, FlowInput, FlowResult
 from workflows._bus import PUBLISH, published_topics
-from workflows._steps import RUN_AGENT, changed_keys
+from workflows._calls import RUN_AGENT
+from workflows._state import changed_keys
 
 Action = Literal[
     "started", "completed", "failed", "retried", "timed out", "handed off", "published",

@@ -136,3 +136,8 @@ def sizes(event: Event, state: State) -> dict[str, Any]:
     """Records what reached the agent: the event's data and the size of state.data["blob"]."""
     seen = [*state.data.get("seen", []), [len(event.data), len(state.data.get("blob", ""))]]
     return {"seen": seen}
+
+
+def grow(event: Event, state: State) -> dict[str, Any]:
+    """Adds data["grow_bytes"] bytes of data to the state."""
+    return {"blob": "x" * int(state.data["grow_bytes"])}

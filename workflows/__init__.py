@@ -1,21 +1,51 @@
-"""One Temporal workflow per orchestration mode. Deterministic code only."""
+"""One Temporal workflow per orchestration mode. Deterministic code only.
+
+The modes are imported lazily: the workflow sandbox re-imports a workflow's module and its
+parent package for every new run, and an eager ``__init__`` made each run import all five mode
+modules. Profiling W1/W2 showed that import as the largest single cost (bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
-from workflows.collaborative import CollaborativeFlow
-from workflows.loop import LoopFlow
-from workflows.mixed import MixedFlow
-from workflows.route import RouteFlow
-from workflows.sequential import SequentialFlow
+import importlib
+from typing import TYPE_CHECKING, Any
 
-WORKFLOWS_BY_MODE: dict[str, type] = {
-    "route": RouteFlow,
-    "sequential": SequentialFlow,
-    "collaborative": CollaborativeFlow,
-    "loop": LoopFlow,
-    "mixed": MixedFlow,
+if TYPE_CHECKING:
+    from workflows.collaborative import CollaborativeFlow
+    from workflows.loop import LoopFlow
+    from workflows.mixed import MixedFlow
+    from workflows.route import RouteFlow
+    from workflows.sequential import SequentialFlow
+
+    WORKFLOWS_BY_MODE: dict[str, type]
+    ALL_WORKFLOWS: list[type]
+
+_MODULES = {
+    "route": ("workflows.route", "RouteFlow"),
+    "sequential": ("workflows.sequential", "SequentialFlow"),
+    "collaborative": ("workflows.collaborative", "CollaborativeFlow"),
+    "loop": ("workflows.loop", "LoopFlow"),
+    "mixed": ("workflows.mixed", "MixedFlow"),
 }
-ALL_WORKFLOWS: list[type] = list(WORKFLOWS_BY_MODE.values())
+
+
+def _by_mode() -> dict[str, type]:
+    return {
+        mode: getattr(importlib.import_module(module), name)
+        for mode, (module, name) in _MODULES.items()
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WORKFLOWS_BY_MODE":
+        return _by_mode()
+    if name == "ALL_WORKFLOWS":
+        return list(_by_mode().values())
+    for module, cls in _MODULES.values():
+        if cls == name:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module 'workflows' has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_WORKFLOWS",

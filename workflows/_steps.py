@@ -7,29 +7,19 @@ side effect to the ``run_agent`` activity.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import (
-        AgentInput,
-        AgentOutput,
-        AgentResult,
-        FlowInput,
-        FlowResult,
-        State,
-    )
+    from agentflow.models import AgentInput, AgentResult, FlowInput, FlowResult, State
     from workflows._bus import Bus, Delivery
+    from workflows._calls import attempts, run_agent_activity
     from workflows._progress import Progress
-
-RUN_AGENT = "run_agent"
-# A crashed worker's attempt is retried after this long without a heartbeat.
-HEARTBEAT_SECONDS = 10.0
+    from workflows._state import changed_keys, merge_states
 
 
 class StepFailed(Exception):
@@ -82,7 +72,6 @@ class FlowRun:
             agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
             llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,
         )  # fmt: skip
-        heartbeat = min(HEARTBEAT_SECONDS, spec.timeout_seconds)
         started = workflow.now()
         self.running.append(agent)
         self.calls += 1
@@ -90,30 +79,22 @@ class FlowRun:
         self.progress.started(agent)
         succeeded = False
         try:
-            output = await workflow.execute_activity(
-                RUN_AGENT,
-                request,
-                # Every agent is the same activity type; naming the agent in the id lets
-                # replay notice a change in which agent runs when (and shows it in the UI).
-                activity_id=activity_id,
-                result_type=AgentOutput,
-                start_to_close_timeout=timedelta(seconds=spec.timeout_seconds),
-                heartbeat_timeout=timedelta(seconds=heartbeat),
-                retry_policy=policy,
-                summary=agent,
+            output = await run_agent_activity(
+                request, policy, local=self.config.is_local(agent), activity_id=activity_id
             )
             succeeded = True
-        except ActivityError as err:
+        except FailureError as err:
+            failure = err.cause if isinstance(err, ActivityError) else err
             ended = workflow.now()
             raise StepFailed(
                 AgentResult(
                     agent=agent,
                     status="failed",
-                    attempt=_attempts(err, policy),
+                    attempt=attempts(err, policy),
                     started_at=started,
                     ended_at=ended,
                     duration_ms=(ended - started).total_seconds() * 1000,
-                    error=str(err.cause or err),
+                    error=str(failure or err),
                 )
             ) from err
         finally:
@@ -183,43 +164,3 @@ class FlowRun:
         partial = self.finish(self.state, **extra)
         partial.status, partial.error = "failed", message
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
-
-
-def changed_keys(before: State, after: State) -> list[str]:
-    """Data keys (and ``meta.`` keys) that an agent added, changed or removed."""
-    data = _changed(before.data, after.data)
-    meta = _changed(before.meta, after.meta)
-    return data + [f"meta.{key}" for key in meta]
-
-
-def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    keys = before.keys() | after.keys()
-    return sorted(k for k in keys if k not in before or k not in after or before[k] != after[k])
-
-
-def merge_states(base: State, outputs: list[State]) -> State:
-    """Apply each output's changes to ``base`` in config order: a later agent's write wins."""
-    merged = base.clone()
-    for output in outputs:
-        _apply(merged.data, base.data, output.data)
-        _apply(merged.meta, base.meta, output.meta)
-    return merged
-
-
-def _apply(target: dict[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    for key in before.keys() - after.keys():
-        target.pop(key, None)
-    for key, value in after.items():
-        if key not in before or before[key] != value:
-            target[key] = value
-
-
-def _attempts(err: ActivityError, policy: RetryPolicy) -> int:
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-        return policy.maximum_attempts
-    return 1

@@ -1,0 +1,149 @@
+"""``python -m bench``: run W1-W5 on agentflow, raw Temporal and asyncio; print the table.
+
+Each workload runs ``repeats`` times, the systems interleaved within a repeat so that load from
+elsewhere on the machine falls on all of them alike. ``BENCH_QUICK=1`` (or ``--quick``) runs
+tiny sizes once: a smoke run, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agentflow.devserver import dev_server_args, temporal_binary
+from bench import workloads as w
+from bench.report import RESULTS, Report, load, machine, write_results
+from bench.systems import AgentflowSystem, AsyncioSystem, RawSystem
+
+
+@dataclass
+class Sizes:
+    repeats: int = 3
+    w1_runs: int = 100
+    w2_flows: int = 200
+    w3_agents: tuple[int, ...] = (50, 1000)
+    w4_iterations: tuple[int, ...] = (500, 10_000)
+    w5_megabytes: float = 1.0
+
+
+QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
+              w5_megabytes=0.1)  # fmt: skip
+
+
+async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
+    client = env.client
+    report = Report()
+    af, local = AgentflowSystem(client), AgentflowSystem(client, local=True)
+    raw, plain = RawSystem(client), AsyncioSystem()
+    everything: list[Any] = [af, local, raw, plain]
+
+    async def measure(
+        name: str,
+        systems: Sequence[Any],
+        run: Callable[[Any], Awaitable[dict[str, float]]],
+        repeats: int = sizes.repeats,
+    ) -> None:
+        if only and name.split()[0] not in only:
+            return
+        failed: set[str] = set()
+        for _ in range(repeats):
+            for system in systems:
+                if system.name in failed:
+                    continue
+                try:
+                    report.add(name, system.name, await run(system))
+                except Exception as err:  # a failure is a finding: record it, go on
+                    failed.add(system.name)
+                    report.notes += [f"{name} on {system.name}: {type(err).__name__}: {err}", ""]
+        print(f"  {name}: done ({load()})", file=sys.stderr)
+
+    async with af.serving(), local.serving(), raw.serving():
+        for system in everything:  # warm up: imports, sandbox, connections, caches
+            await w.w1_latency(system, "noop", 3)
+        for variant in ("noop", "sleep"):
+            await measure(f"W1 latency, {variant}", everything,
+                          partial(w.w1_latency, variant=variant, runs=sizes.w1_runs))  # fmt: skip
+        for variant in ("noop", "sleep"):
+            throughput = partial(w.w2_throughput, variant=variant, flows=sizes.w2_flows)
+            await measure(f"W2 throughput, {variant}", everything, throughput)
+        for agents in sizes.w3_agents:
+            await measure(f"W3 fan-out {agents}", everything,
+                          partial(w.w3_fan_out, client=client, agents=agents))  # fmt: skip
+        for iterations in sizes.w4_iterations:
+            # 10,000 steps take minutes per system: once, to show it completes within bounds.
+            once = 1 if iterations > 1000 else sizes.repeats
+            loop = partial(w.w4_loop, client=client, iterations=iterations)
+            await measure(f"W4 loop {iterations}", everything, loop, once)
+        await measure(f"W5 state {sizes.w5_megabytes:g} MB", everything,
+                      partial(w.w5_state, megabytes=sizes.w5_megabytes))  # fmt: skip
+        if not only or "W5" in only:
+            report.notes += [
+                "W5 10 MB returned by the first agent: " + await w.w5_too_large(af, 10),
+                "",
+                "W5 10 MB as the input of a run: " + await w.w5_too_large_input(af, 10),
+            ]
+    return report
+
+
+async def start_server(dynamic_config: bool = True) -> WorkflowEnvironment:
+    args = dev_server_args()
+    if not dynamic_config:  # the dev server's own defaults, search attributes only
+        pairs = zip(args[::2], args[1::2], strict=True)
+        args = [a for pair in pairs if pair[0] != "--dynamic-config-value" for a in pair]
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=args,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    quick = bool(os.environ.get("BENCH_QUICK"))
+    parser.add_argument("--quick", action="store_true", default=quick)
+    parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W2")
+    parser.add_argument("--server-defaults", action="store_true",
+                        help="run on a dev server without agentflow's dynamic config")  # fmt: skip
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="file to update (nothing is written with --no-results)")  # fmt: skip
+    parser.add_argument("--no-results", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    only = {part.strip().upper() for part in args.only.split(",") if part.strip()}
+    header = machine()
+    header.append(f"before: {load()}")
+    report = asyncio.run(_run(sizes, only, not args.server_defaults))
+    header.append(f"after: {load()}")
+    header.append(
+        f"sizes: {sizes}; dev server (in-memory persistence) dynamic config: "
+        f"{'agentflow' if not args.server_defaults else 'server defaults'}"
+    )
+    print("\n".join(header))
+    print(report.table())
+    print("\n".join(report.notes))
+    if not args.no_results:
+        write_results(report, header, args.results)
+        print(f"\nwritten to {args.results}")
+    return 0
+
+
+async def _run(sizes: Sizes, only: set[str], dynamic_config: bool) -> Report:
+    env = await start_server(dynamic_config)
+    try:
+        return await run_suite(env, sizes, only)
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

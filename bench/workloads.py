@@ -1,0 +1,103 @@
+"""W1-W5: each runs one workload once on one system and returns its metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from temporalio.client import Client
+
+from agentflow.errors import FlowFailedError
+from bench.systems import AgentflowSystem, System, history_sizes
+
+AGENTS = 5
+Metrics = dict[str, float]
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+async def w1_latency(system: System, variant: str, runs: int) -> Metrics:
+    """Sequential flow of 5 agents, ``runs`` runs one after another."""
+    latencies = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await system.sequential(AGENTS, variant, {})
+        latencies.append((time.perf_counter() - started) * 1000)
+    mean = statistics.fmean(latencies)
+    return {"run_mean_ms": mean, "run_p95_ms": p95(latencies),
+            "step_mean_ms": mean / AGENTS, "step_p95_ms": p95(latencies) / AGENTS}  # fmt: skip
+
+
+async def w2_throughput(system: System, variant: str, flows: int) -> Metrics:
+    """``flows`` sequential flows of 5 agents started at once."""
+    started = time.perf_counter()
+    handles = await asyncio.gather(
+        *(system.start_sequential(AGENTS, variant, {}) for _ in range(flows))  # type: ignore[attr-defined]
+    )
+    await asyncio.gather(*(_result(handle) for handle in handles))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "flows_per_s": flows / seconds,
+            "steps_per_s": flows * AGENTS / seconds}  # fmt: skip
+
+
+async def _result(handle: Any) -> Any:
+    return await (handle if isinstance(handle, asyncio.Future) else handle.result())
+
+
+async def w3_fan_out(system: System, client: Client, agents: int) -> Metrics:
+    """Collaborative flow of ``agents`` no-op agents, max_concurrency 100."""
+    started = time.perf_counter()
+    handle = await system.fan_out(agents, "noop")
+    seconds = time.perf_counter() - started
+    sizes = await history_sizes(client, handle) if handle is not None else [0]
+    return {"seconds": seconds, "max_history_events": max(sizes)}
+
+
+async def w4_loop(system: System, client: Client, iterations: int) -> Metrics:
+    """Loop of ``iterations`` no-op iterations (continue-as-new every 500)."""
+    started = time.perf_counter()
+    handle = await system.loop(iterations, "noop")
+    seconds = time.perf_counter() - started
+    sizes = await history_sizes(client, handle) if handle is not None else [0]
+    return {"seconds": seconds, "max_history_events": max(sizes), "runs": len(sizes)}
+
+
+async def w5_state(system: System, megabytes: float) -> Metrics:
+    """``megabytes`` of state, made by the first agent, carried through 5 sequential agents.
+
+    Made by an agent rather than passed in: a run's input holds its data twice (event.data and
+    state.data), so 1 MB of input already exceeds Temporal's 2 MB payload limit.
+    """
+    started = time.perf_counter()
+    await system.sequential(AGENTS, "noop", {"inflate_bytes": int(megabytes * 1024 * 1024)})
+    return {"seconds": time.perf_counter() - started}
+
+
+async def w5_too_large(system: AgentflowSystem, megabytes: float) -> str:
+    """An agent that returns ``megabytes`` of state: how the run ends, and how fast."""
+    runner = system.runner("sequential", AGENTS, "inflate")
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(runner.run({"inflate_bytes": int(megabytes * 1024 * 1024)}), 120)
+    except FlowFailedError as err:
+        return f"failed after {time.perf_counter() - started:.2f} s: {err}"
+    except TimeoutError:
+        return "still running after 120 s (retrying?)"
+    return f"completed after {time.perf_counter() - started:.2f} s"
+
+
+async def w5_too_large_input(system: AgentflowSystem, megabytes: float) -> str:
+    """Starting a run whose input state is ``megabytes``: what the client sees."""
+    runner = system.runner("sequential", AGENTS, "noop")
+    started = time.perf_counter()
+    try:
+        await runner.start({"blob": "x" * int(megabytes * 1024 * 1024)})
+    except Exception as err:  # whatever the SDK or server raises is the finding
+        seconds = time.perf_counter() - started
+        return f"start failed after {seconds:.2f} s: {type(err).__name__}: {err}"
+    return "started (unexpected)"

@@ -1,0 +1,36 @@
+"""The benchmark harness on tiny sizes, so it cannot rot. Figures are not checked, only that
+every system completes every workload and the report holds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from bench.__main__ import QUICK, run_suite
+from bench.report import Report, write_results
+
+
+async def test_bench_runs_every_workload_on_every_system(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    report = await run_suite(env, QUICK, only=set())
+    systems = {system for row in report.rows for system in row.samples}
+    assert systems == {"asyncio", "raw", "agentflow", "agentflow-local"}
+    workloads = {row.workload.split()[0] for row in report.rows}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5"}
+    assert any("agent 'a0'" in note and "MB" in note for note in report.notes)
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# kept\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nkept too\n")
+    write_results(report, ["machine"], results)
+    text = results.read_text()
+    assert "old" not in text and "kept too" in text and "| W1 latency, noop |" in text
+
+
+def test_report_ratios() -> None:
+    report = Report()
+    for value in (10.0, 12.0, 11.0):
+        report.add("W1", "raw", {"ms": value})
+    report.add("W1", "agentflow", {"ms": 22.0})
+    assert report.rows[0].cell("raw") == "11 [10 to 12]"
+    assert report.rows[0].ratio("agentflow", "raw") == "2.00"

@@ -1,0 +1,142 @@
+"""``local = true``: agents as Temporal local activities, and what a worker crash re-runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from agentflow.client import Runner
+from agentflow.config import load_config
+from agentflow.errors import ConfigError, FlowFailedError
+from tests._worker_process import WorkerProcess, wait_for_line
+from tests.conftest import flow_config, flow_runner
+
+THREE = {"a": "tests.agents:append", "b": "tests.agents:async_append", "c": "tests.agents:append"}
+
+
+async def event_types(runner: Runner, workflow_id: str) -> Counter[int]:
+    client = await runner.client()
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return Counter(event.event_type for event in history.events)
+
+
+async def test_local_agents_run_without_activity_tasks(client: Client) -> None:
+    config = flow_config("sequential", THREE, sequential_agents=["a", "b", "c"], local_agents=True)
+    # No workflow cache: every workflow task replays the markers recorded so far.
+    async with flow_runner(client, config, max_cached_workflows=0) as runner:
+        handle = await runner.start({"trail": []})
+        result = await handle.result()
+        events = await event_types(runner, handle.workflow_id)
+    assert result.state.data["trail"] == ["a", "b", "c"]
+    assert [r.status for r in result.results] == ["completed"] * 3
+    assert events[EventType.EVENT_TYPE_MARKER_RECORDED] == 3
+    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == 0
+
+
+async def test_agent_option_overrides_the_flow_default(client: Client) -> None:
+    agents = {"a": {"handler": THREE["a"], "local": False}, "b": THREE["b"], "c": THREE["c"]}
+    config = flow_config("sequential", agents, sequential_agents=["a", "b", "c"], local_agents=True)
+    assert [config.is_local(name) for name in "abc"] == [False, True, True]
+    async with flow_runner(client, config) as runner:
+        handle = await runner.start({"trail": []})
+        await handle.result()
+        events = await event_types(runner, handle.workflow_id)
+    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == 1
+    assert events[EventType.EVENT_TYPE_MARKER_RECORDED] == 2
+
+
+async def test_local_agent_failure_fails_the_flow_after_its_retries(
+    client: Client, tmp_path: Path
+) -> None:
+    agents = {"a": {"handler": "tests.agents:flaky", "local": True, "retry_attempts": 1}}
+    config = flow_config("sequential", agents, sequential_agents=["a"])
+    async with flow_runner(client, config) as runner:
+        data = {"counter_file": str(tmp_path / "calls"), "fail_times": 5}
+        with pytest.raises(FlowFailedError, match="transient failure 2") as caught:
+            await runner.run(data)
+    assert (tmp_path / "calls").read_text() == "2"
+    assert caught.value.result.results[0].attempt == 2
+
+
+def test_local_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"agents\.a\.local"):
+        flow_config("sequential", {"a": {"handler": THREE["a"], "local": "maybe"}},
+                    sequential_agents=["a"])  # fmt: skip
+    with pytest.raises(ConfigError, match="did you mean 'local_agents'"):
+        flow_config("sequential", THREE, sequential_agents=["a"], local_agent=True)
+
+
+CRASH_FLOW = """
+[agent_flow]
+name = "local-crash"
+
+[orchestration]
+mode = "sequential"
+sequential_agents = ["a", "b", "c"]
+local_agents = true
+
+[orchestration.retry]
+initial_interval_seconds = 0.05
+
+[agents.a]
+handler = "tests.agents:record"
+local = {a_local}
+
+[agents.b]
+handler = "tests.agents:record"
+
+[agents.c]
+handler = "tests.agents:record"
+"""
+
+
+@pytest.mark.parametrize(
+    ("a_local", "expected_runs"),
+    [
+        # All local: nothing is recorded until the workflow task completes, so the crash
+        # while b runs loses a's result too and both run again.
+        (True, {"a": 2, "b": 2, "c": 1}),
+        # A regular agent before them completes a workflow task: a is recorded; only the
+        # local agent that was running when the worker died runs again.
+        (False, {"a": 1, "b": 2, "c": 1}),
+    ],
+    ids=["all-local", "regular-then-local"],
+)
+async def test_local_flow_completes_after_worker_is_killed(
+    client: Client, tmp_path: Path, a_local: bool, expected_runs: dict[str, int]
+) -> None:
+    config_path = tmp_path / "agentflow.toml"
+    config_path.write_text(CRASH_FLOW.format(a_local=str(a_local).lower()))
+    task_queue = f"test-{uuid.uuid4().hex[:10]}"
+    runner = Runner(load_config(config_path), client, task_queue)
+    runs = tmp_path / "runs.log"
+    address = client.service_client.config.target_host
+    worker = WorkerProcess(config_path, task_queue, address, tmp_path / "worker.log")
+    with worker:
+        handle = await runner.start({"trail": [], "log_file": str(runs), "delays": {"b": 3}})
+        await wait_for_line(runs, "b")
+        worker.kill()
+    assert "c" not in runs.read_text().split(), "the worker was killed too late"
+    with worker:  # a new worker process takes over once the dead one's workflow task times out
+        result = await handle.result()
+    assert result.status == "completed"
+    assert result.state.data["trail"] == ["a", "b", "c"]
+    assert Counter(runs.read_text().split()) == expected_runs
+
+
+async def test_local_agent_with_large_state_fails_clearly(client: Client) -> None:
+    # 3 MB would pass a regular agent's check only to be cut at 2 MB; 300 KB is fine for a
+    # regular agent but too much for a local one, whose results share one workflow task.
+    agents = {"a": {"handler": "tests.agents:grow", "local": True}, "b": THREE["b"]}
+    config = flow_config("sequential", agents, sequential_agents=["a", "b"])
+    async with flow_runner(client, config) as runner:
+        with pytest.raises(FlowFailedError, match=r"agent 'a' returned a state of 0\.3 MB.*local"):
+            await runner.run({"grow_bytes": 300 * 1024})
+        config.agents["a"].local = False
+        result = await runner.run({"grow_bytes": 300 * 1024})
+    assert len(result.state.data["blob"]) == 300 * 1024
