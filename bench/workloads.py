@@ -22,15 +22,25 @@ def p95(values: list[float]) -> float:
 
 
 async def w1_latency(system: System, variant: str, runs: int) -> Metrics:
-    """Sequential flow of 5 agents, ``runs`` runs one after another."""
-    latencies = []
+    """Sequential flow of 5 agents, ``runs`` runs one after another.
+
+    ``step_*`` divide a whole run by 5, so they include what every run pays once (start,
+    first and last workflow task, fetching the result). ``step_marginal_ms`` is what one more
+    agent adds: interleaved 1-agent runs give (mean of 5 - mean of 1) / 4.
+    """
+    latencies, singles = [], []
     for _ in range(runs):
         started = time.perf_counter()
         await system.sequential(AGENTS, variant, {})
         latencies.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        await system.sequential(1, variant, {})
+        singles.append((time.perf_counter() - started) * 1000)
     mean = statistics.fmean(latencies)
+    marginal = (mean - statistics.fmean(singles)) / (AGENTS - 1)
     return {"run_mean_ms": mean, "run_p95_ms": p95(latencies),
-            "step_mean_ms": mean / AGENTS, "step_p95_ms": p95(latencies) / AGENTS}  # fmt: skip
+            "step_mean_ms": mean / AGENTS, "step_p95_ms": p95(latencies) / AGENTS,
+            "step_marginal_ms": marginal}  # fmt: skip
 
 
 async def w2_throughput(system: System, variant: str, flows: int) -> Metrics:

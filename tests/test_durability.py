@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +10,7 @@ from temporalio.client import Client
 
 from agentflow.client import Runner
 from agentflow.config import load_config
-from tests.conftest import REPO
+from tests._worker_process import WorkerProcess, wait_for_line
 
 FLOW = """
 [agent_flow]
@@ -40,22 +36,6 @@ handler = "tests.agents:record"
 """
 
 
-def start_worker(client: Client, config: Path, task_queue: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host}
-    command = [sys.executable, str(REPO / "worker.py"), "--config", str(config),
-               "--task-queue", task_queue]  # fmt: skip
-    return subprocess.Popen(command, env=env, cwd=REPO)
-
-
-async def wait_for_line(log: Path, line: str, worker: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if log.exists() and line in log.read_text().split():
-            return
-        assert worker.poll() is None, "the worker exited before the flow got there"
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{line!r} never ran")
-
-
 async def test_sigkilled_worker_resumes_without_rerunning_completed_agents(
     client: Client, tmp_path: Path
 ) -> None:
@@ -65,20 +45,16 @@ async def test_sigkilled_worker_resumes_without_rerunning_completed_agents(
     task_queue = f"durability-{uuid.uuid4().hex[:8]}"
     runner = Runner(load_config(config_path), client, task_queue)
 
-    first = start_worker(client, config_path, task_queue)
+    address = client.service_client.config.target_host
+    worker_log = tmp_path / "worker.log"
+    first = WorkerProcess(config_path, task_queue, address, worker_log).start()
     try:
         handle = await runner.start({"log_file": str(log), "delays": {"c": 2.0}})
-        await wait_for_line(log, "c", first)  # c is running: kill the worker under it
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        await wait_for_line(log, "c")  # c is running: kill the worker under it
     finally:
         first.kill()
-    second = start_worker(client, config_path, task_queue)
-    try:
+    with WorkerProcess(config_path, task_queue, address, worker_log):
         result = await asyncio.wait_for(handle.result(), timeout=90)
-    finally:
-        second.terminate()
-        second.wait(timeout=30)
 
     executions = log.read_text().split()
     assert result.status == "completed"
