@@ -66,7 +66,7 @@ async def _run_once(
     try:
         result = waiting.result()
     except FlowFailedError as err:
-        result = err.result  # type: ignore[assignment]
+        result = err.result
     print(format_result(result, show_state=False))
     report = result.state.data.get("report_path")
     if isinstance(report, str) and Path(report).is_file():

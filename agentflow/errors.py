@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # models import config, which imports this module
+    from agentflow.models import FlowResult
+
 
 class AgentflowError(Exception):
     """Base class of every error agentflow raises on purpose."""
@@ -18,6 +23,6 @@ class FatalError(AgentflowError):
 class FlowFailedError(AgentflowError):
     """A flow run that ended in failure; ``result`` holds what was done before it failed."""
 
-    def __init__(self, message: str, result: object) -> None:
+    def __init__(self, message: str, result: FlowResult) -> None:
         super().__init__(message)
         self.result = result
