@@ -13,6 +13,13 @@ APPEND = "tests.agents:append"
 BUS = "tests.agents:bus_agent"
 
 
+def append_then_noop() -> FlowConfig:
+    """Two sequential agents: ``a`` appends to the trail, ``b`` changes nothing."""
+    return flow_config(
+        "sequential", {"a": APPEND, "b": "tests.agents:noop"}, sequential_agents=["a", "b"]
+    )
+
+
 def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]]]:
     """name -> (config, input data, start options)."""
     return {

@@ -15,6 +15,7 @@ from agentflow.cli import main
 from agentflow.models import FlowProgress
 from agentflow.observe import follow, progress_line
 from tests.conftest import flow_config, flow_runner
+from tests.flows import append_then_noop
 
 
 @pytest.fixture
@@ -42,11 +43,7 @@ def _sequential() -> object:
 async def test_trace_list_and_graph_commands(
     client: Client, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = flow_config(
-        "sequential", {"a": "tests.agents:append", "b": "tests.agents:noop"},
-        sequential_agents=["a", "b"],
-    )  # fmt: skip
-    session = f"s-{uuid.uuid4().hex[:8]}"
+    config, session = append_then_noop(), f"s-{uuid.uuid4().hex[:8]}"
     async with flow_runner(client, config) as runner:
         handle = await runner.start({}, session_id=session)
         await handle.result()

@@ -14,6 +14,7 @@ import workflows.loop
 from agentflow.errors import FlowFailedError
 from agentflow.trace import TraceEntry, format_table, trace
 from tests.conftest import flow_config, flow_runner
+from tests.flows import append_then_noop
 
 
 def steps(entries: list[TraceEntry]) -> list[tuple[str, str, int | None]]:
@@ -148,11 +149,7 @@ async def test_trace_follows_continue_as_new(
 
 
 async def test_trace_of_a_session_and_by_run_id(client: Client) -> None:
-    config = flow_config(
-        "sequential", {"a": "tests.agents:append", "b": "tests.agents:noop"},
-        sequential_agents=["a", "b"],
-    )  # fmt: skip
-    session = f"s-{uuid.uuid4().hex[:8]}"
+    config, session = append_then_noop(), f"s-{uuid.uuid4().hex[:8]}"
     async with flow_runner(client, config) as runner:
         first = await runner.start({}, session_id=session)
         second = await runner.start({}, session_id=session)
