@@ -21,6 +21,7 @@ from activities.agent import AgentActivities
 from agentflow.config import TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.registry import AgentRegistry
+from agentflow.sandbox import faster_sandbox
 from agentflow.telemetry import AgentCallInterceptor
 from workflows import ALL_WORKFLOWS
 
@@ -45,6 +46,8 @@ class AgentflowPlugin(SimplePlugin):
             activities=activities,
             # The "agent NAME" span, agent metrics and log lines (agentflow/telemetry.py).
             interceptors=[AgentCallInterceptor()] if registry else None,
+            # The stock sandbox, minus a per-payload detour (agentflow/sandbox.py).
+            workflow_runner=faster_sandbox,
         )
 
 

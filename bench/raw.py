@@ -14,6 +14,9 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+with workflow.unsafe.imports_passed_through():
+    from bench.calls import mark
+
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_attempts=4)
 TIMEOUT = timedelta(seconds=60)
 ITERATIONS_PER_RUN = 500  # the same continue-as-new interval as agentflow's loop mode
@@ -33,10 +36,12 @@ class RawInput:
     sleep: float = 0.0
     max_concurrency: int = 100
     done: int = 0
+    local: bool = False  # every step as a local activity
 
 
 @activity.defn(name="raw_step")
 async def raw_step(step: Step) -> dict[str, Any]:
+    mark()
     if step.sleep:
         await asyncio.sleep(step.sleep)
     if "inflate_bytes" in step.state and "blob" not in step.state:  # W5, like agents.inflate
@@ -44,9 +49,10 @@ async def raw_step(step: Step) -> dict[str, Any]:
     return {**step.state, step.name: True}
 
 
-async def _step(name: str, state: dict[str, Any], sleep: float) -> dict[str, Any]:
-    result: dict[str, Any] = await workflow.execute_activity(
-        raw_step, Step(name, state, sleep), start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+async def _step(inp: RawInput, name: str, state: dict[str, Any]) -> dict[str, Any]:
+    execute = workflow.execute_local_activity if inp.local else workflow.execute_activity
+    result: dict[str, Any] = await execute(
+        raw_step, Step(name, state, inp.sleep), start_to_close_timeout=TIMEOUT, retry_policy=RETRY
     )
     return result
 
@@ -57,7 +63,7 @@ class RawSequential:
     async def run(self, inp: RawInput) -> dict[str, Any]:
         state = inp.state
         for index in range(inp.agents):
-            state = await _step(f"a{index}", state, inp.sleep)
+            state = await _step(inp, f"a{index}", state)
         return state
 
 
@@ -69,7 +75,7 @@ class RawFanOut:
 
         async def one(index: int) -> dict[str, Any]:
             async with gate:
-                return await _step(f"a{index}", inp.state, inp.sleep)
+                return await _step(inp, f"a{index}", inp.state)
 
         merged = dict(inp.state)
         for output in await asyncio.gather(*(one(i) for i in range(inp.agents))):
@@ -84,8 +90,10 @@ class RawLoop:
         state, done = inp.state, inp.done
         while done < inp.agents:
             if done - inp.done >= ITERATIONS_PER_RUN:
-                workflow.continue_as_new(RawInput(inp.agents, state, inp.sleep, done=done))
-            state = await _step("loop", state, inp.sleep)
+                workflow.continue_as_new(
+                    RawInput(inp.agents, state, inp.sleep, done=done, local=inp.local)
+                )
+            state = await _step(inp, "loop", state)
             done += 1
         return state
 

@@ -16,7 +16,13 @@ from agentflow.devserver import temporal_binary
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-SYSTEMS = ("asyncio", "raw", "agentflow", "agentflow-local")
+SYSTEMS = ("asyncio", "raw", "raw-local", "agentflow", "agentflow-local")
+# (numerator, denominator, column title)
+RATIOS = (
+    ("agentflow", "raw", "agentflow ÷ raw"),
+    ("agentflow-local", "raw-local", "local ÷ raw-local"),
+    ("agentflow-local", "agentflow", "local ÷ agentflow"),
+)
 
 
 @dataclass
@@ -57,10 +63,10 @@ class Report:
             row.samples.setdefault(system, []).append(value)
 
     def table(self) -> str:
-        header = ["workload", "metric", *SYSTEMS, "agentflow ÷ raw", "local ÷ agentflow"]
+        header = ["workload", "metric", *SYSTEMS, *(title for _, _, title in RATIOS)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
-            ratios = [row.ratio("agentflow", "raw"), row.ratio("agentflow-local", "agentflow")]
+            ratios = [row.ratio(top, bottom) for top, bottom, _ in RATIOS]
             cells = [row.workload, row.metric, *(row.cell(s) for s in SYSTEMS), *ratios]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from temporalio.worker import PollerBehaviorSimpleMaximum
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench import workloads as w
 from bench.__main__ import start_server
@@ -21,7 +22,15 @@ from bench.report import Report, load
 from bench.systems import AgentflowSystem, RawSystem
 
 SETTINGS: dict[str, dict[str, Any]] = {
-    "SDK defaults": {},
+    "SDK defaults": {},  # with agentflow's sandbox runner (agentflow/sandbox.py)
+    "stock sandbox runner": {"workflow_runner": SandboxedWorkflowRunner()},
+    "no sandbox": {"workflow_runner": UnsandboxedWorkflowRunner()},
+    "local agents": {"local": True},
+    "local agents, stock sandbox runner": {
+        "local": True,
+        "workflow_runner": SandboxedWorkflowRunner(),
+    },
+    "local agents, no sandbox": {"local": True, "workflow_runner": UnsandboxedWorkflowRunner()},
     "eager workflow start": {"eager_start": True},
     "no workflow cache": {"max_cached_workflows": 0},
     "no eager activities": {"disable_eager_activity_execution": True},
@@ -63,8 +72,10 @@ async def _measure(report: Report, system: Any, name: str, runs: int, flows: int
         latency = await w.w1_latency(system, "noop", runs)
         throughput = await w.w2_throughput(system, "noop", flows)
     report.add(name, "agentflow", {"W1 step_mean_ms": latency["step_mean_ms"],
+                                   "W1 run_per_agent_ms": latency["run_per_agent_ms"],
                                    "W2 steps_per_s": throughput["steps_per_s"]})  # fmt: skip
-    print(f"  {name}: {latency['step_mean_ms']:.1f} ms/step, "
+    print(f"  {name}: {latency['step_mean_ms']:.1f} ms per step, "
+          f"{latency['run_per_agent_ms']:.1f} ms per agent (run / 5), "
           f"{throughput['steps_per_s']:.0f} steps/s ({load()})", file=sys.stderr)  # fmt: skip
 
 
@@ -75,8 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     report = asyncio.run(sweep(args.runs, args.flows, args.repeats))
-    print(report.table())
+    print(settings_table(report))
     return 0
+
+
+def settings_table(report: Report) -> str:
+    """One line per setting: its metrics side by side (median [min to max])."""
+    metrics = list(dict.fromkeys(row.metric for row in report.rows))
+    lines = ["| setting | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for setting in dict.fromkeys(row.workload for row in report.rows):
+        cells = {
+            row.metric: row.cell("agentflow") for row in report.rows if row.workload == setting
+        }
+        lines.append(f"| {setting} | " + " | ".join(cells.get(m, "-") for m in metrics) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

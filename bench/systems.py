@@ -107,13 +107,15 @@ class AgentflowSystem:
 
 
 class RawSystem:
-    """Hand-written temporalio workflows and activity: the floor on Temporal."""
+    """Hand-written temporalio workflows and activity: the floor on Temporal.
 
-    name = "raw"
+    ``local`` runs every step as a local activity: the floor for agentflow's ``local = true``.
+    """
 
-    def __init__(self, client: Client, **worker_options: Any) -> None:
-        self.client, self.worker_options = client, worker_options
-        self.task_queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    def __init__(self, client: Client, local: bool = False, **worker_options: Any) -> None:
+        self.name = "raw-local" if local else "raw"
+        self.client, self.local, self.worker_options = client, local, worker_options
+        self.task_queue = f"bench-{self.name}-{uuid.uuid4().hex[:8]}"
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -130,18 +132,21 @@ class RawSystem:
     async def start_sequential(
         self, agents: int, variant: str, state: dict[str, Any]
     ) -> WorkflowHandle[Any, Any]:
-        return await self._start(RawSequential, RawInput(agents, state, _sleep(variant)))
+        inp = RawInput(agents, state, _sleep(variant), local=self.local)
+        return await self._start(RawSequential, inp)
 
     async def sequential(self, agents: int, variant: str, state: dict[str, Any]) -> Any:
         return await (await self.start_sequential(agents, variant, state)).result()
 
     async def fan_out(self, agents: int, variant: str) -> WorkflowHandle[Any, Any]:
-        handle = await self._start(RawFanOut, RawInput(agents, sleep=_sleep(variant)))
+        inp = RawInput(agents, sleep=_sleep(variant), local=self.local)
+        handle = await self._start(RawFanOut, inp)
         await handle.result()
         return handle
 
     async def loop(self, iterations: int, variant: str) -> WorkflowHandle[Any, Any]:
-        handle = await self._start(RawLoop, RawInput(iterations, sleep=_sleep(variant)))
+        inp = RawInput(iterations, sleep=_sleep(variant), local=self.local)
+        handle = await self._start(RawLoop, inp)
         await handle.result()
         return handle
 
