@@ -120,6 +120,9 @@ class Runner:
                 id=workflow_id,
                 task_queue=self.task_queue,
                 execution_timeout=timedelta(seconds=self.config.orchestration.timeout_seconds),
+                task_timeout=timedelta(
+                    seconds=self.config.orchestration.workflow_task_timeout_seconds
+                ),
                 result_type=FlowResult,
                 # Filterable and readable in the Temporal UI (agentflow/visibility.py).
                 search_attributes=visibility.search_attributes(self.config, session_id),

@@ -130,6 +130,9 @@ class OrchestrationConfig(_Strict):
     max_hops: int = Field(10, gt=0)
     # Default of every agent's ``local`` option.
     local_agents: bool = False
+    # Temporal's workflow task timeout: how soon a crashed worker's flow moves on, and (at
+    # 80 %) how often a chain of local agents gets its results recorded.
+    workflow_task_timeout_seconds: float = Field(10.0, gt=0, le=120)
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
 
     @field_validator("mode", mode="before")

@@ -76,3 +76,12 @@ async def wait_for_line(path: Path, line: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} never contained {line!r}")
         await asyncio.sleep(0.05)
+
+
+async def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> None:
+    """Wait until ``path`` has at least ``count`` lines (written by another process)."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never reached {count} lines")
+        await asyncio.sleep(0.05)

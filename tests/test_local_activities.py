@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner
 
+import workflows.loop
 from agentflow.client import Runner
 from agentflow.config import load_config
 from agentflow.errors import ConfigError, FlowFailedError
-from tests._worker_process import WorkerProcess, wait_for_line
+from tests._worker_process import WorkerProcess, wait_for_line, wait_for_lines
 from tests.conftest import flow_config, flow_runner
 
 THREE = {"a": "tests.agents:append", "b": "tests.agents:async_append", "c": "tests.agents:append"}
@@ -127,6 +130,72 @@ async def test_local_flow_completes_after_worker_is_killed(
     assert result.status == "completed"
     assert result.state.data["trail"] == ["a", "b", "c"]
     assert Counter(runs.read_text().split()) == expected_runs
+
+
+LOCAL_LOOP = """
+[agent_flow]
+name = "local-loop-crash"
+
+[orchestration]
+mode = "loop"
+loop_agent = "n"
+max_iterations = 40
+local_agents = true
+workflow_task_timeout_seconds = 2
+
+[agents.n]
+handler = "tests.agents:record"
+"""
+STEP_SECONDS = 0.25
+
+
+async def test_a_short_workflow_task_timeout_narrows_the_crash_window(
+    client: Client, tmp_path: Path
+) -> None:
+    # The SDK records the local results so far every 80 % of the workflow task timeout; with
+    # 2 s that is 1.6 s of local work, so a crash re-runs at most the steps of that window and
+    # the one in progress. (With the default 10 s, every one of the ~16 steps would re-run.)
+    config_path = tmp_path / "agentflow.toml"
+    config_path.write_text(LOCAL_LOOP)
+    task_queue = f"test-{uuid.uuid4().hex[:10]}"
+    runner = Runner(load_config(config_path), client, task_queue)
+    runs = tmp_path / "runs.log"
+    worker = WorkerProcess(config_path, task_queue, client.service_client.config.target_host,
+                           tmp_path / "worker.log")  # fmt: skip
+    with worker:
+        data = {"trail": [], "log_file": str(runs), "delays": {"n": STEP_SECONDS}}
+        handle = await runner.start(data)
+        await wait_for_lines(runs, 16)
+        worker.kill()
+    before_crash = len(runs.read_text().split())
+    with worker:
+        result = await handle.result()
+    assert result.status == "completed" and result.iterations == 40
+    reruns = len(runs.read_text().split()) - 40
+    window = math.ceil(0.8 * 2 / STEP_SECONDS) + 1
+    assert 0 < reruns <= window < before_crash
+
+
+async def test_every_run_of_a_loop_keeps_the_workflow_task_timeout(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workflows.loop, "ITERATIONS_PER_RUN", 2)
+    loop = flow_config("loop", {"c": "tests.agents:counter"}, loop_agent="c", max_iterations=5,
+                       workflow_task_timeout_seconds=3)  # fmt: skip
+    async with flow_runner(client, loop, workflow_runner=UnsandboxedWorkflowRunner()) as runner:
+        handle = await runner.start({})
+        await handle.result()
+        timeouts = []
+        run_id: str | None = handle.run_id
+        while run_id:
+            history = await client.get_workflow_handle(
+                handle.workflow_id, run_id=run_id
+            ).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            timeouts.append(started.workflow_task_timeout.ToTimedelta().total_seconds())
+            last = history.events[-1].workflow_execution_continued_as_new_event_attributes
+            run_id = last.new_execution_run_id or None
+    assert timeouts == [3.0, 3.0, 3.0]
 
 
 async def test_local_agent_with_large_state_fails_clearly(client: Client) -> None:

@@ -45,7 +45,8 @@ class LoopFlow:
                 progress.recent_results = run.results[-RECENT_RESULTS:]
                 progress.runs += 1
                 workflow.continue_as_new(
-                    flow_input.model_copy(update={"state": state, "loop": progress})
+                    flow_input.model_copy(update={"state": state, "loop": progress}),
+                    task_timeout=workflow.info().task_timeout,
                 )
             try:
                 state = await run.step(agent, state, agent if progress.iterations else "")
