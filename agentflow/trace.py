@@ -17,7 +17,7 @@ client's (pydantic) data converter, so nothing is stored twice. Columns:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -115,15 +115,24 @@ async def trace_chain(
     client: Client, workflow_id: str, run_id: str | None = None
 ) -> list[TraceEntry]:
     """Every run of a continue-as-new chain, from its first run, in order."""
+    entries: list[TraceEntry] = []
+    async for current, events in run_histories(client, workflow_id, run_id):
+        entries += await _decode_run(client, workflow_id, current, events)
+    return entries
+
+
+async def run_histories(
+    client: Client, workflow_id: str, run_id: str | None = None
+) -> AsyncIterator[tuple[str, list[HistoryEvent]]]:
+    """(run id, events) of every run of the continue-as-new chain that ``run_id`` (default:
+    the latest run) belongs to, from its first run, in order."""
     first = await _history(client.get_workflow_handle(workflow_id, run_id=run_id))
     start = first[0].workflow_execution_started_event_attributes
     current = start.first_execution_run_id or run_id
-    entries: list[TraceEntry] = []
     while current:
         events = await _history(client.get_workflow_handle(workflow_id, run_id=current))
-        entries += await _decode_run(client, workflow_id, current, events)
+        yield current, events
         current = _next_run(events)
-    return entries
 
 
 async def _history(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:

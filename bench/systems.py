@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from agentflow.client import Runner
 from agentflow.config import FlowConfig, parse_config
 from agentflow.models import Event, State
+from agentflow.trace import run_histories
 from agentflow.worker import build_worker
 from bench.agents import HANDLERS, SLEEP_SECONDS
 from bench.raw import RAW_WORKFLOWS, RawFanOut, RawInput, RawLoop, RawSequential, raw_step
@@ -196,16 +197,8 @@ def _sleep(variant: str) -> float:
 
 async def history_sizes(client: Client, handle: WorkflowHandle[Any, Any]) -> list[int]:
     """Events in each run of a workflow, following its continue-as-new chain."""
-    sizes: list[int] = []
-    run_id = handle.first_execution_run_id or handle.result_run_id
-    while run_id:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        sizes.append(len(history.events))
-        last = history.events[-1]
-        attributes = last.workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id if last.HasField(
-            "workflow_execution_continued_as_new_event_attributes") else None  # fmt: skip
-    return sizes
+    first = handle.first_execution_run_id or handle.result_run_id
+    return [len(events) async for _, events in run_histories(client, handle.id, first)]
 
 
 def elapsed(since: float) -> float:

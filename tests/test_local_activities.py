@@ -16,6 +16,7 @@ import workflows.loop
 from agentflow.client import Runner
 from agentflow.config import load_config
 from agentflow.errors import ConfigError, FlowFailedError
+from agentflow.trace import run_histories
 from tests._worker_process import WorkerProcess, wait_for_line, wait_for_lines
 from tests.conftest import flow_config, flow_runner
 
@@ -185,17 +186,11 @@ async def test_every_run_of_a_loop_keeps_the_workflow_task_timeout(
     async with flow_runner(client, loop, workflow_runner=UnsandboxedWorkflowRunner()) as runner:
         handle = await runner.start({})
         await handle.result()
-        timeouts = []
-        run_id: str | None = handle.run_id
-        while run_id:
-            history = await client.get_workflow_handle(
-                handle.workflow_id, run_id=run_id
-            ).fetch_history()
-            started = history.events[0].workflow_execution_started_event_attributes
-            timeouts.append(started.workflow_task_timeout.ToTimedelta().total_seconds())
-            last = history.events[-1].workflow_execution_continued_as_new_event_attributes
-            run_id = last.new_execution_run_id or None
-    assert timeouts == [3.0, 3.0, 3.0]
+        timeouts = [
+            events[0].workflow_execution_started_event_attributes.workflow_task_timeout.seconds
+            async for _, events in run_histories(client, handle.workflow_id)
+        ]
+    assert timeouts == [3, 3, 3]
 
 
 async def test_local_agent_with_large_state_fails_clearly(client: Client) -> None:

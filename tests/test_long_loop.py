@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from agentflow.trace import run_histories
 from tests.conftest import flow_config, flow_runner
 from workflows.loop import ITERATIONS_PER_RUN
 
@@ -19,19 +19,6 @@ async def test_ten_thousand_iterations_with_bounded_history(client: Client) -> N
     assert result.state.data["count"] == 10_000
     assert len(result.results) == 100  # a window of recent results, not all 10,000
 
-    sizes = []
-    run_id: str | None = handle.run_id
-    while run_id:
-        history = await client.get_workflow_handle(
-            handle.workflow_id, run_id=run_id
-        ).fetch_history()
-        sizes.append(len(history.events))
-        last = history.events[-1]
-        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-        run_id = (
-            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-            if continued
-            else None
-        )
+    sizes = [len(events) async for _, events in run_histories(client, handle.workflow_id)]
     assert len(sizes) == 10_000 // ITERATIONS_PER_RUN
     assert max(sizes) < 10_000
