@@ -118,16 +118,18 @@ def output_state(
             agent, f"returned a state that cannot be serialised to JSON: {err}"
         ) from None
     if len(encoded) > limit:
-        why = (
-            "Temporal payloads are limited to 2 MB"
-            if limit == MAX_STATE_BYTES
-            else f"agents with local = true are limited to {limit // 1024} KB (their results "
-            "share one 4 MB workflow task completion); set local = false for this agent, or"
-        )
+        if limit == MAX_STATE_BYTES:
+            why = "Temporal payloads are limited to 2 MB, so keep"
+        else:
+            why = (
+                f"agents with local = true are limited to {limit // 1024} KB (their results "
+                "share one 4 MB workflow task completion); set local = false for this agent, "
+                "or keep"
+            )
         raise _bad_output(
             agent,
-            f"returned a state of {len(encoded) / 1e6:.1f} MB; {why}, so keep large data "
-            "outside the state and pass a reference",
+            f"returned a state of {len(encoded) / 1e6:.1f} MB; {why} large data outside the "
+            "state and pass a reference",
         )
     if not all(isinstance(value, str) for value in state.meta.values()):
         raise _bad_output(agent, "returned state.meta with non-string values")
