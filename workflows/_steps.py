@@ -77,13 +77,18 @@ class FlowRun:
         self.calls += 1
         activity_id = f"{self.calls}-{agent}"
         self.progress.started(agent)
-        succeeded = False
         try:
             output = await run_agent_activity(
                 request, policy, local=self.config.is_local(agent), activity_id=activity_id
             )
-            succeeded = True
-        except FailureError as err:
+        except GeneratorExit:
+            # The worker is evicting this run (shutdown, full cache, run ended elsewhere):
+            # no workflow call works now, and whoever replays the run redoes the step.
+            raise
+        except BaseException as err:
+            self._ended(agent, succeeded=False)
+            if not isinstance(err, FailureError):
+                raise
             failure = err.cause if isinstance(err, ActivityError) else err
             ended = workflow.now()
             raise StepFailed(
@@ -97,9 +102,7 @@ class FlowRun:
                     error=str(failure or err),
                 )
             ) from err
-        finally:
-            self.running.remove(agent)
-            self.progress.ended(agent, succeeded)
+        self._ended(agent, succeeded=True)
         result = AgentResult(
             agent=agent,
             status="completed",
@@ -150,6 +153,10 @@ class FlowRun:
                 f"(failure_threshold = {orch.failure_threshold}): {detail}"
             )
         return merge_states(state, [output for output, _ in outcomes if output is not None])
+
+    def _ended(self, agent: str, succeeded: bool) -> None:
+        self.running.remove(agent)
+        self.progress.ended(agent, succeeded)
 
     def finish(self, state: State, **extra: Any) -> FlowResult:
         return FlowResult(
