@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -71,17 +72,21 @@ class WorkerProcess:
 
 async def wait_for_line(path: Path, line: str, timeout: float = 30.0) -> None:
     """Wait until ``path`` contains ``line`` as a whole line (written by another process)."""
-    deadline = time.monotonic() + timeout
-    while not (path.exists() and line in path.read_text().splitlines()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} never contained {line!r}")
-        await asyncio.sleep(0.05)
+    await _wait_for(path, lambda lines: line in lines, f"never contained {line!r}", timeout)
 
 
 async def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> None:
     """Wait until ``path`` has at least ``count`` lines (written by another process)."""
+    await _wait_for(
+        path, lambda lines: len(lines) >= count, f"never reached {count} lines", timeout
+    )
+
+
+async def _wait_for(
+    path: Path, done: Callable[[list[str]], bool], failure: str, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
-    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+    while not (path.exists() and done(path.read_text().splitlines())):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} never reached {count} lines")
+            raise TimeoutError(f"{path} {failure}")
         await asyncio.sleep(0.05)
