@@ -56,6 +56,8 @@ class AgentflowSandboxRunner(SandboxedWorkflowRunner):
     """``SandboxedWorkflowRunner`` whose instances look up serialization contexts directly."""
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        if not SUPPORTED:  # built directly on an SDK without the private class: the stock way
+            return super().create_instance(det)
         return _DirectContextInstance(det, self.runner_class, self.restrictions)
 
 
