@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import datetime, timedelta, timezone
@@ -19,9 +18,19 @@ import pydantic_core
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.hooks import call, run_callbacks
 from activities.llm import call_llm
 from agentflow.errors import FatalError
-from agentflow.models import AgentInput, AgentOutput, Event, State
+from agentflow.models import (
+    AgentInput,
+    AgentOutput,
+    AgentResult,
+    CallbackArgs,
+    Event,
+    HookInput,
+    HookOutput,
+    State,
+)
 from agentflow.registry import AgentRegistry
 
 # Temporal rejects payloads over 2 MB (blob size limit); fail before sending one.
@@ -43,36 +52,81 @@ class AgentActivities:
     async def run_agent(self, request: AgentInput) -> AgentOutput:
         info = activity.info()
         started_at = datetime.now(timezone.utc)
+        event = request.event.model_copy(update={"target_agent": request.agent})
+        hooks = request.hooks
+        state = request.state.clone()
         async with _heartbeating(info.heartbeat_timeout):
+            if hooks and hooks.before_agent_run:
+                state = await self._agent_hooks(
+                    "before_agent_run", hooks.before_agent_run, request, event, state
+                )
             try:
-                result = await self._call(request)
-            except ApplicationError:
-                raise
-            except FatalError as err:
-                raise ApplicationError(
-                    str(err),
-                    {"attempt": info.attempt},
-                    type="FatalError",
-                    non_retryable=True,
-                ) from err
+                result = await self._call(request, event, state)
             except Exception as err:
-                raise ApplicationError(
-                    str(err) or repr(err),
-                    {"attempt": info.attempt},
-                    type=type(err).__name__,
-                ) from err
-        limit = MAX_LOCAL_STATE_BYTES if info.is_local else MAX_STATE_BYTES
-        state = output_state(request.agent, request.state, result, limit)
+                if hooks and hooks.agent_error:
+                    await self._agent_hooks(
+                        "agent_error", hooks.agent_error, request, event, state, error=err
+                    )
+                failure = _as_failure(err, info.attempt)
+                if failure is err:
+                    raise
+                raise failure from err
+            limit = MAX_LOCAL_STATE_BYTES if info.is_local else MAX_STATE_BYTES
+            output = output_state(request.agent, state, result, limit)
+            if hooks and hooks.after_agent_run:
+                done = AgentResult(
+                    agent=request.agent, status="completed", attempt=info.attempt,
+                    started_at=started_at, ended_at=datetime.now(timezone.utc),
+                )  # fmt: skip
+                changed = await self._agent_hooks(
+                    "after_agent_run", hooks.after_agent_run, request, event, output, done=done
+                )
+                output = output_state(request.agent, output, changed, limit)
         return AgentOutput(
-            state=state,
+            state=output,
             started_at=started_at,
             ended_at=datetime.now(timezone.utc),
             attempt=info.attempt,
         )
 
-    async def _call(self, request: AgentInput) -> Any:
-        event = request.event.model_copy(update={"target_agent": request.agent})
-        state = request.state.clone()
+    @activity.defn(name="run_hooks")
+    async def run_hooks(self, request: HookInput) -> HookOutput:
+        """An event hook point (before/after_event_handling): its callbacks, in order."""
+        args = CallbackArgs(hook=request.hook, event=request.event, state=request.state,
+                            error=request.error, attempt=activity.info().attempt)  # fmt: skip
+        verdict = await run_callbacks(self._registry, self._executor, request.callbacks, args)
+        return HookOutput(state=verdict.state, rejected_by=verdict.rejected_by,
+                          reason=verdict.reason)  # fmt: skip
+
+    async def _agent_hooks(
+        self,
+        hook: str,
+        paths: list[str],
+        request: AgentInput,
+        event: Event,
+        state: State,
+        *,
+        error: BaseException | None = None,
+        done: AgentResult | None = None,
+    ) -> State:
+        """Run agent-level callbacks; a rejection fails the agent without retrying."""
+        args = CallbackArgs(
+            hook=hook, event=event, state=state, agent=request.agent, agent_result=done,
+            error=None if error is None else (str(error) or repr(error)),
+            error_type=None if error is None else type(error).__name__,
+            attempt=activity.info().attempt,
+        )  # fmt: skip
+        verdict = await run_callbacks(self._registry, self._executor, paths, args)
+        if verdict.rejected_by:
+            raise ApplicationError(
+                f"rejected by {hook} hook {verdict.rejected_by}: {verdict.reason}",
+                {"attempt": activity.info().attempt, "rejected_by": verdict.rejected_by},
+                type="HookRejected",
+                non_retryable=True,
+            )
+        return verdict.state
+
+    async def _call(self, request: AgentInput, event: Event, state: State) -> Any:
         path = request.spec.handler
         if path is None:
             if request.llm is None:
@@ -85,15 +139,17 @@ class AgentActivities:
                 f"handler {path!r} is not registered on this worker; start the worker "
                 "with the agentflow.toml that names it (--config)",
             )
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
-        ):
-            return await handler(event, state)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, handler, event, state)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await call(handler, self._executor, event, state)
+
+
+def _as_failure(err: Exception, attempt: int) -> ApplicationError:
+    """A handler's exception as Temporal sees it: FatalError is not retried, others are."""
+    if isinstance(err, ApplicationError):
+        return err
+    if isinstance(err, FatalError):
+        return ApplicationError(str(err), {"attempt": attempt}, type="FatalError",
+                                non_retryable=True)  # fmt: skip
+    return ApplicationError(str(err) or repr(err), {"attempt": attempt}, type=type(err).__name__)
 
 
 def output_state(

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
 
-from agentflow import telemetry, visibility
+from agentflow import sessions, telemetry, visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
 from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
@@ -136,6 +136,26 @@ class Runner:
         return FlowHandle(
             workflow_id, run_id, self.config, handle, ui_url(client, workflow_id, run_id)
         )
+
+    async def emit(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        wait: bool = False,
+        **event: Any,
+    ) -> sessions.EmitHandle:
+        """Emit an event into its session and return once Temporal has recorded it durably.
+
+        Events of one session run one at a time, by ``priority`` then arrival, and share the
+        session's context; ``session_id`` defaults to the event's id (a session of one event).
+        Keyword options: ``target``, ``priority`` (low/normal/high/critical), ``deadline`` (an
+        aware datetime) or ``within`` (a timedelta), ``event_id`` (repeats are processed
+        once), ``metadata``. ``wait=True`` returns after the event is processed instead.
+        """
+        event_ = sessions.new_event(self.config, data, session_id=session_id, **event)
+        return await sessions.emit(await self.client(), self.config, self.task_queue, event_,
+                                   wait=wait)  # fmt: skip
 
     async def has_workers(self) -> bool:
         """Whether any worker polls this flow's task queue (a run without one just waits)."""

@@ -15,7 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agentflow.errors import ConfigError
 
@@ -28,6 +36,16 @@ MODES = ("route", "sequential", "collaborative", "loop", "mixed")
 MODE_ALIASES = {"collaborate": "collaborative", "parallel": "collaborative"}
 LLM_PROVIDERS = ("ollama", "openai")
 DEFAULT_CONFIG_FILE = "agentflow.toml"
+# The seeds' hook points (AgenticGoKit's HookPoint names are accepted as aliases).
+HOOK_POINTS = ("before_event_handling", "after_event_handling", "before_agent_run",
+               "after_agent_run", "agent_error", "all")  # fmt: skip
+# How an agent failed, for [error_routing] category_handlers (see error_kind in workflows).
+ERROR_KINDS = ("validation", "timeout", "fatal", "default")
+# AgenticGoKit's error codes for the same kinds.
+ERROR_KIND_ALIASES = {"VALIDATION_ERROR": "validation", "TIMEOUT_ERROR": "timeout"}
+# Temporal keeps ids and Keyword search attribute values short (workflow ids: 1,000 bytes;
+# a Keyword value: 2,048 bytes). Flow names go into both, with a session id or event id.
+MAX_FLOW_NAME_BYTES = 200
 
 ModeName = Literal["route", "sequential", "collaborative", "loop", "mixed"]
 
@@ -42,6 +60,18 @@ class FlowMeta(_Strict):
     name: str = "agentflow"
     version: str = "0.0.0"
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be empty (workflow ids start with it)")
+        if len(name.encode()) > MAX_FLOW_NAME_BYTES:
+            raise ValueError(
+                f"is {len(name.encode())} bytes; at most {MAX_FLOW_NAME_BYTES} (it goes into "
+                "Temporal workflow ids and search attributes)"
+            )
+        return name
 
 
 class LLMConfig(_Strict):
@@ -159,6 +189,117 @@ class OrchestrationConfig(_Strict):
         return value
 
 
+def _hook_paths(paths: list[str]) -> list[str]:
+    for path in paths:
+        module, sep, attr = path.partition(":")
+        if not (sep and module.strip() and attr.strip()):
+            raise ValueError(f"{path!r} must look like 'package.module:function'")
+    return paths
+
+
+class HooksConfig(_Strict):
+    """``[hooks]``: callbacks at the seeds' hook points, each a list of ``module:function``.
+
+    Event hooks run in an activity of their own; agent hooks run inside the agent's activity
+    (no extra server round trip). ``all`` callbacks run at every point, after the point's own.
+    """
+
+    before_event_handling: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("before_event_handling", "BeforeEventHandling"),
+    )
+    after_event_handling: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("after_event_handling", "AfterEventHandling"),
+    )
+    before_agent_run: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("before_agent_run", "BeforeAgentRun")
+    )
+    after_agent_run: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("after_agent_run", "AfterAgentRun")
+    )
+    agent_error: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("agent_error", "AgentError")
+    )
+    all: list[str] = Field(default_factory=list, validation_alias=AliasChoices("all", "AllHooks"))
+
+    _paths = field_validator(*HOOK_POINTS)(_hook_paths)
+
+    def at(self, point: str) -> list[str]:
+        """The callbacks that run at ``point``: its own, then the ``all`` ones."""
+        own: list[str] = getattr(self, point)
+        return own + [path for path in self.all if path not in own]
+
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(path for point in HOOK_POINTS for path in getattr(self, point)))
+
+
+class ErrorRoutingConfig(_Strict):
+    """``[error_routing]``: agents that handle an event whose agent failed for good.
+
+    The handler for a failure is ``category_handlers[kind]``, else ``category_handlers.default``,
+    else ``error_handler``; with none, the event goes to dead letters (or the run fails).
+    """
+
+    enabled: bool = True
+    error_handler: str | None = Field(
+        None, validation_alias=AliasChoices("error_handler", "error_handler_name")
+    )
+    category_handlers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("category_handlers")
+    @classmethod
+    def _known_kinds(cls, handlers: dict[str, str]) -> dict[str, str]:
+        normalised: dict[str, str] = {}
+        for kind, agent in handlers.items():
+            name = ERROR_KIND_ALIASES.get(kind, kind)
+            if name not in ERROR_KINDS:
+                raise ValueError(
+                    f"unknown error kind {kind!r}{_did_you_mean(kind, ERROR_KINDS)}; allowed: "
+                    f"{', '.join(ERROR_KINDS)} (AgenticGoKit's VALIDATION_ERROR and "
+                    "TIMEOUT_ERROR are accepted too)"
+                )
+            normalised[name] = agent
+        return normalised
+
+    def handler_for(self, kind: str) -> str | None:
+        if not self.enabled:
+            return None
+        handlers = self.category_handlers
+        return handlers.get(kind) or handlers.get("default") or self.error_handler
+
+    def handlers(self) -> dict[str, str]:
+        """Key path -> agent, for cross-checking that each handler is a defined agent."""
+        named = {
+            f"category_handlers.{kind}": agent for kind, agent in self.category_handlers.items()
+        }
+        if self.error_handler:
+            named["error_handler"] = self.error_handler
+        return named
+
+
+class SessionsConfig(_Strict):
+    """``[sessions]``: how the session workflow behind ``agentflow emit`` keeps its events."""
+
+    # None: an idle session stays open (it costs the server one row, and no worker).
+    idle_timeout_seconds: float | None = Field(None, gt=0, le=10 * 365 * 24 * 3600)
+    # Events waiting in one session; more are dead-lettered ("session queue full").
+    max_queued_events: int = Field(1000, gt=0, le=100_000)
+    # Events per run before continue-as-new (earlier if Temporal suggests it).
+    events_per_run: int = Field(200, gt=0, le=2_000)
+    # Event ids remembered for deduplication, across continue-as-new.
+    dedupe_window: int = Field(10_000, gt=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _window_covers_queue(self) -> SessionsConfig:
+        if self.dedupe_window < self.max_queued_events:
+            raise ValueError(
+                f"dedupe_window ({self.dedupe_window}) must be at least max_queued_events "
+                f"({self.max_queued_events}): a queued event's id must still be remembered"
+            )
+        return self
+
+
 class TemporalConfig(_Strict):
     """``[temporal]``: overrides of Temporal's standard client settings (TEMPORAL_ADDRESS, …)."""
 
@@ -186,6 +327,9 @@ class FlowConfig(_Strict):
     llm: LLMConfig | None = None
     orchestration: OrchestrationConfig
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    error_routing: ErrorRoutingConfig = Field(default_factory=ErrorRoutingConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     # Client/worker settings, not flow logic: excluded from the snapshot that travels in the
     # workflow input (and so from history), since telemetry headers may hold credentials.
     temporal: TemporalConfig = Field(default_factory=TemporalConfig, exclude=True)
@@ -271,6 +415,10 @@ def parse_config(
             handler = config.agents[name].handler
             if handler is not None and (problem := handler_problem(handler, base_dir)):
                 problems.append(f"agents.{name}.handler: {problem}")
+        for point in HOOK_POINTS:
+            for index, path in enumerate(getattr(config.hooks, point)):
+                if problem := handler_problem(path, base_dir):
+                    problems.append(f"hooks.{point}[{index}]: {problem}")
     if problems:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
     return config
@@ -314,6 +462,9 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
         value: str | None = getattr(orch, key)
         if value and (problem := check(key, value)):
             yield problem
+    for key, agent in config.error_routing.handlers().items():
+        if problem := check(key, agent):
+            yield "error_routing." + problem.removeprefix("orchestration.")
     if orch.mode == "route" and not config.enabled_agents():
         yield "agents: route mode needs at least one enabled agent"
     has_llm = config.llm is not None and bool(config.llm.provider)

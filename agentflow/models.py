@@ -16,6 +16,11 @@ from agentflow.config import AgentConfig, FlowConfig, LLMConfig
 
 Mode = Literal["route", "sequential", "collaborative", "loop", "mixed"]
 RunStatus = Literal["completed", "failed"]
+# "handled": an agent failed for good and an [error_routing] handler agent took the event.
+FlowStatus = Literal["completed", "handled", "failed"]
+Priority = Literal["low", "normal", "high", "critical"]
+# Temporal's Priority.priority_key: 1 is dispatched first; the server's default is 3.
+PRIORITY_KEYS: dict[str, int] = {"critical": 1, "high": 2, "normal": 3, "low": 4}
 
 
 def _now() -> datetime:
@@ -32,6 +37,10 @@ class Event(BaseModel):
     session_id: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Orders a session's queue, and sets Temporal's dispatch priority of the event's agents.
+    priority: Priority = "normal"
+    # Not started by then: dead-lettered; started: its agents get at most the time left.
+    deadline: datetime | None = None
 
 
 class State(BaseModel):
@@ -39,10 +48,13 @@ class State(BaseModel):
 
     ``meta["route"]`` hands off to another agent (route mode); ``data["loop_complete"] = True``
     ends a loop; ``meta["publish"] = "topic,…"`` delivers the state to the topics' subscribers.
+    ``context`` is the session's durable context: an event of a session starts with it, and
+    what its agents leave there is what the session's next event sees.
     """
 
     data: dict[str, Any] = Field(default_factory=dict)
     meta: dict[str, str] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
 
     def clone(self) -> State:
         return self.model_copy(deep=True)
@@ -61,6 +73,11 @@ class AgentResult(BaseModel):
     changed_keys: list[str] = Field(default_factory=list)
     # Set on a subscriber's result: the topic it reacted to (its output is not merged).
     topic: str | None = None
+    # A failure's type: the exception class, FatalError, AgentOutputError, HookRejected,
+    # Timeout, DeadlinePassed ... ([error_routing] sorts these into kinds).
+    error_type: str | None = None
+    # A before/after_agent_run hook that rejected the event (raised FatalError).
+    rejected_by: str | None = None
 
 
 class FlowInput(BaseModel):
@@ -85,13 +102,27 @@ class FlowResult(BaseModel):
 
     flow: str
     mode: Mode
-    status: RunStatus = "completed"
+    status: FlowStatus = "completed"
     state: State = Field(default_factory=State)
     results: list[AgentResult] = Field(default_factory=list)
     error: str | None = None
     iterations: int | None = None
     stop_reason: str | None = None
     path: list[str] = Field(default_factory=list)
+    # status "handled": the [error_routing] agent that took the event after ``error``.
+    handled_by: str | None = None
+    # Set when a hook rejected the event (a FatalError raised by a callback) ...
+    rejected_by: str | None = None
+    # ... or when an event hook point failed for good (its callbacks kept raising).
+    hook_failed: str | None = None
+
+
+class AgentHooks(BaseModel):
+    """The agent-level ``[hooks]`` callbacks, run inside the agent's own activity."""
+
+    before_agent_run: list[str] = Field(default_factory=list)
+    after_agent_run: list[str] = Field(default_factory=list)
+    agent_error: list[str] = Field(default_factory=list)
 
 
 class AgentInput(BaseModel):
@@ -106,6 +137,40 @@ class AgentInput(BaseModel):
     # A subscriber delivery: the topic, and the activity id of the publishing agent's call.
     topic: str | None = None
     published_by: str | None = None
+    hooks: AgentHooks | None = None
+
+
+class HookInput(BaseModel):
+    """Input of the ``run_hooks`` activity: one event-level hook point's callbacks."""
+
+    hook: str
+    callbacks: list[str]
+    event: Event
+    state: State
+    flow: str = ""
+    error: str | None = None  # after_event_handling of an event that failed
+
+
+class HookOutput(BaseModel):
+    """What the callbacks left: the state to go on with, or who rejected the event and why."""
+
+    state: State
+    rejected_by: str | None = None
+    reason: str | None = None
+
+
+class CallbackArgs(BaseModel):
+    """What a ``[hooks]`` callback gets (the seeds' CallbackArgs). Return a changed ``State``
+    to pass it on (None keeps it); raise ``FatalError`` to reject the event."""
+
+    hook: str
+    event: Event
+    state: State
+    agent: str = ""
+    agent_result: AgentResult | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempt: int = 1
 
 
 class FlowProgress(BaseModel):

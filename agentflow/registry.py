@@ -1,4 +1,5 @@
-"""The worker-side agent registry: which handler runs for which ``handler = "module:function"``.
+"""The worker-side agent registry: which handler runs for which ``handler = "module:function"``
+(and which callback for each ``[hooks]`` entry).
 
 Workflows never import this module (it imports user code); the ``run_agent`` activity does.
 A worker serves only the handlers named in the config files it was started with, so a
@@ -69,9 +70,10 @@ class AgentRegistry:
         return registry
 
     def add_config(self, config: FlowConfig, base_dir: Path | None) -> None:
-        for agent in config.agents.values():
-            if agent.handler and agent.handler not in self._handlers:
-                self._handlers[agent.handler] = import_handler(agent.handler, base_dir)
+        paths = [agent.handler for agent in config.agents.values() if agent.handler]
+        for path in paths + config.hooks.paths():  # [hooks] callbacks too
+            if path not in self._handlers:
+                self._handlers[path] = import_handler(path, base_dir)
 
     def add(self, path: str, handler: Handler) -> None:
         """Register a handler under an import path (for code that builds workers itself)."""

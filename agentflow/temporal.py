@@ -7,7 +7,7 @@ file); a ``[temporal]`` table in agentflow.toml overrides them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +38,10 @@ class AgentflowPlugin(SimplePlugin):
 
     def __init__(self, registry: AgentRegistry | None = None, executor: Executor | None = None):
         # `is not None`: a registry of a flow with only LLM agents is empty, hence falsy.
-        activities = None if registry is None else [AgentActivities(registry, executor).run_agent]
+        agent = None if registry is None else AgentActivities(registry, executor)
+        activities: list[Callable[..., Any]] | None = (
+            None if agent is None else [agent.run_agent, agent.run_hooks]
+        )
         super().__init__(
             "agentflow",
             data_converter=pydantic_data_converter,

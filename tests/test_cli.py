@@ -23,7 +23,7 @@ TOP_KEYS = {"workflow_id", "run_id", "status", "mode", "state", "results", "erro
 # The issue's result fields, plus changed_keys (which data keys the agent wrote).
 RESULT_KEYS = {
     "agent", "status", "attempt", "started_at", "ended_at", "duration_ms", "error",
-    "changed_keys", "topic",
+    "changed_keys", "topic", "error_type", "rejected_by",
 }  # fmt: skip
 
 
@@ -184,7 +184,9 @@ async def test_run_json_completed(
     assert set(body) == TOP_KEYS
     assert (body["status"], body["mode"], body["error"]) == ("completed", "sequential", None)
     assert body["workflow_id"].startswith("cli-seq-") and body["run_id"]
-    assert body["state"] == {"data": {"trail": ["start", "first", "second"]}, "meta": {}}
+    assert body["state"] == {
+        "data": {"trail": ["start", "first", "second"]}, "meta": {}, "context": {}
+    }
     assert [r["agent"] for r in body["results"]] == ["first", "second"]
     for result in body["results"]:
         assert set(result) == RESULT_KEYS

@@ -1,4 +1,5 @@
-"""One Temporal workflow per orchestration mode. Deterministic code only.
+"""One Temporal workflow per orchestration mode, plus the session and dead-letter workflows.
+Deterministic code only.
 
 The modes are imported lazily: the workflow sandbox re-imports a workflow's module and its
 parent package for every new run, and an eager ``__init__`` made each run import all five mode
@@ -12,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workflows.collaborative import CollaborativeFlow
+    from workflows.dead_letter import DeadLetterWorkflow
     from workflows.loop import LoopFlow
     from workflows.mixed import MixedFlow
     from workflows.route import RouteFlow
     from workflows.sequential import SequentialFlow
+    from workflows.session import SessionWorkflow
 
     WORKFLOWS_BY_MODE: dict[str, type]
     ALL_WORKFLOWS: list[type]
@@ -26,6 +29,11 @@ _MODULES = {
     "collaborative": ("workflows.collaborative", "CollaborativeFlow"),
     "loop": ("workflows.loop", "LoopFlow"),
     "mixed": ("workflows.mixed", "MixedFlow"),
+}
+# Not modes: emitted events run in a session; what fails there becomes a dead letter.
+_OTHERS = {
+    "SessionWorkflow": "workflows.session",
+    "DeadLetterWorkflow": "workflows.dead_letter",
 }
 
 
@@ -40,10 +48,13 @@ def __getattr__(name: str) -> Any:
     if name == "WORKFLOWS_BY_MODE":
         return _by_mode()
     if name == "ALL_WORKFLOWS":
-        return list(_by_mode().values())
+        others = [getattr(importlib.import_module(m), cls) for cls, m in _OTHERS.items()]
+        return list(_by_mode().values()) + others
     for module, cls in _MODULES.values():
         if cls == name:
             return getattr(importlib.import_module(module), name)
+    if name in _OTHERS:
+        return getattr(importlib.import_module(_OTHERS[name]), name)
     raise AttributeError(f"module 'workflows' has no attribute {name!r}")
 
 
@@ -51,8 +62,10 @@ __all__ = [
     "ALL_WORKFLOWS",
     "WORKFLOWS_BY_MODE",
     "CollaborativeFlow",
+    "DeadLetterWorkflow",
     "LoopFlow",
     "MixedFlow",
     "RouteFlow",
     "SequentialFlow",
+    "SessionWorkflow",
 ]

@@ -7,8 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+from temporalio.common import Priority, RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import AgentInput, AgentOutput
@@ -19,7 +25,13 @@ HEARTBEAT_SECONDS = 10.0
 
 
 async def run_agent_activity(
-    request: AgentInput, policy: RetryPolicy, *, local: bool, activity_id: str
+    request: AgentInput,
+    policy: RetryPolicy,
+    *,
+    local: bool,
+    activity_id: str,
+    time_left: float | None = None,
+    priority_key: int | None = None,
 ) -> AgentOutput:
     """Schedule ``run_agent`` as a regular activity, or as a local activity when ``local``.
 
@@ -31,8 +43,16 @@ async def run_agent_activity(
     local steps since the last completed workflow task run again. It has no heartbeat: its
     ``start_to_close`` timeout bounds each attempt, and retries whose backoff exceeds the local
     retry threshold (1 minute) wait on a durable timer instead of in the worker.
+
+    ``time_left`` (an event's deadline) bounds every attempt and all retries together;
+    ``priority_key`` orders the activity task among others waiting on the task queue (local
+    activities never wait on a queue, so they ignore it).
     """
-    timeout = timedelta(seconds=request.spec.timeout_seconds)
+    seconds = request.spec.timeout_seconds
+    if time_left is not None:
+        seconds = min(seconds, time_left)
+    timeout = timedelta(seconds=seconds)
+    overall = timedelta(seconds=time_left) if time_left is not None else None
     if local:
         output: AgentOutput = await workflow.execute_local_activity(
             RUN_AGENT,
@@ -40,31 +60,53 @@ async def run_agent_activity(
             activity_id=activity_id,
             result_type=AgentOutput,
             start_to_close_timeout=timeout,
+            schedule_to_close_timeout=overall,
             retry_policy=policy,
             summary=request.agent,
         )
         return output
-    heartbeat = min(HEARTBEAT_SECONDS, request.spec.timeout_seconds)
+    heartbeat = min(HEARTBEAT_SECONDS, seconds)
     output = await workflow.execute_activity(
         RUN_AGENT,
         request,
         activity_id=activity_id,
         result_type=AgentOutput,
         start_to_close_timeout=timeout,
+        schedule_to_close_timeout=overall,
         heartbeat_timeout=timedelta(seconds=heartbeat),
         retry_policy=policy,
         summary=request.agent,
+        priority=Priority(priority_key=priority_key) if priority_key else Priority.default,
     )
     return output
 
 
 def attempts(err: FailureError, policy: RetryPolicy) -> int:
     """The attempt an agent failed on (the activity reports it in the failure details)."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
+    attempt = failure_detail(err, "attempt")
+    if isinstance(attempt, int):
+        return attempt
     if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return policy.maximum_attempts
     return 1
+
+
+def failure_detail(err: FailureError, key: str) -> object:
+    """A value the ``run_agent`` activity put in its failure's details (a dict), or None."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict):
+            return detail.get(key)
+    return None
+
+
+def error_type(err: FailureError) -> str:
+    """What kind of failure ended an agent: the ApplicationError's type (the exception class
+    or FatalError, AgentOutputError, HookRejected ...), or Timeout."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    if isinstance(cause, TimeoutError):
+        return "Timeout"
+    return type(cause or err).__name__

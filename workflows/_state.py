@@ -12,10 +12,11 @@ with workflow.unsafe.imports_passed_through():
 
 
 def changed_keys(before: State, after: State) -> list[str]:
-    """Data keys (and ``meta.`` keys) that an agent added, changed or removed."""
+    """Data keys (and ``meta.``, ``context.`` keys) that an agent added, changed or removed."""
     data = _changed(before.data, after.data)
     meta = _changed(before.meta, after.meta)
-    return data + [f"meta.{key}" for key in meta]
+    context = _changed(before.context, after.context)
+    return data + [f"meta.{key}" for key in meta] + [f"context.{key}" for key in context]
 
 
 def merge_states(base: State, outputs: list[State]) -> State:
@@ -24,6 +25,7 @@ def merge_states(base: State, outputs: list[State]) -> State:
     for output in outputs:
         _apply(merged.data, base.data, output.data)
         _apply(merged.meta, base.meta, output.meta)
+        _apply(merged.context, base.context, output.context)
     return merged
 
 

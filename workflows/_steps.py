@@ -7,7 +7,8 @@ side effect to the ``run_agent`` activity.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -15,11 +16,26 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import AgentInput, AgentResult, FlowInput, FlowResult, State
+    from agentflow.models import (
+        PRIORITY_KEYS,
+        AgentHooks,
+        AgentInput,
+        AgentResult,
+        FlowInput,
+        FlowResult,
+        State,
+    )
     from workflows._bus import Bus, Delivery
-    from workflows._calls import attempts, run_agent_activity
+    from workflows._calls import attempts, error_type, failure_detail, run_agent_activity
     from workflows._progress import Progress
     from workflows._state import changed_keys, merge_states
+
+# Continues the workflow as new with this input (a loop's checkpoint); never returns.
+ContinueAsNew = Callable[[FlowInput], Awaitable[NoReturn]]
+
+
+async def _continue_flow_as_new(flow_input: FlowInput) -> NoReturn:
+    workflow.continue_as_new(flow_input, task_timeout=workflow.info().task_timeout)
 
 
 class StepFailed(Exception):
@@ -31,15 +47,39 @@ class StepFailed(Exception):
 
 
 class FlowRun:
-    """One run of a flow: its input, the agent results so far, and how to call an agent."""
+    """One run of a flow (one event): its input, the agent results so far, and how to call an
+    agent.
 
-    def __init__(self, flow_input: FlowInput) -> None:
+    A session runs many events in one workflow: it gives each its ``activity_prefix`` (activity
+    ids stay unique in the run) and its own way to ``continue_as_new`` (carrying the queue).
+    """
+
+    def __init__(
+        self,
+        flow_input: FlowInput,
+        *,
+        activity_prefix: str = "",
+        continue_as_new: ContinueAsNew = _continue_flow_as_new,
+        resumed: bool = False,
+    ) -> None:
         self.input = flow_input
         self.config = flow_input.config
         self.results: list[AgentResult] = []
         self.running: list[str] = []
         self.calls = 0
         self.state = flow_input.state  # the last state an agent passed on, for failures
+        self.activity_prefix = activity_prefix
+        self.continue_as_new = continue_as_new
+        # True when a loop resumes after continue-as-new: its before-event hooks already ran.
+        self.resumed = resumed or flow_input.loop is not None
+        hooks = self.config.hooks
+        agent_hooks = AgentHooks(
+            before_agent_run=hooks.at("before_agent_run"),
+            after_agent_run=hooks.at("after_agent_run"),
+            agent_error=hooks.at("agent_error"),
+        )
+        has_hooks = agent_hooks.before_agent_run or agent_hooks.after_agent_run
+        self.agent_hooks = agent_hooks if has_hooks or agent_hooks.agent_error else None
         # The progress query and the UI's current details (workflows/_progress.py).
         self.progress = Progress(self)
         self.bus = Bus(self)  # publish/subscribe deliveries (workflows/_bus.py)
@@ -71,16 +111,19 @@ class FlowRun:
         request = AgentInput(
             agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
             llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,
+            hooks=self.agent_hooks,
         )  # fmt: skip
         started = workflow.now()
+        time_left = self._time_left(agent, started)
         self.running.append(agent)
         self.calls += 1
-        activity_id = f"{self.calls}-{agent}"
+        activity_id = f"{self.activity_prefix}{self.calls}-{agent}"
         self.progress.started(agent)
         try:
             output = await run_agent_activity(
-                request, policy, local=self.config.is_local(agent), activity_id=activity_id
-            )
+                request, policy, local=self.config.is_local(agent), activity_id=activity_id,
+                time_left=time_left, priority_key=PRIORITY_KEYS.get(event.priority),
+            )  # fmt: skip
         except GeneratorExit:
             # The worker is evicting this run (shutdown, full cache, run ended elsewhere):
             # no workflow call works now, and whoever replays the run redoes the step.
@@ -100,6 +143,8 @@ class FlowRun:
                     ended_at=ended,
                     duration_ms=(ended - started).total_seconds() * 1000,
                     error=str(failure or err),
+                    error_type=_deadline_or(error_type(err), time_left),
+                    rejected_by=_text(failure_detail(err, "rejected_by")),
                 )
             ) from err
         self._ended(agent, succeeded=True)
@@ -114,6 +159,22 @@ class FlowRun:
             topic=topic,
         )
         return self.bus.published(result, activity_id, output.state, delivery), result
+
+    def _time_left(self, agent: str, now: datetime) -> float | None:
+        """Seconds until the event's deadline; StepFailed if it has passed already."""
+        deadline = self.input.event.deadline
+        if deadline is None:
+            return None
+        left: float = (deadline - now).total_seconds()
+        if left > 0:
+            return left
+        raise StepFailed(
+            AgentResult(
+                agent=agent, status="failed", attempt=0, started_at=now, ended_at=now,
+                error=f"the event's deadline {deadline.isoformat()} passed before {agent!r} "
+                "started", error_type="DeadlinePassed",
+            )
+        )  # fmt: skip
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state."""
@@ -171,3 +232,12 @@ class FlowRun:
         partial = self.finish(self.state, **extra)
         partial.status, partial.error = "failed", message
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
+
+
+def _deadline_or(kind: str, time_left: float | None) -> str:
+    """A timeout with a deadline set is the deadline running out (schedule-to-close)."""
+    return "DeadlinePassed" if kind == "Timeout" and time_left is not None else kind
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

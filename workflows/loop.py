@@ -9,6 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import FlowInput, FlowResult, LoopProgress, State
+    from workflows._event import handle_event
     from workflows._steps import FlowRun, StepFailed
 
 # Iterations per run before continue-as-new: about 6 history events each, so ~3,000 events.
@@ -21,44 +22,42 @@ RECENT_RESULTS = 100
 class LoopFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        run = FlowRun(flow_input)
-        progress = flow_input.loop or LoopProgress()
-        run.results = list(progress.recent_results)
-        state, reason = await run.bus.settle(self._iterate(run, flow_input, progress))
-        run.results = run.results[-RECENT_RESULTS:]
-        return run.finish(state, iterations=progress.iterations, stop_reason=reason)
+        return await handle_event(FlowRun(flow_input), orchestrate)
 
-    @staticmethod
-    async def _iterate(
-        run: FlowRun, flow_input: FlowInput, progress: LoopProgress
-    ) -> tuple[State, str]:
-        orch = flow_input.config.orchestration
-        agent = orch.loop_agent or ""
-        state = flow_input.state
-        iterations_here = 0
-        while progress.iterations < orch.max_iterations:
-            if iterations_here >= ITERATIONS_PER_RUN or (
-                workflow.info().is_continue_as_new_suggested()
-            ):
-                # Deliveries still running would be lost with this run: wait for them.
-                await run.bus.drain(iterations=progress.iterations)
-                progress.recent_results = run.results[-RECENT_RESULTS:]
-                progress.runs += 1
-                workflow.continue_as_new(
-                    flow_input.model_copy(update={"state": state, "loop": progress}),
-                    task_timeout=workflow.info().task_timeout,
-                )
-            try:
-                state = await run.step(agent, state, agent if progress.iterations else "")
-            except StepFailed as failed:
-                run.fail(
-                    f"agent {agent!r} (iteration {progress.iterations + 1}) failed: "
-                    f"{failed.result.error}",
-                    failed.result,
-                    iterations=progress.iterations,
-                )
-            progress.iterations += 1
-            iterations_here += 1
-            if state.data.get("loop_complete") is True:
-                return state, "loop_complete"
-        return state, "max_iterations"
+
+async def orchestrate(run: FlowRun) -> FlowResult:
+    progress = run.input.loop or LoopProgress()
+    run.results = list(progress.recent_results)
+    state, reason = await run.bus.settle(_iterate(run, progress))
+    run.results = run.results[-RECENT_RESULTS:]
+    return run.finish(state, iterations=progress.iterations, stop_reason=reason)
+
+
+async def _iterate(run: FlowRun, progress: LoopProgress) -> tuple[State, str]:
+    orch = run.config.orchestration
+    agent = orch.loop_agent or ""
+    state = run.input.state
+    iterations_here = 0
+    while progress.iterations < orch.max_iterations:
+        if iterations_here >= ITERATIONS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            # Deliveries still running would be lost with this run: wait for them.
+            await run.bus.drain(iterations=progress.iterations)
+            progress.recent_results = run.results[-RECENT_RESULTS:]
+            progress.runs += 1
+            await run.continue_as_new(
+                run.input.model_copy(update={"state": state, "loop": progress})
+            )
+        try:
+            state = await run.step(agent, state, agent if progress.iterations else "")
+        except StepFailed as failed:
+            run.fail(
+                f"agent {agent!r} (iteration {progress.iterations + 1}) failed: "
+                f"{failed.result.error}",
+                failed.result,
+                iterations=progress.iterations,
+            )
+        progress.iterations += 1
+        iterations_here += 1
+        if state.data.get("loop_complete") is True:
+            return state, "loop_complete"
+    return state, "max_iterations"

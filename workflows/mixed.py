@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import FlowInput, FlowResult, State
+    from workflows._event import handle_event
     from workflows._steps import FlowRun
 
 
@@ -13,11 +14,14 @@ with workflow.unsafe.imports_passed_through():
 class MixedFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        run = FlowRun(flow_input)
-        return run.finish(await run.bus.settle(self._phases(run, flow_input)))
+        return await handle_event(FlowRun(flow_input), orchestrate)
 
-    @staticmethod
-    async def _phases(run: FlowRun, flow_input: FlowInput) -> State:
-        orch = flow_input.config.orchestration
-        merged = await run.fan_out(orch.collaborative_agents, flow_input.state)
-        return await run.sequence(orch.sequential_agents, merged)
+
+async def orchestrate(run: FlowRun) -> FlowResult:
+    return run.finish(await run.bus.settle(_phases(run)))
+
+
+async def _phases(run: FlowRun) -> State:
+    orch = run.config.orchestration
+    merged = await run.fan_out(orch.collaborative_agents, run.input.state)
+    return await run.sequence(orch.sequential_agents, merged)

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import FlowInput, FlowResult, State
+    from workflows._event import handle_event
     from workflows._steps import FlowRun, StepFailed
 
 
@@ -13,34 +14,37 @@ with workflow.unsafe.imports_passed_through():
 class RouteFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        run = FlowRun(flow_input)
-        state, path = await run.bus.settle(self._hops(run, flow_input))
-        return run.finish(state, path=path)
+        return await handle_event(FlowRun(flow_input), orchestrate)
 
-    @staticmethod
-    async def _hops(run: FlowRun, flow_input: FlowInput) -> tuple[State, list[str]]:
-        config = flow_input.config
-        agent = entry_agent(flow_input)
-        source = flow_input.event.source_agent
-        state = flow_input.state
-        path: list[str] = []
-        while True:
-            if agent not in config.agents or not config.agents[agent].enabled:
-                known = ", ".join(config.enabled_agents())
-                where = f"agent {source!r} routed" if path else "the event is routed"
-                run.fail(f"{where} to unknown agent {agent!r}; enabled agents: {known}", path=path)
-            if len(path) > config.orchestration.max_hops:
-                run.fail(hop_limit_message(path, config.orchestration.max_hops), path=path)
-            path.append(agent)
-            try:
-                state = await run.step(agent, state, source)
-            except StepFailed as failed:
-                run.fail(f"agent {agent!r} (hop {len(path)}) failed: {failed.result.error}",
-                         failed.result, path=path)  # fmt: skip
-            next_agent = state.meta.pop("route", "")
-            if not next_agent:
-                return state, path
-            source, agent = agent, next_agent
+
+async def orchestrate(run: FlowRun) -> FlowResult:
+    state, path = await run.bus.settle(_hops(run))
+    return run.finish(state, path=path)
+
+
+async def _hops(run: FlowRun) -> tuple[State, list[str]]:
+    config = run.config
+    agent = entry_agent(run.input)
+    source = run.input.event.source_agent
+    state = run.input.state
+    path: list[str] = []
+    while True:
+        if agent not in config.agents or not config.agents[agent].enabled:
+            known = ", ".join(config.enabled_agents())
+            where = f"agent {source!r} routed" if path else "the event is routed"
+            run.fail(f"{where} to unknown agent {agent!r}; enabled agents: {known}", path=path)
+        if len(path) > config.orchestration.max_hops:
+            run.fail(hop_limit_message(path, config.orchestration.max_hops), path=path)
+        path.append(agent)
+        try:
+            state = await run.step(agent, state, source)
+        except StepFailed as failed:
+            run.fail(f"agent {agent!r} (hop {len(path)}) failed: {failed.result.error}",
+                     failed.result, path=path)  # fmt: skip
+        next_agent = state.meta.pop("route", "")
+        if not next_agent:
+            return state, path
+        source, agent = agent, next_agent
 
 
 def entry_agent(flow_input: FlowInput) -> str:

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import FlowInput, FlowResult
+    from workflows._event import handle_event
     from workflows._steps import FlowRun
 
 
@@ -13,7 +14,10 @@ with workflow.unsafe.imports_passed_through():
 class SequentialFlow:
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        run = FlowRun(flow_input)
-        agents = flow_input.config.orchestration.sequential_agents
-        state = await run.bus.settle(run.sequence(agents, flow_input.state))
-        return run.finish(state)
+        return await handle_event(FlowRun(flow_input), orchestrate)
+
+
+async def orchestrate(run: FlowRun) -> FlowResult:
+    agents = run.config.orchestration.sequential_agents
+    state = await run.bus.settle(run.sequence(agents, run.input.state))
+    return run.finish(state)

@@ -1,0 +1,76 @@
+"""``[hooks]`` callbacks: calling them, in order, with the seeds' CallbackArgs.
+
+A callback is ``def callback(args: CallbackArgs) -> State | None`` (or ``async def``). What it
+returns is the state that flows on (None keeps the one it got); raising ``FatalError`` rejects
+the event. Event hooks run in the ``run_hooks`` activity, agent hooks inside ``run_agent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any, NamedTuple
+
+from temporalio.exceptions import ApplicationError
+
+from agentflow.errors import FatalError
+from agentflow.models import CallbackArgs, State
+from agentflow.registry import AgentRegistry
+
+
+class HookVerdict(NamedTuple):
+    """The state the callbacks left, and who rejected the event (and why), if one did."""
+
+    state: State
+    rejected_by: str | None = None
+    reason: str | None = None
+
+
+async def call(function: Callable[..., Any], executor: Executor | None, *args: Any) -> Any:
+    """Call a handler or callback: ``async def`` directly, ``def`` in the thread pool."""
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        return await function(*args)
+    result = await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def run_callbacks(
+    registry: AgentRegistry,
+    executor: Executor | None,
+    paths: Sequence[str],
+    args: CallbackArgs,
+) -> HookVerdict:
+    """Call each callback on the state the previous one left; stop at a rejection.
+
+    Any other exception propagates, so the activity is retried like a failing agent.
+    """
+    state = args.state
+    for path in paths:
+        callback = registry.get(path)
+        if callback is None:
+            raise ApplicationError(
+                f"hook {path!r} is not registered on this worker; start the worker with the "
+                "agentflow.toml that names it (--config)",
+                type="AgentConfigError",
+                non_retryable=True,
+            )
+        try:
+            returned = await call(callback, executor, args.model_copy(update={"state": state}))
+        except FatalError as err:
+            return HookVerdict(state, path, str(err) or type(err).__name__)
+        if isinstance(returned, State):
+            state = returned
+        elif returned is not None:
+            raise ApplicationError(
+                f"{args.hook} hook {path!r} returned {type(returned).__name__}; a callback "
+                "returns State or None",
+                type="HookOutputError",
+                non_retryable=True,
+            )
+    return HookVerdict(state)

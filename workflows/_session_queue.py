@@ -1,0 +1,121 @@
+"""A session's book of events: the priority queue, deduplication by event id, the counts, and
+what it carries across continue-as-new. Pure bookkeeping, no workflow calls but the clock.
+
+Everything here is carried in the continue-as-new input, which Temporal limits to 2 MB, so the
+queue and the remembered ids are bounded in bytes as well as in number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from datetime import datetime
+from typing import Literal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.config import FlowConfig
+    from agentflow.events import (
+        EmitRequest,
+        EventOutcome,
+        QueuedEvent,
+        SessionCounts,
+        SessionState,
+    )
+    from agentflow.models import PRIORITY_KEYS
+
+# Bytes of queued event data a session holds; beyond it events are dead-lettered.
+MAX_QUEUED_BYTES = 1024 * 1024
+# Bytes of remembered event ids (the dedupe window is the smaller of this and the count).
+MAX_SEEN_BYTES = 400 * 1024
+RECENT_OUTCOMES = 100
+
+Accepted = Literal["queued", "duplicate", "full"]
+
+
+class EventBook:
+    """The queue of one session, ordered by priority then arrival."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+        self.counts: SessionCounts = state.counts
+        self.queue: list[QueuedEvent] = list(state.queue)
+        self.configs: dict[str, FlowConfig] = dict(state.configs)
+        self.seen: OrderedDict[str, int] = OrderedDict((id_, len(id_)) for id_ in state.seen)
+        self.seen_bytes = sum(self.seen.values())
+        self.queued_bytes = sum(len(q.event.model_dump_json()) for q in self.queue)
+        self.recent: OrderedDict[str, EventOutcome] = OrderedDict(
+            (o.event_id, o) for o in state.recent
+        )
+        self.next_seq = state.next_seq
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def knows(self, event_id: str) -> bool:
+        return event_id in self.seen
+
+    def accept(self, request: EmitRequest, now: datetime) -> Accepted:
+        """Queue a new event; a repeated id is a duplicate, never queued twice."""
+        event = request.event
+        if self.knows(event.id):
+            self.counts.duplicates += 1
+            return "duplicate"
+        self.counts.emitted += 1
+        self._remember(event.id)
+        size = len(event.model_dump_json())
+        too_many = len(self.queue) >= self.state.max_queued_events
+        if too_many or self.queued_bytes + size > MAX_QUEUED_BYTES:
+            return "full"
+        key = _config_key(request.config)
+        self.configs.setdefault(key, request.config)
+        queued = QueuedEvent(seq=self.next_seq, event=event, config_key=key, accepted_at=now,
+                             redrive_of=request.redrive_of)  # fmt: skip
+        self.next_seq += 1
+        self.queue.append(queued)
+        self.queued_bytes += size
+        return "queued"
+
+    def pop(self) -> QueuedEvent:
+        """The next event: highest priority first, then the earliest to arrive."""
+        best = min(self.queue, key=lambda q: (PRIORITY_KEYS[q.event.priority], q.seq))
+        self.queue.remove(best)
+        self.queued_bytes -= len(best.event.model_dump_json())
+        return best
+
+    def config(self, queued: QueuedEvent) -> FlowConfig:
+        return self.configs[queued.config_key]
+
+    def finished(self, outcome: EventOutcome) -> None:
+        self.recent[outcome.event_id] = outcome.model_copy(update={"result": None})
+        while len(self.recent) > RECENT_OUTCOMES:
+            self.recent.popitem(last=False)
+
+    def carry(self, context: dict[str, object]) -> SessionState:
+        """The state to continue as new with (only the configs still needed)."""
+        keys = {q.config_key for q in self.queue}
+        return self.state.model_copy(
+            update={
+                "context": context,
+                "queue": list(self.queue),
+                "configs": {k: v for k, v in self.configs.items() if k in keys},
+                "counts": self.counts,
+                "seen": list(self.seen),
+                "recent": list(self.recent.values()),
+                "next_seq": self.next_seq,
+                "runs": self.state.runs + 1,
+                "in_flight": None,
+            }
+        )
+
+    def _remember(self, event_id: str) -> None:
+        self.seen[event_id] = len(event_id)
+        self.seen_bytes += len(event_id)
+        while len(self.seen) > self.state.dedupe_window or self.seen_bytes > MAX_SEEN_BYTES:
+            _, size = self.seen.popitem(last=False)
+            self.seen_bytes -= size
+
+
+def _config_key(config: FlowConfig) -> str:
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]

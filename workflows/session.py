@@ -1,0 +1,240 @@
+"""A session: one long-lived workflow that takes emitted events one at a time, in priority order
+and then in arrival order, and keeps the session's context between them.
+
+Events arrive as the ``emit`` signal (recorded by the server at once, whether or not a worker
+runs) or the ``emit_and_wait`` update. Each runs the flow's mode in this workflow, so an event
+into a live session does not pay a workflow start. What cannot be processed becomes a dead
+letter (a ``DeadLetterWorkflow`` child that outlives the session). The run continues as new
+between events, carrying the queue, the context and the remembered event ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from functools import partial
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from agentflow.events import (
+        CLOSE_UPDATE,
+        EMIT_AND_WAIT_UPDATE,
+        EMIT_SIGNAL,
+        EVENT_RESULT_UPDATE,
+        SESSION_QUERY,
+        EmitRequest,
+        EventOutcome,
+        InFlight,
+        QueuedEvent,
+        QueuedView,
+        SessionState,
+        SessionSummary,
+        SessionView,
+        initial_state,
+    )
+    from agentflow.models import FlowInput, FlowResult
+    from workflows._event import handle_event
+    from workflows._letters import Letters
+    from workflows._modes import MODE_BODIES
+    from workflows._session_queue import EventBook
+    from workflows._steps import FlowRun
+
+# What the context may hold: it is carried in every continue-as-new input (2 MB at most).
+MAX_CONTEXT_BYTES = 512 * 1024
+# Finished events whose full result waiters can still fetch from this run.
+KEPT_RESULTS = 50
+
+
+@workflow.defn(name="AgentflowSession")
+class SessionWorkflow:
+    @workflow.init
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+        self.book = EventBook(state)
+        self.letters = Letters(state, self.book.counts)
+        self.context: dict[str, Any] = dict(state.context)
+        self.results: dict[str, EventOutcome] = {}
+        self.current: QueuedEvent | None = None
+        self.closing: str | None = None
+        self.moving = False  # continuing as new: waiters re-ask the next run
+
+    @workflow.run
+    async def run(self, state: SessionState) -> SessionSummary:
+        if state.in_flight is not None:
+            await self._run_event(state.in_flight.queued, state.in_flight.flow_input, True)
+        done_here = 0
+        while True:
+            await self.letters.write_pending(self._finished)
+            if self.book:
+                await self._process(self.book.pop())
+                done_here += 1
+                if done_here >= state.events_per_run or (
+                    workflow.info().is_continue_as_new_suggested()
+                ):
+                    await self._continue_as_new()
+            elif self.closing:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.book and not self.letters.pending:
+                    return SessionSummary(view=self.view(), seen=list(self.book.seen),
+                                          next_seq=self.book.next_seq,
+                                          recent=list(self.book.recent.values()))  # fmt: skip
+            else:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        self._show()
+        timeout = self.state.idle_timeout_seconds
+        try:
+            await workflow.wait_condition(
+                lambda: bool(self.book) or bool(self.letters.pending) or bool(self.closing),
+                timeout=timedelta(seconds=timeout) if timeout else None,
+            )
+        except asyncio.TimeoutError:
+            self.closing = f"idle for {timeout:g}s (sessions.idle_timeout_seconds)"
+
+    @workflow.signal(name=EMIT_SIGNAL)
+    def emit(self, raw: RawValue) -> None:
+        self._accept(raw)
+
+    @workflow.update(name=EMIT_AND_WAIT_UPDATE)
+    async def emit_and_wait(self, raw: RawValue) -> EventOutcome:
+        event_id = self._accept(raw)
+        if event_id is None:
+            return EventOutcome(event_id="", session_id=self.state.session_id,
+                                status="dead_lettered", reason="unreadable")  # fmt: skip
+        return await self._wait(event_id)
+
+    @workflow.update(name=EVENT_RESULT_UPDATE)
+    async def event_result(self, event_id: str) -> EventOutcome:
+        return await self._wait(event_id)
+
+    @workflow.update(name=CLOSE_UPDATE)
+    def close(self, by: str) -> SessionView:
+        self.closing = self.closing or f"closed by {by or 'request'}"
+        return self.view()
+
+    @workflow.query(name=SESSION_QUERY)
+    def view(self) -> SessionView:
+        status = "processing" if self.current else "closing" if self.closing else "idle"
+        if self.closing and not self.book and workflow.all_handlers_finished():
+            status = "closed"
+        return SessionView(
+            flow=self.state.flow, session_id=self.state.session_id, status=status,
+            current=self.current.event.id if self.current else None,
+            queued=[_brief(q) for q in sorted(self.book.queue, key=lambda q: q.seq)],
+            counts=self.book.counts, context=self.context, runs=self.state.runs,
+            last_event_at=self.state.last_event_at, closed_reason=self.closing,
+        )  # fmt: skip
+
+    def _accept(self, raw: RawValue) -> str | None:
+        """Queue an emitted event (or dead-letter it); its id, None if it cannot be read."""
+        try:
+            request = workflow.payload_converter().from_payload(raw.payload, EmitRequest)
+            if request.config.name != self.state.flow:
+                raise ValueError(f"it is for flow {request.config.name!r}")
+        except Exception as err:
+            self.book.counts.emitted += 1
+            self.letters.unreadable(raw, err)
+            return None
+        accepted = self.book.accept(request, workflow.now())
+        if accepted == "full":
+            self.letters.queue_full(request, self.book.state.max_queued_events)
+        return request.event.id
+
+    async def _wait(self, event_id: str) -> EventOutcome:
+        """The event's outcome once it has one; "moved" if this run ends first."""
+        if not self.book.knows(event_id):
+            return EventOutcome(event_id=event_id, session_id=self.state.session_id,
+                                status="unknown", reason="not in this session")  # fmt: skip
+        await workflow.wait_condition(
+            lambda: event_id in self.results or event_id in self.book.recent or self.moving
+        )
+        if event_id in self.results:
+            return self.results[event_id]
+        if event_id in self.book.recent:
+            return self.book.recent[event_id]
+        return EventOutcome(event_id=event_id, session_id=self.state.session_id, status="moved")
+
+    async def _process(self, queued: QueuedEvent) -> None:
+        event = queued.event
+        if event.deadline is not None and workflow.now() >= event.deadline:
+            self.current = queued
+            await self.letters.deadline_passed(queued, self.book.config(queued), self._finished)
+            self.current = None
+            return
+        flow_input = FlowInput(
+            config=self.book.config(queued),
+            event=event.model_copy(update={"data": {}}),
+            state=initial_state(event, self.context),
+        )
+        await self._run_event(queued, flow_input, False)
+
+    async def _run_event(self, queued: QueuedEvent, flow_input: FlowInput, resumed: bool) -> None:
+        """Run one event's flow; commit its context, or dead-letter it."""
+        self.current = queued
+        self.state.last_event_at = workflow.now()
+        run = FlowRun(flow_input, activity_prefix=f"{queued.seq}.", resumed=resumed,
+                      continue_as_new=partial(self._continue_mid_event, queued))  # fmt: skip
+        try:
+            result = await handle_event(run, MODE_BODIES[flow_input.config.mode])
+            _check_context(result)
+        except ApplicationError as err:
+            failed = err.details[0] if err.details else None
+            partial_result = failed if isinstance(failed, FlowResult) else None
+            await self.letters.failed(queued, flow_input.config, partial_result, str(err),
+                                      self._finished)  # fmt: skip
+        else:
+            self.context = result.state.context
+            if result.status == "handled":
+                self.book.counts.handled += 1
+            else:
+                self.book.counts.completed += 1
+            self._finished(EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
+                                        status=result.status, result=result))  # fmt: skip
+        self.current = None
+
+    def _finished(self, outcome: EventOutcome) -> None:
+        self.results[outcome.event_id] = outcome
+        while len(self.results) > KEPT_RESULTS:
+            del self.results[next(iter(self.results))]
+        self.book.finished(outcome)
+
+    async def _continue_mid_event(self, queued: QueuedEvent, flow_input: FlowInput) -> NoReturn:
+        await self._continue_as_new(InFlight(queued=queued, flow_input=flow_input))
+
+    async def _continue_as_new(self, in_flight: InFlight | None = None) -> NoReturn:
+        self.moving = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = self.book.carry(self.context)
+        carried.in_flight = in_flight
+        carried.last_event_at = self.state.last_event_at
+        workflow.continue_as_new(carried)
+
+    def _show(self) -> None:
+        counts = self.book.counts
+        workflow.set_current_details(
+            f"**session** `{self.state.session_id}` ({self.state.flow}): idle — "
+            f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
+            f"{len(self.book)} queued"
+        )
+
+
+def _brief(queued: QueuedEvent) -> QueuedView:
+    return QueuedView(event_id=queued.event.id, seq=queued.seq, priority=queued.event.priority,
+                      accepted_at=queued.accepted_at, deadline=queued.event.deadline)  # fmt: skip
+
+
+def _check_context(result: FlowResult) -> None:
+    size = len(result.state.model_dump_json(include={"context"}))
+    if size > MAX_CONTEXT_BYTES:
+        result.status = "failed"
+        result.error = (
+            f"the session context grew to {size / 1024:.0f} KB; at most "
+            f"{MAX_CONTEXT_BYTES // 1024} KB (it is carried across continue-as-new): keep large "
+            "data outside the session and store a reference"
+        )
+        raise ApplicationError(result.error, result, type="FlowFailed")
