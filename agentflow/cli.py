@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     from agentflow import observe  # trace, status, list, graph
 
     observe.add_commands(commands)
+    from agentflow import replay  # deploy gate
+
+    replay.add_command(commands)
     return parser
 
 

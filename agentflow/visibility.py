@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
@@ -103,6 +104,15 @@ def visibility_query(
             raise ConfigError(f"--status: unknown {status!r}; allowed: {', '.join(STATUSES)}")
         clauses.append(f"ExecutionStatus = {_quote(STATUSES[status])}")
     return " AND ".join(clauses)
+
+
+def running_or_closed_since_query(closed_since: datetime | None, flow: str | None = None) -> str:
+    """Running agentflow runs, plus (unless ``closed_since`` is None) those closed after it."""
+    window = f"ExecutionStatus = {_quote(STATUSES['running'])}"
+    if closed_since is not None:
+        stamp = closed_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        window = f"({window} OR CloseTime > {_quote(stamp)})"
+    return f"{visibility_query(flow=flow)} AND {window}"
 
 
 def _quote(value: str) -> str:
