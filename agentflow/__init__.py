@@ -10,17 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 from agentflow.config import FlowConfig, load_config
 from agentflow.errors import AgentflowError, ConfigError, FatalError, FlowFailedError
-from agentflow.models import AgentResult, Event, FlowResult, State
+from agentflow.models import AgentResult, CallbackArgs, Event, FlowResult, State
 
 if TYPE_CHECKING:
     from agentflow.client import FlowHandle, Runner
+    from agentflow.sessions import EmitHandle, EventDeadLetteredError
     from agentflow.temporal import AgentflowPlugin
 
 __all__ = [
     "AgentResult",
     "AgentflowError",
     "AgentflowPlugin",
+    "CallbackArgs",
     "ConfigError",
+    "EmitHandle",
+    "EventDeadLetteredError",
     "Event",
     "FatalError",
     "FlowConfig",
@@ -33,7 +37,8 @@ __all__ = [
 ]
 
 _LAZY = {"Runner": "agentflow.client", "FlowHandle": "agentflow.client",
-         "AgentflowPlugin": "agentflow.temporal"}  # fmt: skip
+         "AgentflowPlugin": "agentflow.temporal", "EmitHandle": "agentflow.sessions",
+         "EventDeadLetteredError": "agentflow.sessions"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -195,7 +195,9 @@ async def _send(
         )  # fmt: skip
         outcome: EventOutcome = await client.execute_update_with_start_workflow(
             EMIT_AND_WAIT_UPDATE, request, start_workflow_operation=operation,
-            result_type=EventOutcome, id=f"emit-{request.event.id}",
+            # A fresh update id: Temporal would answer a repeated one from its own record,
+            # and the session must see a repeated event to count it as a duplicate.
+            result_type=EventOutcome, id=f"emit-{request.event.id}-{uuid.uuid4().hex[:8]}",
         )  # fmt: skip
         return outcome
     except RPCError as err:

@@ -40,17 +40,23 @@ async def client(env: WorkflowEnvironment) -> Client:
 
 
 def flow_config(
-    mode: str = "sequential", agents: dict[str, Any] | None = None, **orch: Any
+    mode: str = "sequential",
+    agents: dict[str, Any] | None = None,
+    *,
+    tables: dict[str, Any] | None = None,
+    **orch: Any,
 ) -> FlowConfig:
-    """A validated FlowConfig; ``agents`` maps name -> handler path or an agent table."""
-    tables = {
+    """A validated FlowConfig; ``agents`` maps name -> handler path or an agent table;
+    ``tables`` adds top-level tables (``{"hooks": {...}, "sessions": {...}}``)."""
+    agent_tables = {
         name: {"handler": spec} if isinstance(spec, str) else spec
         for name, spec in (agents or {}).items()
     }
     raw = {
         "agent_flow": {"name": f"test-{mode}"},
         "orchestration": {"mode": mode, "retry": {"initial_interval_seconds": 0.05}, **orch},
-        "agents": tables,
+        "agents": agent_tables,
+        **(tables or {}),
     }
     return parse_config(raw, base_dir=REPO, check_handlers=True)
 

@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import (
@@ -134,6 +140,7 @@ class FlowRun:
                 raise
             failure = err.cause if isinstance(err, ActivityError) else err
             ended = workflow.now()
+            out_of_time = self._deadline_message(agent, err)
             raise StepFailed(
                 AgentResult(
                     agent=agent,
@@ -142,8 +149,8 @@ class FlowRun:
                     started_at=started,
                     ended_at=ended,
                     duration_ms=(ended - started).total_seconds() * 1000,
-                    error=str(failure or err),
-                    error_type=_deadline_or(error_type(err), time_left),
+                    error=out_of_time or str(failure or err),
+                    error_type="DeadlinePassed" if out_of_time else error_type(err),
                     rejected_by=_text(failure_detail(err, "rejected_by")),
                 )
             ) from err
@@ -175,6 +182,15 @@ class FlowRun:
                 "started", error_type="DeadlinePassed",
             )
         )  # fmt: skip
+
+    def _deadline_message(self, agent: str, err: BaseException) -> str | None:
+        """Why an agent failed when its event's deadline ran out (schedule-to-close)."""
+        deadline = self.input.event.deadline
+        if deadline is None or not isinstance(err, ActivityError):
+            return None
+        if err.retry_state != RetryState.TIMEOUT and not isinstance(err.cause, TimeoutError):
+            return None
+        return f"the event's deadline {deadline.isoformat()} passed while {agent!r} ran"
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state."""
@@ -232,11 +248,6 @@ class FlowRun:
         partial = self.finish(self.state, **extra)
         partial.status, partial.error = "failed", message
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
-
-
-def _deadline_or(kind: str, time_left: float | None) -> str:
-    """A timeout with a deadline set is the deadline running out (schedule-to-close)."""
-    return "DeadlinePassed" if kind == "Timeout" and time_left is not None else kind
 
 
 def _text(value: object) -> str | None:
