@@ -18,6 +18,7 @@ from agentflow.devserver import dev_server_args, temporal_binary
 from agentflow.errors import FlowFailedError
 from tests.conftest import running_worker
 from tests.flows import sample_flows
+from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -41,6 +42,11 @@ async def record(names: list[str]) -> None:
                 history = await handle.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events")
+        if not names or set(names) & set(SESSION_GOLDENS):
+            histories = await record_session_goldens(env.client, "golden")
+            for name, history in histories.items():
+                (HISTORIES / f"{name}.json").write_text(history.to_json())
+                print(f"recorded {name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":
