@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     from agentflow import replay  # deploy gate
 
     replay.add_command(commands)
+    from agentflow import events_cli  # emit, session, dead-letters
+
+    events_cli.add_commands(commands)
     return parser
 
 
@@ -176,7 +179,8 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
         _print_json(result_json(handle.workflow_id, handle.run_id, result))
     else:
         print(format_result(result))
-    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+    # "handled": an [error_routing] agent took the event after an agent failed for good.
+    return EXIT_OK if result.status in ("completed", "handled") else EXIT_FAILED
 
 
 def read_input(value: str) -> dict[str, Any]:

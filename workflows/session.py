@@ -208,7 +208,13 @@ class SessionWorkflow:
 
     async def _continue_as_new(self, in_flight: InFlight | None = None) -> NoReturn:
         self.moving = True
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        while True:
+            # A letter still pending (an unreadable event that arrived meanwhile) would be
+            # lost with this run: write it first. No await between this check and the end.
+            await self.letters.write_pending(self._finished)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self.letters.pending:
+                break
         carried = self.book.carry(self.context)
         carried.in_flight = in_flight
         carried.last_event_at = self.state.last_event_at
