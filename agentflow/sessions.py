@@ -84,9 +84,13 @@ class EmitHandle:
         if outcome.status == "dead_lettered":
             raise EventDeadLetteredError(outcome)
         if outcome.result is None:
+            detail = outcome.reason or (
+                "its result is no longer held by the session (it keeps the last 100 outcomes, "
+                "and their results as far as 256 KB go); see `agentflow trace --session "
+                f"{self.session_id}`"
+            )
             raise AgentflowError(
-                f"event {self.event_id} of session {self.session_id}: {outcome.status}"
-                f"{': ' + outcome.reason if outcome.reason else ''}"
+                f"event {self.event_id} of session {self.session_id}: {outcome.status}: {detail}"
             )
         return outcome.result
 

@@ -72,3 +72,10 @@ def every_hook(args: CallbackArgs) -> None:
 
 def wrong_return(args: CallbackArgs) -> int:
     return 7
+
+
+def tick(event: Event, state: State) -> State:
+    """A loop agent: counts its iterations in context["ticks"] (committed per event)."""
+    out = state.clone()
+    out.context["ticks"] = int(state.context.get("ticks", 0)) + 1
+    return out

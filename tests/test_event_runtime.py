@@ -293,3 +293,20 @@ async def test_bad_emit_options_are_one_clear_error(
     with pytest.raises(ConfigError) as raised:
         await runner.emit({}, **options)
     assert message in str(raised.value)
+
+
+async def test_a_long_loop_event_continues_the_session_as_new_mid_event(client: Client) -> None:
+    """A loop event of 600 iterations outlasts one run (500 iterations): the session continues
+    as new carrying the loop's progress, and the event finishes in the next run."""
+    config = flow_config("loop", {"t": f"{HOOKS}:tick"}, loop_agent="t", max_iterations=600,
+                         local_agents=True)  # fmt: skip
+    session = _session()
+    async with running_worker(client, config) as queue:
+        runner = Runner(config, client, queue)
+        first = await runner.emit({}, session_id=session, wait=True)
+        second = await runner.emit({}, session_id=session, wait=True)
+        results = [await first.result(), await second.result()]
+        view = await session_view(client, config.name, session)
+    assert [r.iterations for r in results] == [600, 600]
+    assert [r.state.context["ticks"] for r in results] == [600, 1200]
+    assert view.runs >= 3 and view.counts.completed == 2

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
 
 # What is kept of an unreadable payload: enough to see what arrived.
 RAW_KEPT_BYTES = 64 * 1024
+# Of the error in a letter's memo: a listing line, not the whole story (`dead-letters show`).
+MEMO_ERROR_CHARS = 300
 
 Finished = Callable[[EventOutcome], None]
 
@@ -132,7 +134,7 @@ class Letters:
                     DeadLetterWorkflow.run, letter.model_copy(update={"id": letter_id}),
                     id=letter_id, task_queue=workflow.info().task_queue,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    search_attributes=TypedSearchAttributes(pairs),
+                    search_attributes=TypedSearchAttributes(pairs), memo=_memo(letter),
                     static_summary=f"dead letter · {letter.reason} · {letter.error or ''}"[:200],
                 )  # fmt: skip
                 break
@@ -146,3 +148,15 @@ class Letters:
         finished(EventOutcome(event_id=event_id, session_id=letter.session_id,
                               status="dead_lettered", dead_letter_id=letter_id,
                               reason=letter.reason, error=letter.error))  # fmt: skip
+
+
+def _memo(letter: DeadLetter) -> dict[str, str | None]:
+    """What ``agentflow dead-letters list`` shows of a letter, read from visibility alone: no
+    history fetch per letter, and no worker needed to answer a query."""
+    return {
+        "event_id": letter.event.id if letter.event else None,
+        "reason": letter.reason,
+        "failed_agent": letter.failed_agent,
+        "error": (letter.error or "")[:MEMO_ERROR_CHARS] or None,
+        "dead_lettered_at": letter.dead_lettered_at.isoformat(),
+    }

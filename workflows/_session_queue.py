@@ -29,7 +29,10 @@ with workflow.unsafe.imports_passed_through():
 MAX_QUEUED_BYTES = 1024 * 1024
 # Bytes of remembered event ids (the dedupe window is the smaller of this and the count).
 MAX_SEEN_BYTES = 400 * 1024
+# Outcomes of the last events, for clients that ask after the fact; the newest keep their
+# full result as far as this many bytes of results go when the session continues as new.
 RECENT_OUTCOMES = 100
+CARRIED_RESULT_BYTES = 256 * 1024
 
 Accepted = Literal["queued", "duplicate", "full"]
 
@@ -88,9 +91,20 @@ class EventBook:
         return self.configs[queued.config_key]
 
     def finished(self, outcome: EventOutcome) -> None:
-        self.recent[outcome.event_id] = outcome.model_copy(update={"result": None})
+        self.recent[outcome.event_id] = outcome
         while len(self.recent) > RECENT_OUTCOMES:
             self.recent.popitem(last=False)
+
+    def carried_outcomes(self) -> list[EventOutcome]:
+        """The recent outcomes, the newest with their results while they fit the budget."""
+        budget, carried = CARRIED_RESULT_BYTES, []
+        for outcome in reversed(self.recent.values()):
+            size = len(outcome.result.model_dump_json()) if outcome.result else 0
+            if size > budget:
+                outcome = outcome.model_copy(update={"result": None})
+            budget -= min(size, budget)
+            carried.append(outcome)
+        return carried[::-1]
 
     def carry(self, context: dict[str, object]) -> SessionState:
         """The state to continue as new with (only the configs still needed)."""
@@ -102,7 +116,7 @@ class EventBook:
                 "configs": {k: v for k, v in self.configs.items() if k in keys},
                 "counts": self.counts,
                 "seen": list(self.seen),
-                "recent": list(self.recent.values()),
+                "recent": self.carried_outcomes(),
                 "next_seq": self.next_seq,
                 "runs": self.state.runs + 1,
                 "in_flight": None,

@@ -45,8 +45,6 @@ with workflow.unsafe.imports_passed_through():
 
 # What the context may hold: it is carried in every continue-as-new input (2 MB at most).
 MAX_CONTEXT_BYTES = 512 * 1024
-# Finished events whose full result waiters can still fetch from this run.
-KEPT_RESULTS = 50
 
 
 @workflow.defn(name="AgentflowSession")
@@ -57,7 +55,6 @@ class SessionWorkflow:
         self.book = EventBook(state)
         self.letters = Letters(state, self.book.counts)
         self.context: dict[str, Any] = dict(state.context)
-        self.results: dict[str, EventOutcome] = {}
         self.current: QueuedEvent | None = None
         self.closing: str | None = None
         self.moving = False  # continuing as new: waiters re-ask the next run
@@ -68,7 +65,7 @@ class SessionWorkflow:
             await self._run_event(state.in_flight.queued, state.in_flight.flow_input, True)
         done_here = 0
         while True:
-            await self.letters.write_pending(self._finished)
+            await self.letters.write_pending(self.book.finished)
             if self.book:
                 await self._process(self.book.pop())
                 done_here += 1
@@ -81,7 +78,7 @@ class SessionWorkflow:
                 if not self.book and not self.letters.pending:
                     return SessionSummary(view=self.view(), seen=list(self.book.seen),
                                           next_seq=self.book.next_seq,
-                                          recent=list(self.book.recent.values()))  # fmt: skip
+                                          recent=self.book.carried_outcomes())  # fmt: skip
             else:
                 await self._idle()
 
@@ -150,11 +147,7 @@ class SessionWorkflow:
         if not self.book.knows(event_id):
             return EventOutcome(event_id=event_id, session_id=self.state.session_id,
                                 status="unknown", reason="not in this session")  # fmt: skip
-        await workflow.wait_condition(
-            lambda: event_id in self.results or event_id in self.book.recent or self.moving
-        )
-        if event_id in self.results:
-            return self.results[event_id]
+        await workflow.wait_condition(lambda: event_id in self.book.recent or self.moving)
         if event_id in self.book.recent:
             return self.book.recent[event_id]
         return EventOutcome(event_id=event_id, session_id=self.state.session_id, status="moved")
@@ -163,7 +156,7 @@ class SessionWorkflow:
         event = queued.event
         if event.deadline is not None and workflow.now() >= event.deadline:
             self.current = queued
-            await self.letters.deadline_passed(queued, self.book.config(queued), self._finished)
+            await self.letters.deadline_passed(queued, self.book.config(queued), self.book.finished)
             self.current = None
             return
         flow_input = FlowInput(
@@ -186,22 +179,17 @@ class SessionWorkflow:
             failed = err.details[0] if err.details else None
             partial_result = failed if isinstance(failed, FlowResult) else None
             await self.letters.failed(queued, flow_input.config, partial_result, str(err),
-                                      self._finished)  # fmt: skip
+                                      self.book.finished)  # fmt: skip
         else:
             self.context = result.state.context
             if result.status == "handled":
                 self.book.counts.handled += 1
             else:
                 self.book.counts.completed += 1
-            self._finished(EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
-                                        status=result.status, result=result))  # fmt: skip
+            outcome = EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
+                                   status=result.status, result=result)  # fmt: skip
+            self.book.finished(outcome)
         self.current = None
-
-    def _finished(self, outcome: EventOutcome) -> None:
-        self.results[outcome.event_id] = outcome
-        while len(self.results) > KEPT_RESULTS:
-            del self.results[next(iter(self.results))]
-        self.book.finished(outcome)
 
     async def _continue_mid_event(self, queued: QueuedEvent, flow_input: FlowInput) -> NoReturn:
         await self._continue_as_new(InFlight(queued=queued, flow_input=flow_input))
@@ -211,7 +199,7 @@ class SessionWorkflow:
         while True:
             # A letter still pending (an unreadable event that arrived meanwhile) would be
             # lost with this run: write it first. No await between this check and the end.
-            await self.letters.write_pending(self._finished)
+            await self.letters.write_pending(self.book.finished)
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self.letters.pending:
                 break
