@@ -1,7 +1,8 @@
-"""Mermaid diagrams of a flow: what the config declares, and the path a run actually took.
+"""Mermaid diagrams of a flow: what the config declares, the path a run actually took, and a
+session's latest events (one box each: its agent steps and how it ended).
 
-Only plain ``flowchart`` syntax (node ids sanitised, every label quoted), so the output
-renders in GitHub markdown inside a ```mermaid block.
+Only plain ``flowchart`` syntax (node ids sanitised, every label quoted; a session's events
+are subgraphs), so the output renders in GitHub markdown inside a ```mermaid block.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import re
 from collections.abc import Iterable
 
 from agentflow.config import FlowConfig
-from agentflow.trace import TraceEntry
+from agentflow.trace import ERROR_HANDOFF, HOOKS, TraceEntry
 
 START, DONE = "flow_start", "flow_done"
 STYLES = [
     "classDef failed fill:#fde2e2,stroke:#c62828,color:#000",
     "classDef retried fill:#fff4d6,stroke:#b26a00,color:#000",
 ]
+# A session graph draws this many of the session's latest events (it may hold thousands).
+SESSION_EVENTS = 20
 
 
 class Mermaid:
@@ -214,3 +217,106 @@ def _steps(entries: list[TraceEntry]) -> list[list[Step] | str]:
         batches[key] = [step]
         out.append(batches[key])
     return out
+
+
+def trace_graph(entries: list[TraceEntry], last: int = SESSION_EVENTS) -> str:
+    """The graph of a traced workflow: a session's last events, or a run's path."""
+    if any(entry.action == "emitted" for entry in entries):
+        return session_graph(entries, last)
+    return run_graph(entries)
+
+
+def session_graph(entries: list[TraceEntry], last: int = SESSION_EVENTS) -> str:
+    """A session's events in the order it processed them (then those still queued), the last
+    ``last`` of them: one box per event with its agent steps and how it ended (completed,
+    handled by an error handler, dead-lettered, ...)."""
+    lines: dict[str, list[TraceEntry]] = {}
+    emitted: dict[str, TraceEntry] = {}
+    for entry in entries:
+        if not entry.event_id:
+            continue
+        if entry.action == "emitted":
+            emitted.setdefault(entry.event_id, entry)
+        else:
+            lines.setdefault(entry.event_id, []).append(entry)
+    order = [*lines, *(event_id for event_id in emitted if event_id not in lines)]
+    shown = order[-last:] if last > 0 else []
+    started = next((e for e in entries if not e.event_id and e.action == "started"), None)
+    chart = Mermaid("TD")
+    chart.node("session", started.detail.split(",")[0] if started else "session", "stadium")
+    previous = "session"
+    if len(order) > len(shown):
+        chart.node("earlier", f"… {len(order) - len(shown)} earlier events")
+        chart.edge(previous, "earlier")
+        previous = "earlier"
+    for position, event_id in enumerate(shown, start=1):
+        key = f"event{position}"
+        title = f"event {event_id}"
+        if event_id in emitted:
+            title += f" · {emitted[event_id].detail.split(',')[0]}"
+        chart.lines += [f'    subgraph {chart.node_id(key)} ["{quote(title)}"]', "    direction LR"]
+        _event_path(chart, key, lines.get(event_id, []))
+        chart.lines.append("    end")
+        chart.edge(previous, key)
+        previous = key
+    chart.lines += [f"    {style}" for style in STYLES]
+    return chart.render()
+
+
+def _event_path(chart: Mermaid, prefix: str, entries: list[TraceEntry]) -> None:
+    """One event's agent steps (parallel ones side by side) and its outcome; node keys start
+    with ``prefix``."""
+    routed = [e for e in entries if e.action == "handed off" and e.detail.startswith(ERROR_HANDOFF)]
+    handlers = dict(_handler(e.detail) for e in routed)
+    steps = [e for e in entries if e.agent != HOOKS and not e.topic and e not in routed]
+    previous: list[str] = []
+    for number, batch in enumerate(_steps(steps), start=1):
+        if isinstance(batch, str):
+            continue  # a loop continued as new mid-event: its steps go on
+        keys = [f"{prefix}_step{number}_{n}" for n in range(len(batch))]
+        for key, step in zip(keys, batch, strict=True):
+            _step_node(chart, key, step)
+        label = next((f"error handler ({handlers[s[0]]})" for s in batch if s[0] in handlers), "")
+        for src in previous:
+            for dst in keys:
+                chart.edge(src, dst, label)
+        previous = keys
+    for rejected in (e for e in entries if e.action == "rejected"):
+        key = f"{prefix}_rejected{rejected.history_event_id}"
+        where = rejected.detail.split(" hook ")[0] if rejected.agent == HOOKS else rejected.agent
+        chart.node(key, f"{where} ✗ rejected", css="failed")
+        for src in previous:
+            chart.edge(src, key)
+        previous = [key]
+    outcome, failed = _outcome(entries, handlers)
+    done = f"{prefix}_outcome"
+    chart.node(done, outcome, "stadium", css="failed" if failed else None)
+    for src in previous:
+        chart.edge(src, done)
+
+
+def _handler(detail: str) -> tuple[str, str]:
+    """``to error handler fixer (fatal)`` → (``fixer``, ``fatal``)."""
+    match = re.fullmatch(rf"{ERROR_HANDOFF}(.+) \((\w+)\)", detail)
+    return (match.group(1), match.group(2)) if match else (detail, "")
+
+
+def _outcome(entries: list[TraceEntry], handlers: dict[str, str]) -> tuple[str, bool]:
+    """How an event ended, from its lines: (label, whether it failed)."""
+    letter = next((e for e in entries if e.action == "dead-lettered"), None)
+    if letter is not None:
+        reason = re.search(r" \(([^()]*)\)", letter.detail)
+        return "dead letter" + (f"\n{reason.group(1)}" if reason else ""), True
+    if not entries:
+        return "queued", False
+    ended = {
+        (e.agent, e.batch) for e in entries if e.action in ("completed", "failed", "timed out")
+    }
+    if any(e.action == "started" and (e.agent, e.batch) not in ended for e in entries):
+        return "running", False
+    handled = [e.agent for e in entries if e.agent in handlers and e.action == "completed"]
+    if handled:
+        return f"handled by {handled[-1]}", False
+    if any(e.action in ("failed", "timed out") and not e.topic for e in entries):
+        return "failed", True
+    return "completed", False

@@ -1,7 +1,8 @@
 """The CLI's inspection commands: ``trace``, ``status``, ``list``, ``graph``; live progress.
 
 Kept apart from cli.py so that file stays a small dispatcher. Everything here reads what
-Temporal already recorded: history (trace, graph of a run), queries (progress), visibility.
+Temporal already recorded: history (trace, graph of a run or a session), queries (progress),
+visibility.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from agentflow import visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, TemporalConfig, load_config
 from agentflow.errors import ConfigError
-from agentflow.graph import config_graph, run_graph
+from agentflow.graph import SESSION_EVENTS, config_graph, trace_graph
 from agentflow.models import FlowProgress
 from agentflow.temporal import connect
 from agentflow.trace import format_table, resolve_workflow_id, to_json, trace, trace_chain
@@ -33,8 +34,9 @@ def add_commands(commands: Any) -> None:
     cmd = commands.add_parser("trace", help="one line per step of a run, from Temporal history")
     cmd.add_argument("run", nargs="?", help="workflow id or run id")
     cmd.add_argument("--run-id", help="a specific run of the workflow (default: whole chain)")
-    cmd.add_argument("--session", help="trace every run of this session instead")
+    cmd.add_argument("--session", help="trace this session instead: its events, in order")
     cmd.add_argument("--agent", help="only this agent's lines")
+    cmd.add_argument("--event", help="only this flow event's lines (its id, or a prefix)")
     cmd.add_argument("--flow-only", action="store_true", help="only outcomes and hand-offs")
     cmd.add_argument("--json", action="store_true", help="a JSON array of entries")
     _connection_flag(cmd)
@@ -55,9 +57,13 @@ def add_commands(commands: Any) -> None:
     _connection_flag(cmd)
     cmd.set_defaults(func=lambda args: _connected(args, _list))
 
-    cmd = commands.add_parser("graph", help="Mermaid diagram of the flow, or of a run's path")
+    cmd = commands.add_parser(
+        "graph", help="Mermaid diagram of the flow, of a run's path, or of a session's events"
+    )
     cmd.add_argument("run", nargs="?", help="draw the path this run took (workflow/run id)")
     cmd.add_argument("--output", help="write here (a .md file gets a ```mermaid fence)")
+    cmd.add_argument("--last", type=int, default=SESSION_EVENTS, metavar="N",
+                     help=f"a session: its last N events (default {SESSION_EVENTS})")  # fmt: skip
     _connection_flag(cmd)
     cmd.set_defaults(func=_graph)
 
@@ -87,7 +93,8 @@ def _connected(
 async def _trace(client: Client, args: argparse.Namespace) -> int:
     if not args.run and not args.session:
         raise ConfigError("trace: give a workflow/run id or --session ID")
-    filters: dict[str, Any] = {"agent": args.agent, "flow_only": args.flow_only}
+    filters: dict[str, Any] = {"agent": args.agent, "flow_only": args.flow_only,
+                               "event": args.event}  # fmt: skip
     if args.session:
         entries = await trace(client, session=args.session, **filters)
     else:
@@ -199,8 +206,11 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 async def _graph_of_run(client: Client, args: argparse.Namespace) -> int:
+    if args.last < 1:
+        raise ConfigError(f"--last: must be at least 1, not {args.last}")
     workflow_id, run_id = await resolve_workflow_id(client, args.run)
-    _write_chart(run_graph(await trace_chain(client, workflow_id, run_id)), args.output)
+    entries = await trace_chain(client, workflow_id, run_id)
+    _write_chart(trace_graph(entries, args.last), args.output)
     return 0
 
 

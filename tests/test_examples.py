@@ -97,3 +97,27 @@ async def test_bus_example_audits_and_notifies(
                          f"summary of {words} words")  # fmt: skip
     [note] = (tmp_path / ".agentflow" / "outbox").iterdir()
     assert note.read_text().startswith(f"New summary: {DEMO_INPUT['title']}")
+
+
+async def test_session_example_keeps_the_conversation(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the audit hook writes .agentflow/audit/ under the cwd
+    path = REPO / "examples" / "session.toml"
+    config = load_config(path)
+    queue, session = f"example-{uuid.uuid4().hex[:8]}", f"user-{uuid.uuid4().hex[:6]}"
+    async with build_worker(client, [(config, path.parent)], task_queue=queue):
+        runner = Runner(config, client, queue)
+        outcomes = []
+        for message in ["hi", "where is my order?", "", "my password is hunter2"]:
+            handle = await runner.emit({"message": message}, session_id=session, wait=True)
+            outcomes.append(await handle.outcome())
+    hello, order, empty, secret = outcomes
+    assert hello.result and hello.result.state.data["reply"] == "Hello! How can I help?"
+    assert order.result and order.result.state.data["reply"] == "Your order is on its way."
+    assert order.result.state.context["history"] == ["hi", "where is my order?"]
+    assert empty.status == "handled" and empty.result
+    assert empty.result.state.data["failed_agent"] == "answer"
+    assert (secret.status, secret.reason) == ("dead_lettered", "hook rejected")
+    audit = (tmp_path / ".agentflow" / "audit" / "support-chat.log").read_text().splitlines()
+    assert [line.split("\t")[2] for line in audit] == ["ok", "ok", "error"]
