@@ -181,7 +181,8 @@ class Runner:
         **filters: Any,
     ) -> list[TraceEntry]:
         """The DumpTrace of a run (following continue-as-new) or, with ``session=``, of every
-        run of a session; ``agent=`` and ``flow_only=`` filter it (see agentflow/trace.py)."""
+        run of a session; ``agent=``, ``event=`` and ``flow_only=`` filter it (see
+        agentflow/trace.py)."""
         return await trace(await self.client(), workflow_id, run_id, **filters)
 
 
