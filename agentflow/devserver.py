@@ -6,6 +6,7 @@ the Python interpreter (``.venv/bin/temporal``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -25,6 +26,10 @@ DYNAMIC_CONFIG: dict[str, object] = {
     "history.timerProcessorMaxPollRPS": 10000,
     "history.visibilityProcessorMaxPollRPS": 10000,
     "history.outboundProcessorMaxPollRPS": 10000,
+    # Task priority is enforced per task queue partition (4 by default): with one, a backlog is
+    # dispatched strictly by priority_key (bench/priority.py; with 4, lows overtake criticals).
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
 }
 
 # Search attributes agentflow sets on every run, so the UI can filter by them.
@@ -57,7 +62,8 @@ def dev_server_args() -> list[str]:
     """Flags shared by ``agentflow dev`` and the test suite's server."""
     args: list[str] = []
     for key, value in DYNAMIC_CONFIG.items():
-        args += ["--dynamic-config-value", f"{key}={value}"]
+        # The CLI parses each value as JSON (True must be sent as true).
+        args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
     return args

@@ -310,3 +310,33 @@ async def test_a_long_loop_event_continues_the_session_as_new_mid_event(client: 
     assert [r.iterations for r in results] == [600, 600]
     assert [r.state.context["ticks"] for r in results] == [600, 1200]
     assert view.runs >= 3 and view.counts.completed == 2
+
+
+async def test_critical_events_are_dispatched_before_low_ones_of_other_sessions(
+    client: Client,
+) -> None:
+    """On a busy task queue (one activity slot, a backlog of first agents of 12 sessions), the
+    critical sessions' agents are dispatched first: Temporal's task priority at work."""
+    config = _flow(("a",))
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    runner = Runner(config, client, queue)
+    sessions = {f"{priority}-{n}-{uuid.uuid4().hex[:6]}": priority
+                for n in range(6) for priority in ("low", "critical")}  # fmt: skip
+    handles = [await runner.emit({"n": 0, "sleep": 0.2}, session_id=session, priority=priority)
+               for session, priority in sessions.items()]  # fmt: skip
+    async with build_worker(client, [(config, REPO)], task_queue=queue,
+                            max_concurrent_activities=1):  # fmt: skip
+        for handle in handles:
+            await handle.result()
+        order = [await _first_call_time(client, config, session) for session in sessions]
+    dispatched = [sessions[s] for _, s in sorted(zip(order, sessions, strict=True))]
+    # The first agent may start before the backlog has formed; after it, strictly by priority.
+    assert dispatched[1:] == sorted(dispatched[1:], key=lambda p: p != "critical")
+
+
+async def _first_call_time(client: Client, config: FlowConfig, session: str) -> datetime:
+    handle = client.get_workflow_handle(session_workflow_id(config.name, session))
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            return event.event_time.ToDatetime(tzinfo=timezone.utc)
+    raise AssertionError(f"session {session} ran no agent")
