@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -123,6 +124,8 @@ def _dev(args: argparse.Namespace) -> int:
     from agentflow.devserver import DevServer
 
     server = DevServer(args.port, args.ui_port, args.db, args.ip)
+    # SIGTERM stops the server like Ctrl-C does, instead of leaving it holding its ports.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     server.start()
     print(f"Temporal dev server: {server.address}  (namespace default)")
     print(f"Temporal UI:         {server.ui_address}")

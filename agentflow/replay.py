@@ -95,16 +95,16 @@ class ReplayReport(BaseModel):
         )
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, flag: str = "--since") -> timedelta:
     """``90s``, ``30m``, ``2h``, ``7d``: a whole positive number and one unit, nothing else."""
     found = _DURATION.fullmatch(text)
     if not found or int(found.group(1)) == 0:
         raise ConfigError(
-            f"--since: bad duration {text!r}; use a whole number and a unit: 90s, 30m, 2h or 7d"
+            f"{flag}: bad duration {text!r}; use a whole number and a unit: 90s, 30m, 2h or 7d"
         )
     amount, unit = int(found.group(1)), found.group(2)
     if amount > MAX_WINDOW / timedelta(**{_UNITS[unit]: 1}):
-        raise ConfigError(f"--since: {text} is longer than {MAX_WINDOW.days}d")
+        raise ConfigError(f"{flag}: {text} is longer than {MAX_WINDOW.days}d")
     return timedelta(**{_UNITS[unit]: amount})
 
 

@@ -9,6 +9,7 @@ outcome in one round trip once a worker has processed it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -197,12 +198,19 @@ async def _send(
             SESSION_WORKFLOW, start, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             result_type=SessionSummary, **options,
         )  # fmt: skip
-        outcome: EventOutcome = await client.execute_update_with_start_workflow(
-            EMIT_AND_WAIT_UPDATE, request, start_workflow_operation=operation,
-            # A fresh update id: Temporal would answer a repeated one from its own record,
-            # and the session must see a repeated event to count it as a duplicate.
-            result_type=EventOutcome, id=f"emit-{request.event.id}-{uuid.uuid4().hex[:8]}",
-        )  # fmt: skip
+        try:
+            outcome: EventOutcome = await client.execute_update_with_start_workflow(
+                EMIT_AND_WAIT_UPDATE, request, start_workflow_operation=operation,
+                # A fresh update id: Temporal would answer a repeated one from its own record,
+                # and the session must see a repeated event to count it as a duplicate.
+                result_type=EventOutcome, id=f"emit-{request.event.id}-{uuid.uuid4().hex[:8]}",
+            )  # fmt: skip
+        except WorkflowAlreadyStartedError:
+            # The start operation holds the same error: read it, or asyncio logs it with a
+            # traceback ("Future exception was never retrieved") when the operation is freed.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await operation.workflow_handle()
+            raise
         return outcome
     except RPCError as err:
         raise visibility.missing_attribute_error(err, client.namespace) or err from None

@@ -7,13 +7,23 @@ registers them on its server; other clusters need them created once (see the err
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -27,6 +37,8 @@ FLOW = SearchAttributeKey.for_keyword("AgentflowFlow")
 MODE = SearchAttributeKey.for_keyword("AgentflowMode")
 SESSION = SearchAttributeKey.for_keyword("AgentflowSession")
 
+T = TypeVar("T")
+
 # What users type after --status, mapped to Temporal's ExecutionStatus names.
 STATUSES = {
     "running": "Running",
@@ -35,6 +47,18 @@ STATUSES = {
     "canceled": "Canceled",
     "terminated": "Terminated",
     "continued-as-new": "ContinuedAsNew",
+    "timed-out": "TimedOut",
+}
+
+SESSION_TYPE = "AgentflowSession"
+DEAD_LETTER_TYPE = "AgentflowDeadLetter"
+# What `agentflow session list --status` takes: a session that ended normally is "closed".
+SESSION_STATUSES = {
+    "running": "Running",
+    "closed": "Completed",
+    "terminated": "Terminated",
+    "failed": "Failed",
+    "canceled": "Canceled",
     "timed-out": "TimedOut",
 }
 
@@ -94,16 +118,46 @@ def visibility_query(
     session: str | None = None, flow: str | None = None, status: str | None = None
 ) -> str:
     """A Temporal list filter; values are quoted so ids with spaces or quotes are safe."""
-    clauses = [f"{FLOW.name} IS NOT NULL"]
+    clauses = [f"{FLOW.name} IS NOT NULL", *_filters(session, flow)]
+    if status:
+        clauses.append(_status_clause(status, STATUSES))
+    return " AND ".join(clauses)
+
+
+def session_query(flow: str | None = None, status: str | None = None) -> str:
+    """Sessions, one row per session: runs that continued as new are left out (each such run
+    is a chapter of the session, not a session of its own)."""
+    clauses = [f"WorkflowType = {_quote(SESSION_TYPE)}",
+               f"ExecutionStatus != {_quote(STATUSES['continued-as-new'])}",
+               *_filters(None, flow)]  # fmt: skip
+    if status:
+        clauses.append(_status_clause(status, SESSION_STATUSES))
+    return " AND ".join(clauses)
+
+
+def dead_letter_query(
+    session: str | None = None, flow: str | None = None, open_only: bool = True
+) -> str:
+    """Dead letters; an open one is a running ``AgentflowDeadLetter`` workflow."""
+    clauses = [f"WorkflowType = {_quote(DEAD_LETTER_TYPE)}", *_filters(session, flow)]
+    if open_only:
+        clauses.append(f"ExecutionStatus = {_quote(STATUSES['running'])}")
+    return " AND ".join(clauses)
+
+
+def _filters(session: str | None, flow: str | None) -> list[str]:
+    clauses = []
     if session:
         clauses.append(f"{SESSION.name} = {_quote(session)}")
     if flow:
         clauses.append(f"{FLOW.name} = {_quote(flow)}")
-    if status:
-        if status not in STATUSES:
-            raise ConfigError(f"--status: unknown {status!r}; allowed: {', '.join(STATUSES)}")
-        clauses.append(f"ExecutionStatus = {_quote(STATUSES[status])}")
-    return " AND ".join(clauses)
+    return clauses
+
+
+def _status_clause(status: str, allowed: dict[str, str]) -> str:
+    if status not in allowed:
+        raise ConfigError(f"--status: unknown {status!r}; allowed: {', '.join(allowed)}")
+    return f"ExecutionStatus = {_quote(allowed[status])}"
 
 
 def running_or_closed_since_query(closed_since: datetime | None, flow: str | None = None) -> str:
@@ -140,3 +194,38 @@ async def query_progress(handle: WorkflowHandle[Any, Any]) -> FlowProgress:
     """The run's ``progress`` query: agents done / running / failed (its worker must be up)."""
     progress: FlowProgress = await handle.query(PROGRESS_QUERY, result_type=FlowProgress)
     return progress
+
+
+async def has_workers(client: Client, task_queue: str) -> bool:
+    """Whether a worker has polled ``task_queue`` lately. Queries and updates need one to
+    answer; asking without one would only wait for Temporal's own timeout."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(response.pollers)
+
+
+async def require_workers(client: Client, task_queue: str, what: str) -> None:
+    """One clear error, at once, when no worker is there to ``what`` (an update or a query)."""
+    if not await has_workers(client, task_queue):
+        raise AgentflowError(
+            f"no worker polls task queue {task_queue!r}, and one must run to {what} "
+            "(agentflow worker --config ...)"
+        )
+
+
+async def worker_answer(call: Awaitable[T], task_queue: str, what: str, seconds: float) -> T:
+    """``call`` (a query or an update), or one clear error if no worker answers in time: a
+    worker that stopped a moment ago is still listed as polling for a few minutes."""
+    try:
+        return await asyncio.wait_for(call, seconds)
+    # An update the timeout cancelled ends in the SDK's own error, not in TimeoutError.
+    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise AgentflowError(
+            f"no worker answered within {seconds:g}s to {what}; one must run on task queue "
+            f"{task_queue!r} (agentflow worker --config ...)"
+        ) from None

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from temporalio import workflow
-from temporalio.common import RawValue, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    RawValue,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -133,6 +138,8 @@ class Letters:
                 await workflow.start_child_workflow(
                     DeadLetterWorkflow.run, letter.model_copy(update={"id": letter_id}),
                     id=letter_id, task_queue=workflow.info().task_queue,
+                    # A closed letter keeps its id: the same event failing again gets a new one.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                     search_attributes=TypedSearchAttributes(pairs), memo=_memo(letter),
                     static_summary=f"dead letter · {letter.reason} · {letter.error or ''}"[:200],
