@@ -18,6 +18,7 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.plugin import SimplePlugin
 
 from activities.agent import AgentActivities
+from activities.session import session_checkpoint
 from agentflow.config import TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.registry import AgentRegistry
@@ -40,7 +41,7 @@ class AgentflowPlugin(SimplePlugin):
         # `is not None`: a registry of a flow with only LLM agents is empty, hence falsy.
         agent = None if registry is None else AgentActivities(registry, executor)
         activities: list[Callable[..., Any]] | None = (
-            None if agent is None else [agent.run_agent, agent.run_hooks]
+            None if agent is None else [agent.run_agent, agent.run_hooks, session_checkpoint]
         )
         super().__init__(
             "agentflow",

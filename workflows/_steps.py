@@ -75,6 +75,10 @@ class FlowRun:
         self.calls = 0
         self.state = flow_input.state  # the last state an agent passed on, for failures
         self.activity_prefix = activity_prefix
+        # Local work not yet recorded: local agents since the last regular one, which ended a
+        # workflow task (a session checkpoints when this grows; see workflows/session.py).
+        self.round_trips = 0
+        self.unrecorded_local_ms = 0.0
         self.continue_as_new = continue_as_new
         # True when a loop resumes after continue-as-new: its before-event hooks already ran.
         self.resumed = resumed or flow_input.loop is not None
@@ -155,6 +159,11 @@ class FlowRun:
                 )
             ) from err
         self._ended(agent, succeeded=True)
+        if self.config.is_local(agent):
+            self.unrecorded_local_ms += (output.ended_at - output.started_at).total_seconds() * 1000
+        else:
+            self.round_trips += 1
+            self.unrecorded_local_ms = 0.0
         result = AgentResult(
             agent=agent,
             status="completed",

@@ -20,6 +20,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.session import SESSION_CHECKPOINT
     from agentflow.events import (
         CLOSE_UPDATE,
         EMIT_AND_WAIT_UPDATE,
@@ -45,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 
 # What the context may hold: it is carried in every continue-as-new input (2 MB at most).
 MAX_CONTEXT_BYTES = 512 * 1024
+# Local work between checkpoints while events are queued (activities/session.py says why).
+CHECKPOINT_LOCAL_MS = 50.0
+CHECKPOINT_EVENTS = 10
 
 
 @workflow.defn(name="AgentflowSession")
@@ -58,6 +62,7 @@ class SessionWorkflow:
         self.current: QueuedEvent | None = None
         self.closing: str | None = None
         self.moving = False  # continuing as new: waiters re-ask the next run
+        self.unrecorded_ms, self.unrecorded_events = 0.0, 0  # local work since a round trip
 
     @workflow.run
     async def run(self, state: SessionState) -> SessionSummary:
@@ -67,6 +72,7 @@ class SessionWorkflow:
         while True:
             await self.letters.write_pending(self.book.finished)
             if self.book:
+                await self._checkpoint_if_due()
                 await self._process(self.book.pop())
                 done_here += 1
                 if done_here >= state.events_per_run or (
@@ -173,6 +179,18 @@ class SessionWorkflow:
         run = FlowRun(flow_input, activity_prefix=f"{queued.seq}.", resumed=resumed,
                       continue_as_new=partial(self._continue_mid_event, queued))  # fmt: skip
         try:
+            await self._handle(queued, run)
+        finally:
+            if run.round_trips:
+                self.unrecorded_ms, self.unrecorded_events = 0.0, 0
+            if run.unrecorded_local_ms:
+                self.unrecorded_ms += run.unrecorded_local_ms
+                self.unrecorded_events += 1
+            self.current = None
+
+    async def _handle(self, queued: QueuedEvent, run: FlowRun) -> None:
+        flow_input = run.input
+        try:
             result = await handle_event(run, MODE_BODIES[flow_input.config.mode])
             _check_context(result)
         except ApplicationError as err:
@@ -189,7 +207,16 @@ class SessionWorkflow:
             outcome = EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
                                    status=result.status, result=result)  # fmt: skip
             self.book.finished(outcome)
-        self.current = None
+
+    async def _checkpoint_if_due(self) -> None:
+        """End the workflow task between queued events after enough unrecorded local work."""
+        if self.unrecorded_ms < CHECKPOINT_LOCAL_MS and self.unrecorded_events < CHECKPOINT_EVENTS:
+            return
+        await workflow.execute_activity(
+            SESSION_CHECKPOINT, start_to_close_timeout=timedelta(seconds=30), summary="checkpoint",
+            activity_id=f"checkpoint-{self.book.next_seq}",
+        )  # fmt: skip
+        self.unrecorded_ms, self.unrecorded_events = 0.0, 0
 
     async def _continue_mid_event(self, queued: QueuedEvent, flow_input: FlowInput) -> NoReturn:
         await self._continue_as_new(InFlight(queued=queued, flow_input=flow_input))
