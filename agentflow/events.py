@@ -26,10 +26,9 @@ EVENT_RESULT_UPDATE = "event_result"
 CLOSE_UPDATE = "close"
 SESSION_QUERY = "session"
 
-OutcomeStatus = Literal[
-    "queued", "processing", "completed", "handled", "dead_lettered", "duplicate", "moved",
-    "unknown",
-]  # fmt: skip
+# A repeated event id gets the first event's outcome (the repeat shows in counts.duplicates);
+# "moved": the session continued as new first, ask again (the client does).
+OutcomeStatus = Literal["completed", "handled", "dead_lettered", "moved", "unknown"]
 DeadLetterReason = Literal[
     "agent failed", "deadline passed", "hook rejected", "hook failed", "unreadable",
     "session queue full",

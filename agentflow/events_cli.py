@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # imported when used: the Runner's workflow imports are not c
 QUERY_TIMEOUT_SECONDS = 5.0
 UPDATE_TIMEOUT_SECONDS = dead_letters.DECISION_TIMEOUT_SECONDS
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
-_OK_OUTCOMES = ("completed", "handled", "duplicate")
+_OK_OUTCOMES = ("completed", "handled")
 
 FlowCommand = Callable[[Client, argparse.Namespace, FlowConfig], Awaitable[int]]
 
