@@ -11,8 +11,8 @@ import itertools
 import re
 from collections.abc import Iterable
 
+from agentflow._trace_decoder import ERROR_HANDOFF, HOOKS, TraceEntry
 from agentflow.config import FlowConfig
-from agentflow.trace import ERROR_HANDOFF, HOOKS, TraceEntry
 
 START, DONE = "flow_start", "flow_done"
 STYLES = [
