@@ -1,0 +1,185 @@
+"""Reading agentflow.toml: TOML, then the schema, then the cross-references, and one clear
+message per problem (file, key path, what is wrong, what is allowed)."""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+from agentflow.config._base import DEFAULT_CONFIG_FILE, HOOK_POINTS, LLM_PROVIDERS, _did_you_mean
+from agentflow.config.flow import FlowConfig
+from agentflow.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+
+def load_config(
+    path: str | Path = DEFAULT_CONFIG_FILE, *, check_handlers: bool = True
+) -> FlowConfig:
+    """Read, validate and cross-check an agentflow.toml.
+
+    Raises ConfigError with one message (file, key path, what is wrong, what is allowed).
+    With ``check_handlers`` every enabled agent's handler is imported, so a typo in a module
+    path fails here rather than inside a running flow.
+    """
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: file not found (pass --config PATH)") from None
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {err.start}): TOML files must be saved as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: invalid TOML: {err}") from None
+    return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
+
+
+def parse_config(
+    raw: dict[str, Any],
+    *,
+    source: str = DEFAULT_CONFIG_FILE,
+    base_dir: Path | None = None,
+    check_handlers: bool = False,
+) -> FlowConfig:
+    """Validate an already-parsed TOML document (see load_config)."""
+    try:
+        config = FlowConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(source, err)) from None
+    problems = list(_reference_problems(config))
+    if check_handlers and not problems:
+        from agentflow.registry import handler_problem  # imports user code: only when asked
+
+        for name in config.enabled_agents():
+            handler = config.agents[name].handler
+            if handler is not None and (problem := handler_problem(handler, base_dir)):
+                problems.append(f"agents.{name}.handler: {problem}")
+        for point in HOOK_POINTS:
+            for index, path in enumerate(getattr(config.hooks, point)):
+                if problem := handler_problem(path, base_dir):
+                    problems.append(f"hooks.{point}[{index}]: {problem}")
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
+    return config
+
+
+def _reference_problems(config: FlowConfig) -> Iterable[str]:
+    orch = config.orchestration
+    defined = ", ".join(config.agents) or "none"
+
+    def check(key: str, name: str) -> str | None:
+        if name not in config.agents:
+            return (
+                f"orchestration.{key}: agent {name!r} is not defined"
+                f"{_did_you_mean(name, config.agents)}; defined agents: {defined}"
+            )
+        if not config.agents[name].enabled:
+            return (
+                f"orchestration.{key}: agent {name!r} has enabled = false; enable it or remove it"
+            )
+        return None
+
+    needs: dict[str, tuple[str, ...]] = {
+        "sequential": ("sequential_agents",),
+        "collaborative": ("collaborative_agents",),
+        "mixed": ("collaborative_agents", "sequential_agents"),
+        "loop": ("loop_agent",),
+        "route": (),
+    }
+    for key in needs[orch.mode]:
+        if not getattr(orch, key):
+            what = "name the agent to repeat" if key == "loop_agent" else "list the agents to run"
+            yield f"orchestration.{key}: required for mode = {orch.mode!r} ({what})"
+    for key in ("collaborative_agents", "sequential_agents"):
+        names: list[str] = getattr(orch, key)
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                yield f"orchestration.{key}: agent {name!r} is listed twice"
+            elif problem := check(f"{key}[{index}]", name):
+                yield problem
+    for key in ("loop_agent", "entry_agent"):
+        value: str | None = getattr(orch, key)
+        if value and (problem := check(key, value)):
+            yield problem
+    for key, agent in config.error_routing.handlers().items():
+        if problem := check(key, agent):
+            yield "error_routing." + problem.removeprefix("orchestration.")
+    if orch.mode == "route" and not config.enabled_agents():
+        yield "agents: route mode needs at least one enabled agent"
+    has_llm = config.llm is not None and bool(config.llm.provider)
+    llm_agents = [name for name in config.enabled_agents() if config.agents[name].handler is None]
+    if has_llm and llm_agents and config.llm is not None and not config.llm.model:
+        yield f'llm.model: required by the LLM agents {", ".join(llm_agents)} (e.g. "gemma3:1b")'
+    for name in config.enabled_agents():
+        if config.agents[name].handler is None and not has_llm:
+            yield (
+                f"agents.{name}: no handler and no [llm] provider; set "
+                f'handler = "package.module:function" or configure [llm] provider '
+                f"({', '.join(LLM_PROVIDERS)}) with a system_prompt"
+            )
+
+
+def _describe(source: str, err: ValidationError) -> str:
+    lines = []
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        key = _key_path(loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            hint = _did_you_mean(str(loc[-1]), allowed)
+            lines.append(f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}")
+        elif error["type"] == "missing":
+            lines.append(f"{source}: {key}: required key is missing")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            value = error.get("input")
+            # An unknown mode or provider already quotes the value it got.
+            got = "" if isinstance(value, str) and repr(value) in message else f" (got {value!r})"
+            lines.append(f"{source}: {key}: {message}{got}")
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a table at ``loc`` accepts, found by walking the models along the path."""
+    current: Any = FlowConfig
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = field.annotation if field else None
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
