@@ -1,4 +1,4 @@
-"""``python -m bench``: run W1-W5 on agentflow, raw Temporal and asyncio; print the table.
+"""``python -m bench``: run W1-W6 on agentflow, raw Temporal and asyncio; print the table.
 
 Each workload runs ``repeats`` times, the systems interleaved within a repeat so that load from
 elsewhere on the machine falls on all of them alike. ``BENCH_QUICK=1`` (or ``--quick``) runs
@@ -34,10 +34,12 @@ class Sizes:
     w3_agents: tuple[int, ...] = (50, 1000)
     w4_iterations: tuple[int, ...] = (500, 10_000)
     w5_megabytes: float = 1.0
+    w6_sessions: int = 20
+    w6_events: int = 50  # per session
 
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
-              w5_megabytes=0.1)  # fmt: skip
+              w5_megabytes=0.1, w6_sessions=2, w6_events=3)  # fmt: skip
 
 
 async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
@@ -76,6 +78,15 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         for variant in ("noop", "sleep"):
             throughput = partial(w.w2_throughput, variant=variant, flows=sizes.w2_flows)
             await measure(f"W2 throughput, {variant}", everything, throughput)
+        # Sessions: agentflow's, and a hand-written one with local activities as the floor
+        # under local agents (W6's targets are about local agents).
+        with_sessions = [af, local, raw_local]
+        await measure("W6 session latency", with_sessions,
+                      partial(w.w6_session_latency, sessions=sizes.w6_sessions,
+                              events=sizes.w6_events))  # fmt: skip
+        await measure("W6 session throughput", with_sessions,
+                      partial(w.w6_session_throughput, sessions=sizes.w6_sessions,
+                              events=sizes.w6_events))  # fmt: skip
         for agents in sizes.w3_agents:
             await measure(f"W3 fan-out {agents}", everything,
                           partial(w.w3_fan_out, client=client, agents=agents))  # fmt: skip
@@ -98,11 +109,16 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
     return report
 
 
-async def start_server(dynamic_config: bool = True) -> WorkflowEnvironment:
+async def start_server(
+    dynamic_config: bool = True, overrides: dict[str, object] | None = None
+) -> WorkflowEnvironment:
+    """A dev server with agentflow's settings (or the server's defaults), ``overrides`` on top."""
     args = dev_server_args()
     if not dynamic_config:  # the dev server's own defaults, search attributes only
         pairs = zip(args[::2], args[1::2], strict=True)
         args = [a for pair in pairs if pair[0] != "--dynamic-config-value" for a in pair]
+    for key, value in (overrides or {}).items():  # later flags win
+        args += ["--dynamic-config-value", f"{key}={value}"]
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=args,
@@ -133,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("\n".join(header))
     print(report.table())
+    targets = report.targets_table()
+    if targets:
+        print(f"\n{targets}\n")
     print("\n".join(report.notes))
     if not args.no_results:
         write_results(report, header, args.results)

@@ -49,7 +49,7 @@ async def raw_step(step: Step) -> dict[str, Any]:
     return {**step.state, step.name: True}
 
 
-async def _step(inp: RawInput, name: str, state: dict[str, Any]) -> dict[str, Any]:
+async def run_step(inp: RawInput, name: str, state: dict[str, Any]) -> dict[str, Any]:
     execute = workflow.execute_local_activity if inp.local else workflow.execute_activity
     result: dict[str, Any] = await execute(
         raw_step, Step(name, state, inp.sleep), start_to_close_timeout=TIMEOUT, retry_policy=RETRY
@@ -63,7 +63,7 @@ class RawSequential:
     async def run(self, inp: RawInput) -> dict[str, Any]:
         state = inp.state
         for index in range(inp.agents):
-            state = await _step(inp, f"a{index}", state)
+            state = await run_step(inp, f"a{index}", state)
         return state
 
 
@@ -75,7 +75,7 @@ class RawFanOut:
 
         async def one(index: int) -> dict[str, Any]:
             async with gate:
-                return await _step(inp, f"a{index}", inp.state)
+                return await run_step(inp, f"a{index}", inp.state)
 
         merged = dict(inp.state)
         for output in await asyncio.gather(*(one(i) for i in range(inp.agents))):
@@ -93,7 +93,7 @@ class RawLoop:
                 workflow.continue_as_new(
                     RawInput(inp.agents, state, inp.sleep, done=done, local=inp.local)
                 )
-            state = await _step(inp, "loop", state)
+            state = await run_step(inp, "loop", state)
             done += 1
         return state
 

@@ -25,6 +25,32 @@ RATIOS = (
 )
 
 
+@dataclass(frozen=True)
+class Target:
+    """A ratio of two medians of one run (workload, metric) on the same system, and its bound."""
+
+    title: str
+    top: tuple[str, str]
+    bottom: tuple[str, str]
+    bound: float
+    at_most: bool  # the ratio must be ≤ bound (else ≥ bound)
+
+
+# W6's targets are about local agents; raw-local shows what hand-written Temporal reaches.
+TARGETS = (
+    Target("(a) event into a live session, `emit(wait=True)` (update-with-start), median "
+           "÷ W1 run median", ("W6 session latency", "wait_median_ms"),
+           ("W1 latency, noop", "run_median_ms"), 0.3, at_most=True),
+    Target("(a) the same with `emit()` then `result()` (signal-with-start, then an update)",
+           ("W6 session latency", "signal_median_ms"), ("W1 latency, noop", "run_median_ms"),
+           0.3, at_most=True),
+    Target("(b) session steps/s (W6) ÷ W2 steps/s (no-op)",
+           ("W6 session throughput", "steps_per_s"), ("W2 throughput, noop", "steps_per_s"),
+           2.0, at_most=False),
+)  # fmt: skip
+TARGET_SYSTEMS = ("agentflow-local", "raw-local", "agentflow")
+
+
 @dataclass
 class Row:
     """One metric of one workload: the samples of every system."""
@@ -62,6 +88,36 @@ class Report:
                 self.rows.append(row)
             row.samples.setdefault(system, []).append(value)
 
+    def median(self, workload: str, metric: str, system: str) -> float | None:
+        row = next((r for r in self.rows if (r.workload, r.metric) == (workload, metric)), None)
+        values = row.samples.get(system) if row else None
+        return statistics.median(values) if values else None
+
+    def target_ratio(self, target: Target, system: str) -> tuple[float, float, float] | None:
+        """(ratio, numerator, denominator) of ``target`` on ``system``, if both were measured."""
+        top, bottom = self.median(*target.top, system), self.median(*target.bottom, system)
+        if top is None or not bottom:
+            return None
+        return top / bottom, top, bottom
+
+    def targets_table(self) -> str:
+        """The targets, met or not on agentflow-local; empty if W6 did not run."""
+        if not any(self.target_ratio(t, s) for t in TARGETS for s in TARGET_SYSTEMS):
+            return ""
+        header = ["target", "bound", *TARGET_SYSTEMS, "met (agentflow-local)?"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for target in TARGETS:
+            cells = []
+            for system in TARGET_SYSTEMS:
+                found = self.target_ratio(target, system)
+                cells.append(f"{found[0]:.2f} ({_fmt(found[1])} ÷ {_fmt(found[2])})"
+                             if found else "-")  # fmt: skip
+            local = self.target_ratio(target, TARGET_SYSTEMS[0])
+            met = "-" if local is None else "yes" if _meets(target, local[0]) else "no"
+            bound = f"{'≤' if target.at_most else '≥'} {target.bound:g}"
+            lines.append("| " + " | ".join([target.title, bound, *cells, met]) + " |")
+        return "\n".join(lines)
+
     def table(self) -> str:
         header = ["workload", "metric", *SYSTEMS, *(title for _, _, title in RATIOS)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -70,6 +126,10 @@ class Report:
             cells = [row.workload, row.metric, *(row.cell(s) for s in SYSTEMS), *ratios]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+
+def _meets(target: Target, ratio: float) -> bool:
+    return ratio <= target.bound if target.at_most else ratio >= target.bound
 
 
 def _fmt(value: float) -> str:
@@ -90,7 +150,23 @@ def machine() -> list[str]:
         f"memory: {int(mem.group(1)) // 1024 if mem else '?'} MiB",
         f"python: {platform.python_version()} ({platform.platform()})",
         f"temporalio: {version('temporalio')}; {cli.stdout.strip()}",
+        f"code: {_code_version()}",
     ]
+
+
+def _code_version() -> str:
+    """The commit measured, and which measured files (not bench/) differed from it."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True)  # fmt: skip
+        changed = subprocess.run([*git, "status", "--porcelain", "--", "agentflow", "workflows",
+                                  "activities"], capture_output=True, text=True)  # fmt: skip
+    except OSError:  # no git on this machine
+        return "unknown"
+    files = [line[3:] for line in changed.stdout.splitlines()]
+    commit = head.stdout.strip() or "unknown"
+    return f"{commit}, uncommitted changes in {', '.join(files)}" if files else commit
 
 
 def load() -> str:
@@ -107,8 +183,10 @@ def _read(path: str) -> str:
 
 def write_results(report: Report, header: list[str], path: Path = RESULTS) -> None:
     """Replace the generated part of RESULTS.md, keeping the hand-written analysis around it."""
-    generated = "\n".join([BEGIN, "", *(f"- {line}" for line in header), "",
-                           report.table(), "", *report.notes, "", END])  # fmt: skip
+    targets = report.targets_table()
+    generated = "\n".join([BEGIN, "", *(f"- {line}" for line in header), "", report.table(),
+                           "", *([targets, ""] if targets else []), *report.notes, "",
+                           END])  # fmt: skip
     text = path.read_text() if path.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
     before, _, rest = text.partition(BEGIN)
     _, _, after = rest.partition(END)

@@ -12,19 +12,23 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from agentflow.client import Runner
 from agentflow.config import FlowConfig, parse_config
 from agentflow.models import Event, State
+from agentflow.sessions import EmitHandle
 from agentflow.trace import run_histories
 from agentflow.worker import build_worker
 from bench.agents import HANDLERS, SLEEP_SECONDS
 from bench.raw import RAW_WORKFLOWS, RawFanOut, RawInput, RawLoop, RawSequential, raw_step
+from bench.raw_session import RawEvent, RawSession
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,6 +39,18 @@ class System(Protocol):
     async def sequential(self, agents: int, variant: str, state: dict[str, Any]) -> Any: ...
     async def fan_out(self, agents: int, variant: str) -> Any: ...
     async def loop(self, iterations: int, variant: str) -> Any: ...
+
+
+class Emitted(Protocol):
+    async def result(self) -> Any: ...
+
+
+class SessionSystem(Protocol):
+    """A system with sessions (W6): emits an event of an ``agents``-agent sequential flow."""
+
+    name: str
+
+    async def emit(self, agents: int, session_id: str, wait: bool) -> Emitted: ...
 
 
 def flow_config(mode: str, agents: int, variant: str, local: bool = False) -> FlowConfig:
@@ -96,6 +112,11 @@ class AgentflowSystem:
         kind = "inflate" if "inflate_bytes" in state else variant
         return await self.runner("sequential", agents, kind).run(state)
 
+    async def emit(self, agents: int, session_id: str, wait: bool) -> EmitHandle:
+        """An event of the ``agents``-agent sequential no-op flow into session ``session_id``."""
+        return await self.runner("sequential", agents, "noop").emit({}, session_id=session_id,
+                                                                    wait=wait)  # fmt: skip
+
     async def fan_out(self, agents: int, variant: str) -> WorkflowHandle[Any, Any]:
         handle = await self.runner("collaborative", agents, variant).start({})
         await handle.result()
@@ -120,7 +141,8 @@ class RawSystem:
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
-        worker = Worker(self.client, task_queue=self.task_queue, workflows=RAW_WORKFLOWS,
+        worker = Worker(self.client, task_queue=self.task_queue,
+                        workflows=[*RAW_WORKFLOWS, RawSession],
                         activities=[raw_step], **self.worker_options)  # fmt: skip
         async with worker:
             yield
@@ -139,6 +161,26 @@ class RawSystem:
     async def sequential(self, agents: int, variant: str, state: dict[str, Any]) -> Any:
         return await (await self.start_sequential(agents, variant, state)).result()
 
+    async def emit(self, agents: int, session_id: str, wait: bool) -> RawEmitted:
+        """An event into a hand-written session: update-with-start when ``wait``, else
+        signal-with-start (the result is then asked for with an update)."""
+        event = RawEvent(uuid.uuid4().hex, RawInput(agents, local=self.local))
+        workflow_id = f"raw-session-{self.name}-{session_id}"
+        if wait:
+            start = WithStartWorkflowOperation(
+                RawSession.run, id=workflow_id, task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )  # fmt: skip
+            result: dict[str, Any] = await self.client.execute_update_with_start_workflow(
+                "emit_and_wait", event, start_workflow_operation=start, result_type=dict
+            )
+            return RawEmitted(event.id, None, result)
+        handle = await self.client.start_workflow(
+            RawSession.run, id=workflow_id, task_queue=self.task_queue,
+            start_signal="emit", start_signal_args=[event],
+        )  # fmt: skip
+        return RawEmitted(event.id, handle, None)
+
     async def fan_out(self, agents: int, variant: str) -> WorkflowHandle[Any, Any]:
         inp = RawInput(agents, sleep=_sleep(variant), local=self.local)
         handle = await self._start(RawFanOut, inp)
@@ -150,6 +192,23 @@ class RawSystem:
         handle = await self._start(RawLoop, inp)
         await handle.result()
         return handle
+
+
+@dataclass
+class RawEmitted:
+    """A raw session event: its result at once (update-with-start) or through its handle."""
+
+    event_id: str
+    handle: WorkflowHandle[Any, Any] | None
+    outcome: dict[str, Any] | None
+
+    async def result(self) -> dict[str, Any]:
+        if self.handle is None:
+            return self.outcome or {}
+        result: dict[str, Any] = await self.handle.execute_update(
+            "result", self.event_id, result_type=dict
+        )
+        return result
 
 
 class AsyncioSystem:

@@ -1,17 +1,18 @@
-"""W1-W5: each runs one workload once on one system and returns its metrics."""
+"""W1-W6: each runs one workload once on one system and returns its metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
 import time
+import uuid
 from typing import Any
 
 from temporalio.client import Client
 
 from agentflow.errors import FlowFailedError
 from bench import calls
-from bench.systems import AgentflowSystem, System, history_sizes
+from bench.systems import AgentflowSystem, SessionSystem, System, history_sizes
 
 AGENTS = 5
 Metrics = dict[str, float]
@@ -42,7 +43,8 @@ async def w1_latency(system: System, variant: str, runs: int) -> Metrics:
             raise RuntimeError(f"{len(calls.CALL_STARTS)} agent calls in a run of {AGENTS}")
         steps += calls.gaps()
     mean = statistics.fmean(latencies)
-    return {"run_mean_ms": mean, "run_p95_ms": p95(latencies),
+    return {"run_mean_ms": mean, "run_median_ms": statistics.median(latencies),
+            "run_p95_ms": p95(latencies),
             "run_per_agent_ms": mean / AGENTS,
             "step_mean_ms": statistics.fmean(steps), "step_p95_ms": p95(steps)}  # fmt: skip
 
@@ -115,3 +117,71 @@ async def w5_too_large_input(system: AgentflowSystem, megabytes: float) -> str:
         seconds = time.perf_counter() - started
         return f"start failed after {seconds:.2f} s: {type(err).__name__}: {err}"
     return "started (unexpected)"
+
+
+async def w6_session_latency(system: SessionSystem, sessions: int, events: int) -> Metrics:
+    """``events`` events, one at a time, into each of ``sessions`` live, idle sessions of the
+    5-agent sequential no-op flow (W1's): emit → result, per event.
+
+    Every session is started first (one event each, not measured), then the sessions take turns,
+    one event each, so every measured event finds its session idle. Events alternate between the
+    two ways to wait: ``wait_*`` is ``emit(..., wait=True)`` (update-with-start: one round trip
+    that returns the outcome), ``signal_*`` is a plain emit (signal-with-start) and then
+    ``handle.result()`` (an ``event_result`` update). ``step_*`` is measured from the agents'
+    calls, as in W1.
+    """
+    ids = _session_ids(sessions)
+    for session in ids:
+        await (await system.emit(AGENTS, session, wait=True)).result()
+    latencies: dict[bool, list[float]] = {True: [], False: []}
+    steps: list[float] = []
+    for index in range(events):
+        wait = index % 2 == 0
+        for session in ids:
+            calls.CALL_STARTS.clear()
+            started = time.perf_counter()
+            await (await system.emit(AGENTS, session, wait=wait)).result()
+            latencies[wait].append((time.perf_counter() - started) * 1000)
+            if len(calls.CALL_STARTS) != AGENTS:
+                raise RuntimeError(f"{len(calls.CALL_STARTS)} agent calls in an event of {AGENTS}")
+            steps += calls.gaps()
+    metrics: Metrics = {}
+    for wait, label in ((True, "wait"), (False, "signal")):
+        if latencies[wait]:
+            metrics[f"{label}_median_ms"] = statistics.median(latencies[wait])
+            metrics[f"{label}_p95_ms"] = p95(latencies[wait])
+    metrics["step_mean_ms"] = statistics.fmean(steps)
+    return metrics
+
+
+async def w6_session_throughput(system: SessionSystem, sessions: int, events: int) -> Metrics:
+    """``sessions`` times ``events`` events emitted at once (signal-with-start: the sessions start
+    with their first event), then every outcome awaited; agent steps/s over the whole time."""
+    ids = _session_ids(sessions)
+    calls.CALL_STARTS.clear()
+    started = time.perf_counter()
+    handles = await asyncio.gather(
+        *(system.emit(AGENTS, session, wait=False) for _ in range(events) for session in ids)
+    )
+    by_session: dict[str, list[Any]] = {session: [] for session in ids}
+    for index, handle in enumerate(handles):
+        by_session[ids[index % sessions]].append(handle)
+    # One waiter per session, event by event: a session finishes its events in arrival order,
+    # and Temporal admits 10 updates in flight per workflow (history.maxInFlightUpdates).
+    await asyncio.gather(*(_outcomes(queue) for queue in by_session.values()))
+    seconds = time.perf_counter() - started
+    total = sessions * events
+    if len(calls.CALL_STARTS) != total * AGENTS:  # a retried or lost call would skew steps/s
+        raise RuntimeError(f"{len(calls.CALL_STARTS)} agent calls for {total} events")
+    return {"seconds": seconds, "events_per_s": total / seconds,
+            "steps_per_s": total * AGENTS / seconds}  # fmt: skip
+
+
+async def _outcomes(handles: list[Any]) -> None:
+    for handle in handles:
+        await handle.result()
+
+
+def _session_ids(sessions: int) -> list[str]:
+    prefix = uuid.uuid4().hex[:8]
+    return [f"w6-{prefix}-{index}" for index in range(sessions)]

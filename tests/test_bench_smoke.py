@@ -23,13 +23,14 @@ async def test_bench_runs_every_workload_on_every_system(
     # Measured from the agents' own calls: 4 steps per run of 5, for every system.
     assert set(steps.samples) == set(SYSTEMS)
     workloads = {row.workload.split()[0] for row in report.rows}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6"}
     assert any("agent 'a0'" in note and "MB" in note for note in report.notes)
     results = tmp_path / "RESULTS.md"
     results.write_text("# kept\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nkept too\n")
     write_results(report, ["machine"], results)
     text = results.read_text()
     assert "old" not in text and "kept too" in text and "| W1 latency, noop |" in text
+    assert "| (b) session steps/s (W6) ÷ W2 steps/s (no-op) | ≥ 2 |" in text  # W6's targets
 
 
 def test_report_ratios() -> None:

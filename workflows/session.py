@@ -89,6 +89,8 @@ class SessionWorkflow:
                 await self._idle()
 
     async def _idle(self) -> None:
+        # Waiting ends the workflow task: the local work so far gets recorded.
+        self.unrecorded_ms, self.unrecorded_events = 0.0, 0
         self._show()
         timeout = self.state.idle_timeout_seconds
         try:
