@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from agentflow.cli import main
 from agentflow.client import Runner
 from agentflow.config import FlowConfig, parse_config
 from agentflow.devserver import dev_server_args, temporal_binary
@@ -37,6 +39,20 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 async def client(env: WorkflowEnvironment) -> Client:
     return env.client
+
+
+@pytest.fixture
+def cli_env(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI reaches the test server through Temporal's own env var; no agentflow.toml."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = await asyncio.to_thread(main, list(argv))  # main() runs its own event loop
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def flow_config(

@@ -23,7 +23,6 @@ from agentflow.dead_letters import read_letter, redriven_event
 from agentflow.events import session_workflow_id
 from tests.conftest import running_worker
 from tests.test_cli import TOP_KEYS, cli, one_json_object, write_config
-from tests.test_cli_observe import cli_env  # noqa: F401 (a fixture)
 
 T = TypeVar("T")
 
@@ -103,7 +102,7 @@ class Cli:
 
 
 @pytest.fixture
-def flow(cli_env: Path) -> Path:  # noqa: F811 (the fixture imported above)
+def flow(cli_env: Path) -> Path:
     return write_config(cli_env, FLOW)
 
 

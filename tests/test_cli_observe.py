@@ -11,25 +11,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli import main
 from agentflow.models import FlowProgress
 from agentflow.observe import follow, progress_line
-from tests.conftest import flow_config, flow_runner
+from tests.conftest import cli, flow_config, flow_runner
 from tests.flows import append_then_noop
-
-
-@pytest.fixture
-def cli_env(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI reaches the test server through Temporal's own env var; no agentflow.toml."""
-    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = await asyncio.to_thread(main, list(argv))  # main() runs its own event loop
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _sequential() -> object:

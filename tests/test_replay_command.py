@@ -22,25 +22,11 @@ from agentflow.cli import main
 from agentflow.config import FlowConfig
 from agentflow.models import FlowInput
 from agentflow.replay import ReplayReport, parse_duration, replay_runs
-from tests.conftest import flow_config, flow_runner
+from tests.conftest import cli, flow_config, flow_runner
 from tests.flows import append_then_noop
 from workflows import ALL_WORKFLOWS
 
 POLLS = 100  # visibility is eventually consistent: list again until our runs show up
-
-
-@pytest.fixture
-def cli_env(client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI reaches the test server through Temporal's own env var; no agentflow.toml."""
-    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = await asyncio.to_thread(main, list(argv))  # main() runs its own event loop
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _named_uniquely(config: FlowConfig) -> FlowConfig:
