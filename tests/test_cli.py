@@ -185,7 +185,9 @@ async def test_run_json_completed(
     assert (body["status"], body["mode"], body["error"]) == ("completed", "sequential", None)
     assert body["workflow_id"].startswith("cli-seq-") and body["run_id"]
     assert body["state"] == {
-        "data": {"trail": ["start", "first", "second"]}, "meta": {}, "context": {}
+        "data": {"trail": ["start", "first", "second"]},
+        "meta": {},
+        "context": {},
     }
     assert [r["agent"] for r in body["results"]] == ["first", "second"]
     for result in body["results"]:
