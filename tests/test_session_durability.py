@@ -36,7 +36,7 @@ from agentflow.worker import build_worker
 from tests._worker_process import WorkerProcess, wait_for_lines
 from tests.conftest import REPO, flow_config, flow_runner
 from tests.session_agents import Call, read_calls
-from workflows.session import CHECKPOINT_EVENTS
+from workflows._checkpoint import CHECKPOINT_EVENTS
 
 AGENTS = ("a", "b", "c")
 EVENTS_PER_SESSION = 10

@@ -4,7 +4,7 @@ failures say about attempts.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
@@ -17,11 +17,43 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import AgentInput, AgentOutput
+    from agentflow.config import FlowConfig, RetrySettings
+    from agentflow.models import AgentHooks, AgentInput, AgentOutput, AgentResult
 
 RUN_AGENT = "run_agent"
 # A crashed worker's attempt is retried after this long without a heartbeat.
 HEARTBEAT_SECONDS = 10.0
+
+
+def retry_policy(retry: RetrySettings, maximum_attempts: int) -> RetryPolicy:
+    """An agent's (or a hook point's) ``[*.retry]`` settings as Temporal's RetryPolicy."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=retry.initial_interval_seconds),
+        backoff_coefficient=retry.backoff_coefficient,
+        maximum_interval=timedelta(seconds=retry.maximum_interval_seconds),
+        maximum_attempts=maximum_attempts,
+        non_retryable_error_types=retry.non_retryable_errors,
+    )
+
+
+def agent_hooks(config: FlowConfig) -> AgentHooks | None:
+    """The agent-level ``[hooks]`` callbacks the ``run_agent`` activity runs, None if none."""
+    hooks = config.hooks
+    found = AgentHooks(
+        before_agent_run=hooks.at("before_agent_run"),
+        after_agent_run=hooks.at("after_agent_run"),
+        agent_error=hooks.at("agent_error"),
+    )
+    return found if found.before_agent_run or found.after_agent_run or found.agent_error else None
+
+
+def deadline_message(deadline: datetime | None, agent: str, err: BaseException) -> str | None:
+    """Why an agent failed when its event's deadline ran out (schedule-to-close)."""
+    if deadline is None or not isinstance(err, ActivityError):
+        return None
+    if err.retry_state != RetryState.TIMEOUT and not isinstance(err.cause, TimeoutError):
+        return None
+    return f"the event's deadline {deadline.isoformat()} passed while {agent!r} ran"
 
 
 async def run_agent_activity(
@@ -110,3 +142,30 @@ def error_type(err: FailureError) -> str:
     if isinstance(cause, TimeoutError):
         return "Timeout"
     return type(cause or err).__name__
+
+
+def failed_result(
+    agent: str, err: FailureError, policy: RetryPolicy, started: datetime,
+    deadline: datetime | None,
+) -> AgentResult:  # fmt: skip
+    """The AgentResult of an agent that failed for good (after Temporal's retries)."""
+    failure = err.cause if isinstance(err, ActivityError) else err
+    ended = workflow.now()
+    out_of_time = deadline_message(deadline, agent, err)
+    rejected_by = failure_detail(err, "rejected_by")
+    return AgentResult(
+        agent=agent, status="failed", attempt=attempts(err, policy), started_at=started,
+        ended_at=ended, duration_ms=(ended - started).total_seconds() * 1000,
+        error=out_of_time or str(failure or err),
+        error_type="DeadlinePassed" if out_of_time else error_type(err),
+        rejected_by=rejected_by if isinstance(rejected_by, str) else None,
+    )  # fmt: skip
+
+
+def not_started_result(agent: str, deadline: datetime, now: datetime) -> AgentResult:
+    """The event's deadline passed before ``agent`` could start."""
+    return AgentResult(
+        agent=agent, status="failed", attempt=0, started_at=now, ended_at=now,
+        error=f"the event's deadline {deadline.isoformat()} passed before {agent!r} started",
+        error_type="DeadlinePassed",
+    )  # fmt: skip

@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
     from agentflow.models import AgentResult, FlowResult, HookInput, HookOutput, State
+    from workflows._calls import retry_policy
     from workflows._steps import FlowRun, StepFailed
 
 RUN_HOOKS = "run_hooks"
@@ -125,13 +125,8 @@ async def _event_hooks(run: FlowRun, point: str, state: State, error: str | None
         return state
     request = HookInput(hook=point, callbacks=callbacks, event=run.input.event, state=state,
                         flow=run.config.name, error=error)  # fmt: skip
-    retry = run.config.orchestration.retry
-    policy = RetryPolicy(
-        initial_interval=timedelta(seconds=retry.initial_interval_seconds),
-        backoff_coefficient=retry.backoff_coefficient,
-        maximum_interval=timedelta(seconds=retry.maximum_interval_seconds),
-        maximum_attempts=1 + run.config.orchestration.retry_attempts,
-    )
+    orchestration = run.config.orchestration
+    policy = retry_policy(orchestration.retry, 1 + orchestration.retry_attempts)
     run.calls += 1
     activity_id = f"{run.activity_prefix}{run.calls}-hooks-{point}"
     timeout = timedelta(seconds=HOOK_TIMEOUT_SECONDS)

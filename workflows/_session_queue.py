@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
@@ -20,10 +21,11 @@ with workflow.unsafe.imports_passed_through():
         EmitRequest,
         EventOutcome,
         QueuedEvent,
+        QueuedView,
         SessionCounts,
         SessionState,
     )
-    from agentflow.models import PRIORITY_KEYS
+    from agentflow.models import PRIORITY_KEYS, FlowResult
 
 # Bytes of queued event data a session holds; beyond it events are dead-lettered.
 MAX_QUEUED_BYTES = 1024 * 1024
@@ -33,6 +35,8 @@ MAX_SEEN_BYTES = 400 * 1024
 # full result as far as this many bytes of results go when the session continues as new.
 RECENT_OUTCOMES = 100
 CARRIED_RESULT_BYTES = 256 * 1024
+# What the context may hold: it is carried in every continue-as-new input (2 MB at most).
+MAX_CONTEXT_BYTES = 512 * 1024
 
 Accepted = Literal["queued", "duplicate", "full"]
 
@@ -90,6 +94,22 @@ class EventBook:
     def config(self, queued: QueuedEvent) -> FlowConfig:
         return self.configs[queued.config_key]
 
+    def processed(self, queued: QueuedEvent, result: FlowResult) -> None:
+        """Count an event that completed (or that its error handler handled)."""
+        if result.status == "handled":
+            self.counts.handled += 1
+        else:
+            self.counts.completed += 1
+        self.finished(EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
+                                   status=result.status, result=result))  # fmt: skip
+
+    def queued_views(self) -> list[QueuedView]:
+        return [
+            QueuedView(event_id=q.event.id, seq=q.seq, priority=q.event.priority,
+                       accepted_at=q.accepted_at, deadline=q.event.deadline)
+            for q in sorted(self.queue, key=lambda q: q.seq)
+        ]  # fmt: skip
+
     def finished(self, outcome: EventOutcome) -> None:
         self.recent[outcome.event_id] = outcome
         while len(self.recent) > RECENT_OUTCOMES:
@@ -133,3 +153,16 @@ class EventBook:
 
 def _config_key(config: FlowConfig) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def check_context(result: FlowResult) -> None:
+    """Fail the event (FlowFailed) if it left a context too large to carry."""
+    size = len(result.state.model_dump_json(include={"context"}))
+    if size > MAX_CONTEXT_BYTES:
+        result.status = "failed"
+        result.error = (
+            f"the session context grew to {size / 1024:.0f} KB; at most "
+            f"{MAX_CONTEXT_BYTES // 1024} KB (it is carried across continue-as-new): keep large "
+            "data outside the session and store a reference"
+        )
+        raise ApplicationError(result.error, result, type="FlowFailed")

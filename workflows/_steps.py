@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
-    ActivityError,
     ApplicationError,
     FailureError,
-    RetryState,
-    TimeoutError,
 )
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import (
         PRIORITY_KEYS,
-        AgentHooks,
         AgentInput,
         AgentResult,
         FlowInput,
@@ -32,7 +26,13 @@ with workflow.unsafe.imports_passed_through():
         State,
     )
     from workflows._bus import Bus, Delivery
-    from workflows._calls import attempts, error_type, failure_detail, run_agent_activity
+    from workflows._calls import (
+        agent_hooks,
+        failed_result,
+        not_started_result,
+        retry_policy,
+        run_agent_activity,
+    )
     from workflows._progress import Progress
     from workflows._state import changed_keys, merge_states
 
@@ -82,14 +82,7 @@ class FlowRun:
         self.continue_as_new = continue_as_new
         # True when a loop resumes after continue-as-new: its before-event hooks already ran.
         self.resumed = resumed or flow_input.loop is not None
-        hooks = self.config.hooks
-        agent_hooks = AgentHooks(
-            before_agent_run=hooks.at("before_agent_run"),
-            after_agent_run=hooks.at("after_agent_run"),
-            agent_error=hooks.at("agent_error"),
-        )
-        has_hooks = agent_hooks.before_agent_run or agent_hooks.after_agent_run
-        self.agent_hooks = agent_hooks if has_hooks or agent_hooks.agent_error else None
+        self.agent_hooks = agent_hooks(self.config)
         # The progress query and the UI's current details (workflows/_progress.py).
         self.progress = Progress(self)
         self.bus = Bus(self)  # publish/subscribe deliveries (workflows/_bus.py)
@@ -106,14 +99,7 @@ class FlowRun:
     ) -> tuple[State, AgentResult]:
         """Run one agent with Temporal's retries; the caller records the result."""
         spec = self.config.agents[agent]
-        retry = self.config.retry_settings(agent)
-        policy = RetryPolicy(
-            initial_interval=timedelta(seconds=retry.initial_interval_seconds),
-            backoff_coefficient=retry.backoff_coefficient,
-            maximum_interval=timedelta(seconds=retry.maximum_interval_seconds),
-            maximum_attempts=self.config.max_attempts(agent),
-            non_retryable_error_types=retry.non_retryable_errors,
-        )
+        policy = retry_policy(self.config.retry_settings(agent), self.config.max_attempts(agent))
         event = self.input.event.model_copy(update={"source_agent": source})
         topic = delivery.topic if delivery else None
         if delivery:
@@ -124,7 +110,10 @@ class FlowRun:
             hooks=self.agent_hooks,
         )  # fmt: skip
         started = workflow.now()
-        time_left = self._time_left(agent, started)
+        deadline = self.input.event.deadline
+        time_left = None if deadline is None else (deadline - started).total_seconds()
+        if deadline is not None and time_left is not None and time_left <= 0:
+            raise StepFailed(not_started_result(agent, deadline, started))
         self.running.append(agent)
         self.calls += 1
         activity_id = f"{self.activity_prefix}{self.calls}-{agent}"
@@ -142,22 +131,7 @@ class FlowRun:
             self._ended(agent, succeeded=False)
             if not isinstance(err, FailureError):
                 raise
-            failure = err.cause if isinstance(err, ActivityError) else err
-            ended = workflow.now()
-            out_of_time = self._deadline_message(agent, err)
-            raise StepFailed(
-                AgentResult(
-                    agent=agent,
-                    status="failed",
-                    attempt=attempts(err, policy),
-                    started_at=started,
-                    ended_at=ended,
-                    duration_ms=(ended - started).total_seconds() * 1000,
-                    error=out_of_time or str(failure or err),
-                    error_type="DeadlinePassed" if out_of_time else error_type(err),
-                    rejected_by=_text(failure_detail(err, "rejected_by")),
-                )
-            ) from err
+            raise StepFailed(failed_result(agent, err, policy, started, deadline)) from err
         self._ended(agent, succeeded=True)
         if self.config.is_local(agent):
             self.unrecorded_local_ms += (output.ended_at - output.started_at).total_seconds() * 1000
@@ -175,31 +149,6 @@ class FlowRun:
             topic=topic,
         )
         return self.bus.published(result, activity_id, output.state, delivery), result
-
-    def _time_left(self, agent: str, now: datetime) -> float | None:
-        """Seconds until the event's deadline; StepFailed if it has passed already."""
-        deadline = self.input.event.deadline
-        if deadline is None:
-            return None
-        left: float = (deadline - now).total_seconds()
-        if left > 0:
-            return left
-        raise StepFailed(
-            AgentResult(
-                agent=agent, status="failed", attempt=0, started_at=now, ended_at=now,
-                error=f"the event's deadline {deadline.isoformat()} passed before {agent!r} "
-                "started", error_type="DeadlinePassed",
-            )
-        )  # fmt: skip
-
-    def _deadline_message(self, agent: str, err: BaseException) -> str | None:
-        """Why an agent failed when its event's deadline ran out (schedule-to-close)."""
-        deadline = self.input.event.deadline
-        if deadline is None or not isinstance(err, ActivityError):
-            return None
-        if err.retry_state != RetryState.TIMEOUT and not isinstance(err.cause, TimeoutError):
-            return None
-        return f"the event's deadline {deadline.isoformat()} passed while {agent!r} ran"
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state."""
@@ -257,7 +206,3 @@ class FlowRun:
         partial = self.finish(self.state, **extra)
         partial.status, partial.error = "failed", message
         raise ApplicationError(message, partial, type="FlowFailed", non_retryable=True)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None

@@ -20,7 +20,6 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.session import SESSION_CHECKPOINT
     from agentflow.events import (
         CLOSE_UPDATE,
         EMIT_AND_WAIT_UPDATE,
@@ -31,24 +30,18 @@ with workflow.unsafe.imports_passed_through():
         EventOutcome,
         InFlight,
         QueuedEvent,
-        QueuedView,
         SessionState,
         SessionSummary,
         SessionView,
         initial_state,
     )
     from agentflow.models import FlowInput, FlowResult
+    from workflows._checkpoint import LocalWork
     from workflows._event import handle_event
     from workflows._letters import Letters
     from workflows._modes import MODE_BODIES
-    from workflows._session_queue import EventBook
+    from workflows._session_queue import EventBook, check_context
     from workflows._steps import FlowRun
-
-# What the context may hold: it is carried in every continue-as-new input (2 MB at most).
-MAX_CONTEXT_BYTES = 512 * 1024
-# Local work between checkpoints while events are queued (activities/session.py says why).
-CHECKPOINT_LOCAL_MS = 50.0
-CHECKPOINT_EVENTS = 10
 
 
 @workflow.defn(name="AgentflowSession")
@@ -62,7 +55,7 @@ class SessionWorkflow:
         self.current: QueuedEvent | None = None
         self.closing: str | None = None
         self.moving = False  # continuing as new: waiters re-ask the next run
-        self.unrecorded_ms, self.unrecorded_events = 0.0, 0  # local work since a round trip
+        self.local_work = LocalWork()  # unrecorded local work: checkpoints between events
 
     @workflow.run
     async def run(self, state: SessionState) -> SessionSummary:
@@ -72,7 +65,7 @@ class SessionWorkflow:
         while True:
             await self.letters.write_pending(self.book.finished)
             if self.book:
-                await self._checkpoint_if_due()
+                await self.local_work.checkpoint_if_due(f"checkpoint-{self.book.next_seq}")
                 await self._process(self.book.pop())
                 done_here += 1
                 if done_here >= state.events_per_run or (
@@ -89,8 +82,7 @@ class SessionWorkflow:
                 await self._idle()
 
     async def _idle(self) -> None:
-        # Waiting ends the workflow task: the local work so far gets recorded.
-        self.unrecorded_ms, self.unrecorded_events = 0.0, 0
+        self.local_work.recorded()  # waiting ends the workflow task
         self._show()
         timeout = self.state.idle_timeout_seconds
         try:
@@ -130,7 +122,7 @@ class SessionWorkflow:
         return SessionView(
             flow=self.state.flow, session_id=self.state.session_id, status=status,
             current=self.current.event.id if self.current else None,
-            queued=[_brief(q) for q in sorted(self.book.queue, key=lambda q: q.seq)],
+            queued=self.book.queued_views(),
             counts=self.book.counts, context=self.context, runs=self.state.runs,
             last_event_at=self.state.last_event_at, closed_reason=self.closing,
         )  # fmt: skip
@@ -183,18 +175,14 @@ class SessionWorkflow:
         try:
             await self._handle(queued, run)
         finally:
-            if run.round_trips:
-                self.unrecorded_ms, self.unrecorded_events = 0.0, 0
-            if run.unrecorded_local_ms:
-                self.unrecorded_ms += run.unrecorded_local_ms
-                self.unrecorded_events += 1
+            self.local_work.after(run)
             self.current = None
 
     async def _handle(self, queued: QueuedEvent, run: FlowRun) -> None:
         flow_input = run.input
         try:
             result = await handle_event(run, MODE_BODIES[flow_input.config.mode])
-            _check_context(result)
+            check_context(result)
         except ApplicationError as err:
             failed = err.details[0] if err.details else None
             partial_result = failed if isinstance(failed, FlowResult) else None
@@ -202,23 +190,7 @@ class SessionWorkflow:
                                       self.book.finished)  # fmt: skip
         else:
             self.context = result.state.context
-            if result.status == "handled":
-                self.book.counts.handled += 1
-            else:
-                self.book.counts.completed += 1
-            outcome = EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
-                                   status=result.status, result=result)  # fmt: skip
-            self.book.finished(outcome)
-
-    async def _checkpoint_if_due(self) -> None:
-        """End the workflow task between queued events after enough unrecorded local work."""
-        if self.unrecorded_ms < CHECKPOINT_LOCAL_MS and self.unrecorded_events < CHECKPOINT_EVENTS:
-            return
-        await workflow.execute_activity(
-            SESSION_CHECKPOINT, start_to_close_timeout=timedelta(seconds=30), summary="checkpoint",
-            activity_id=f"checkpoint-{self.book.next_seq}",
-        )  # fmt: skip
-        self.unrecorded_ms, self.unrecorded_events = 0.0, 0
+            self.book.processed(queued, result)
 
     async def _continue_mid_event(self, queued: QueuedEvent, flow_input: FlowInput) -> NoReturn:
         await self._continue_as_new(InFlight(queued=queued, flow_input=flow_input))
@@ -244,20 +216,3 @@ class SessionWorkflow:
             f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
             f"{len(self.book)} queued"
         )
-
-
-def _brief(queued: QueuedEvent) -> QueuedView:
-    return QueuedView(event_id=queued.event.id, seq=queued.seq, priority=queued.event.priority,
-                      accepted_at=queued.accepted_at, deadline=queued.event.deadline)  # fmt: skip
-
-
-def _check_context(result: FlowResult) -> None:
-    size = len(result.state.model_dump_json(include={"context"}))
-    if size > MAX_CONTEXT_BYTES:
-        result.status = "failed"
-        result.error = (
-            f"the session context grew to {size / 1024:.0f} KB; at most "
-            f"{MAX_CONTEXT_BYTES // 1024} KB (it is carried across continue-as-new): keep large "
-            "data outside the session and store a reference"
-        )
-        raise ApplicationError(result.error, result, type="FlowFailed")
