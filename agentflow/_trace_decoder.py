@@ -35,8 +35,10 @@ from temporalio.client import Client
 
 from agentflow.config import FlowConfig
 from agentflow.events import (
+    DEAD_LETTER_WORKFLOW,
     EMIT_AND_WAIT_UPDATE,
     EMIT_SIGNAL,
+    SESSION_WORKFLOW,
     DeadLetter,
     DeadLetterView,
     EmitRequest,
@@ -54,7 +56,6 @@ from agentflow.models import (
     HookOutput,
     State,
 )
-from agentflow.sessions import SESSION_WORKFLOW
 from workflows._bus import PUBLISH, published_topics
 from workflows._calls import RUN_AGENT
 from workflows._event import RUN_HOOKS
@@ -69,7 +70,6 @@ Action = Literal[
 FLOW_ACTIONS = {"emitted", "completed", "failed", "timed out", "handed off", "published",
                 "rejected", "dead-lettered", "continued-as-new", "canceled",
                 "terminated"}  # fmt: skip
-DEAD_LETTER_WORKFLOW = "AgentflowDeadLetter"  # workflows/dead_letter.py
 LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker for a local activity
 HOOKS = "hooks"  # the AGENT column of event hook lines (before/after_event_handling)
 ERROR_HANDOFF = "to error handler "  # a hand-off line's detail: "to error handler X (kind)"

@@ -8,9 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
@@ -159,15 +156,7 @@ class Runner:
 
     async def has_workers(self) -> bool:
         """Whether any worker polls this flow's task queue (a run without one just waits)."""
-        client = await self.client()
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=self.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-        return bool(response.pollers)
+        return await visibility.has_workers(await self.client(), self.task_queue)
 
     async def run(self, data: dict[str, Any] | None = None, **options: Any) -> FlowResult:
         """Start a run and wait for its result (FlowFailedError if it fails)."""

@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow import sessions, visibility
 from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.events import DeadLetter, DeadLetterView, Redrive
+from agentflow.events import DEAD_LETTER_WORKFLOW, DeadLetter, DeadLetterView, Redrive
 from agentflow.models import Event
 from workflows.dead_letter import PURGE_UPDATE, REDRIVEN_UPDATE
 
@@ -154,7 +154,7 @@ async def read_letter(client: Client, letter_id: str) -> LetterRecord:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise AgentflowError(f"no dead letter {letter_id!r}") from None
         raise
-    if description.workflow_type != visibility.DEAD_LETTER_TYPE:
+    if description.workflow_type != DEAD_LETTER_WORKFLOW:
         raise AgentflowError(f"{letter_id!r} is not a dead letter (its workflow type is "
                              f"{description.workflow_type})")  # fmt: skip
     status = description.status or WorkflowExecutionStatus.RUNNING

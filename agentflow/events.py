@@ -20,6 +20,9 @@ from agentflow.models import Event, FlowInput, FlowResult, State
 MAX_SESSION_ID_BYTES = 256
 MAX_EVENT_ID_BYTES = 256
 
+# Workflow type names (workflows/session.py, workflows/dead_letter.py).
+SESSION_WORKFLOW = "AgentflowSession"
+DEAD_LETTER_WORKFLOW = "AgentflowDeadLetter"
 EMIT_SIGNAL = "emit"
 EMIT_AND_WAIT_UPDATE = "emit_and_wait"
 EVENT_RESULT_UPDATE = "event_result"

@@ -36,6 +36,7 @@ from agentflow.events import (
     MAX_EVENT_ID_BYTES,
     MAX_SESSION_ID_BYTES,
     SESSION_QUERY,
+    SESSION_WORKFLOW,
     EmitRequest,
     EventOutcome,
     SessionState,
@@ -45,7 +46,6 @@ from agentflow.events import (
 )
 from agentflow.models import PRIORITY_KEYS, Event, FlowResult
 
-SESSION_WORKFLOW = "AgentflowSession"
 # Temporal limits one payload to 2 MB; leave room for the config that travels with the event.
 MAX_EMIT_BYTES = 2 * 1024 * 1024 - 128 * 1024
 # How long a client waits between asking a session that was continuing as new again.

@@ -31,13 +31,13 @@ from temporalio.service import RPCError
 
 from agentflow import visibility
 from agentflow._trace_decoder import (
-    DEAD_LETTER_WORKFLOW,
     FLOW_ACTIONS,
     Action,
     TraceEntry,
     decode_run,
 )
 from agentflow.errors import AgentflowError
+from agentflow.events import DEAD_LETTER_WORKFLOW
 
 __all__ = [
     "FLOW_ACTIONS",

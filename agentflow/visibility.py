@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow.config import FlowConfig
 from agentflow.devserver import SEARCH_ATTRIBUTES
 from agentflow.errors import AgentflowError, ConfigError
+from agentflow.events import DEAD_LETTER_WORKFLOW, SESSION_WORKFLOW
 from agentflow.models import FlowProgress
 from workflows._progress import PROGRESS_QUERY
 
@@ -50,8 +51,6 @@ STATUSES = {
     "timed-out": "TimedOut",
 }
 
-SESSION_TYPE = "AgentflowSession"
-DEAD_LETTER_TYPE = "AgentflowDeadLetter"
 # What `agentflow session list --status` takes: a session that ended normally is "closed".
 SESSION_STATUSES = {
     "running": "Running",
@@ -127,7 +126,7 @@ def visibility_query(
 def session_query(flow: str | None = None, status: str | None = None) -> str:
     """Sessions, one row per session: runs that continued as new are left out (each such run
     is a chapter of the session, not a session of its own)."""
-    clauses = [f"WorkflowType = {_quote(SESSION_TYPE)}",
+    clauses = [f"WorkflowType = {_quote(SESSION_WORKFLOW)}",
                f"ExecutionStatus != {_quote(STATUSES['continued-as-new'])}",
                *_filters(None, flow)]  # fmt: skip
     if status:
@@ -139,7 +138,7 @@ def dead_letter_query(
     session: str | None = None, flow: str | None = None, open_only: bool = True
 ) -> str:
     """Dead letters; an open one is a running ``AgentflowDeadLetter`` workflow."""
-    clauses = [f"WorkflowType = {_quote(DEAD_LETTER_TYPE)}", *_filters(session, flow)]
+    clauses = [f"WorkflowType = {_quote(DEAD_LETTER_WORKFLOW)}", *_filters(session, flow)]
     if open_only:
         clauses.append(f"ExecutionStatus = {_quote(STATUSES['running'])}")
     return " AND ".join(clauses)

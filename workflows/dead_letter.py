@@ -11,14 +11,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.events import DeadLetter, DeadLetterView, Redrive
+    from agentflow.events import DEAD_LETTER_WORKFLOW, DeadLetter, DeadLetterView, Redrive
 
 LETTER_QUERY = "letter"
 REDRIVEN_UPDATE = "redriven"
 PURGE_UPDATE = "purge"
 
 
-@workflow.defn(name="AgentflowDeadLetter")
+@workflow.defn(name=DEAD_LETTER_WORKFLOW)
 class DeadLetterWorkflow:
     @workflow.init
     def __init__(self, letter: DeadLetter) -> None:

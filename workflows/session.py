@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         EMIT_SIGNAL,
         EVENT_RESULT_UPDATE,
         SESSION_QUERY,
+        SESSION_WORKFLOW,
         EmitRequest,
         EventOutcome,
         InFlight,
@@ -44,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows._steps import FlowRun
 
 
-@workflow.defn(name="AgentflowSession")
+@workflow.defn(name=SESSION_WORKFLOW)
 class SessionWorkflow:
     @workflow.init
     def __init__(self, state: SessionState) -> None:
