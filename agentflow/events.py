@@ -34,7 +34,7 @@ SESSION_QUERY = "session"
 OutcomeStatus = Literal["completed", "handled", "dead_lettered", "moved", "unknown"]
 DeadLetterReason = Literal[
     "agent failed", "deadline passed", "hook rejected", "hook failed", "unreadable",
-    "session queue full",
+    "session queue full", "publish denied",
 ]  # fmt: skip
 
 

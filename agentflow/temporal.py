@@ -2,11 +2,14 @@
 
 Connection settings come from Temporal's own client configuration (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS settings, profiles in the Temporal config
-file); a ``[temporal]`` table in agentflow.toml overrides them.
+file); a ``[temporal]`` table in agentflow.toml overrides them. The data converter is
+pydantic's, plus the ``[security]`` codec and the ``[payloads]`` store when configured: one
+converter for client, worker and Replayer alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -14,13 +17,17 @@ from urllib.parse import quote
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.plugin import SimplePlugin
 
 from activities.agent import AgentActivities
+from activities.bus import bus_publish
 from activities.session import session_checkpoint
-from agentflow.config import TemporalConfig
+from agentflow.codec import EncryptionCodec, load_keys
+from agentflow.config import FlowConfig, PayloadsConfig, SecurityConfig, TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
+from agentflow.payloads import with_storage
 from agentflow.registry import AgentRegistry
 from agentflow.sandbox import faster_sandbox
 from agentflow.telemetry import AgentCallInterceptor
@@ -34,18 +41,27 @@ class AgentflowPlugin(SimplePlugin):
 
     On a client it sets the pydantic data converter; on a worker it also registers the mode
     workflows and the ``run_agent`` activity backed by ``registry``. Add it to an existing
-    application with ``Client.connect(..., plugins=[AgentflowPlugin(registry)])``.
+    application with ``Client.connect(..., plugins=[AgentflowPlugin(registry)])``. A worker
+    uses its client's converter; ``data_converter`` (from ``data_converter()``) is for a client
+    or Replayer built with this plugin, when ``[security]`` or ``[payloads]`` is configured.
     """
 
-    def __init__(self, registry: AgentRegistry | None = None, executor: Executor | None = None):
+    def __init__(
+        self,
+        registry: AgentRegistry | None = None,
+        executor: Executor | None = None,
+        data_converter: DataConverter | None = None,
+    ):
         # `is not None`: a registry of a flow with only LLM agents is empty, hence falsy.
         agent = None if registry is None else AgentActivities(registry, executor)
         activities: list[Callable[..., Any]] | None = (
-            None if agent is None else [agent.run_agent, agent.run_hooks, session_checkpoint]
+            None
+            if agent is None
+            else [agent.run_agent, agent.run_hooks, session_checkpoint, bus_publish]
         )
         super().__init__(
             "agentflow",
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter or pydantic_data_converter,
             workflows=ALL_WORKFLOWS,
             activities=activities,
             # The "agent NAME" span, agent metrics and log lines (agentflow/telemetry.py).
@@ -77,10 +93,30 @@ def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
     return settings
 
 
+async def data_converter(
+    security: SecurityConfig | None = None, payloads: PayloadsConfig | None = None
+) -> DataConverter:
+    """pydantic's converter, encrypting when ``security.encrypt``, storing big payloads when
+    ``payloads`` is set (encryption first: stored blobs are sealed too)."""
+    converter = pydantic_data_converter
+    if security is not None and security.encrypt:
+        converter = dataclasses.replace(
+            converter,
+            payload_codec=EncryptionCodec(load_keys(security)),
+            # Failure messages and stack traces travel as an encrypted payload too: they often
+            # quote the data that made an agent fail.
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+    return await with_storage(converter, payloads)
+
+
 async def connect(
-    temporal: TemporalConfig | None = None, interceptors: Sequence[Any] = ()
+    temporal: TemporalConfig | None = None,
+    interceptors: Sequence[Any] = (),
+    *,
+    converter: DataConverter | None = None,
 ) -> Client:
-    """Connect a client with agentflow's data converter.
+    """Connect a client with agentflow's data converter (``converter``, else pydantic's).
 
     Workers add AgentflowPlugin themselves; putting it on the client too would make every
     worker built from this client register the workflows twice.
@@ -88,7 +124,9 @@ async def connect(
     settings = connect_settings(temporal)
     try:
         return await Client.connect(
-            **settings, data_converter=pydantic_data_converter, interceptors=interceptors
+            **settings,
+            data_converter=converter or pydantic_data_converter,
+            interceptors=interceptors,
         )
     except RuntimeError as err:
         reason = "connection refused" if "ConnectionRefused" in str(err) else str(err)
@@ -96,6 +134,15 @@ async def connect(
             f"cannot connect to Temporal at {settings['target_host']}: {reason} "
             "(start a server with `agentflow dev`, or set TEMPORAL_ADDRESS / [temporal] address)"
         ) from None
+
+
+async def connect_flow(config: FlowConfig | None, interceptors: Sequence[Any] = ()) -> Client:
+    """Connect with a flow's ``[temporal]``, ``[security]`` and ``[payloads]`` tables (None:
+    Temporal's own settings, no encryption, no store)."""
+    if config is None:
+        return await connect(None, interceptors)
+    converter = await data_converter(config.security, config.payloads)
+    return await connect(config.temporal, interceptors, converter=converter)
 
 
 def ui_url(

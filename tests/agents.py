@@ -122,7 +122,8 @@ def bus_agent(event: Event, state: State) -> State:
     agent = event.target_agent
     if "log_file" in state.data:
         seen = {"agent": agent, "source": event.source_agent, "meta": event.metadata,
-                "trail": state.data.get("trail", []), "state_meta": state.meta}  # fmt: skip
+                "trail": state.data.get("trail", []), "state_meta": state.meta,
+                "n": state.data.get("n"), "pid": os.getpid()}  # fmt: skip
         with open(state.data["log_file"], "a", encoding="utf-8") as log:
             log.write(json.dumps(seen) + "\n")
     out = state.clone()

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflows.bus_registry import BusRegistryWorkflow
     from workflows.collaborative import CollaborativeFlow
     from workflows.dead_letter import DeadLetterWorkflow
     from workflows.loop import LoopFlow
@@ -30,10 +31,12 @@ _MODULES = {
     "loop": ("workflows.loop", "LoopFlow"),
     "mixed": ("workflows.mixed", "MixedFlow"),
 }
-# Not modes: emitted events run in a session; what fails there becomes a dead letter.
+# Not modes: emitted events run in a session; what fails there becomes a dead letter; the
+# bus's registry knows which worker serves which subscriber.
 _OTHERS = {
     "SessionWorkflow": "workflows.session",
     "DeadLetterWorkflow": "workflows.dead_letter",
+    "BusRegistryWorkflow": "workflows.bus_registry",
 }
 
 
@@ -61,6 +64,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ALL_WORKFLOWS",
     "WORKFLOWS_BY_MODE",
+    "BusRegistryWorkflow",
     "CollaborativeFlow",
     "DeadLetterWorkflow",
     "LoopFlow",

@@ -1,13 +1,18 @@
-"""Publish/subscribe between agents: the seeds' EventBus, durable.
+"""Publish/subscribe within a run: the durable bus's fast path for the publisher's own flow.
 
 An agent publishes by setting ``state.meta["publish"] = "topic"`` (several: ``"a,b"``) on its
 output. The flow passes that state on without ``publish`` and delivers it to every enabled
-agent whose ``subscribes`` lists the topic. Each delivery is an ordinary ``run_agent``
-activity (retries, summary, activity id naming the agent), started as a background task of the
-workflow so subscribers react independently: in parallel with each other and with the rest of
-the flow, at most ``max_concurrency`` at once. Their outputs are never merged into the flow's
-state; their results join the flow's results right after their publisher's, and a failing
-subscriber is recorded without failing the flow. A subscriber may publish in turn; a chain
+agent of this flow whose ``subscribes`` matches the topic. It also records the publish on the
+durable bus (``bus_publish``, a local activity), which delivers it to the subscribers of every
+other flow (agentflow/bus.py); an agent that may not publish the topic (its ``publishes``)
+gets the event dead-lettered there, and nothing delivered.
+
+Each in-run delivery is an ordinary ``run_agent`` activity (retries, summary, activity id
+naming the agent), started as a background task of the workflow so subscribers react
+independently: in parallel with each other and with the rest of the flow, at most
+``max_concurrency`` at once. Their outputs are never merged into the flow's state; their
+results join the flow's results right after their publisher's, and a failing subscriber is
+recorded without failing the flow. A subscriber may publish in turn; a chain
 longer than ``max_hops`` fails the run ("publish loop detected").
 
 Why background tasks and not child workflows: a delivery is one agent call, and its history
@@ -19,18 +24,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from agentflow.bus import KEY, PUBLISH_ACTIVITY, SESSION, PublishRequest, chain_of, short_id
+    from agentflow.config import FlowConfig
     from agentflow.models import AgentResult, FlowResult, State
+    from agentflow.topics import topic_problem
 
 if TYPE_CHECKING:
     from workflows._steps import FlowRun
 
 PUBLISH = "publish"
+PUBLISH_KEY = "publish_key"  # the key of what the agent publishes (else the event's own key)
+# Runs started before the durable bus existed replay without its activity.
+DURABLE_BUS_PATCH = "durable-bus"
+PUBLISH_RETRY = RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30),
+                            non_retryable_error_types=["ConfigError"])  # fmt: skip
 T = TypeVar("T")
 
 
@@ -73,13 +88,23 @@ class Bus:
         if PUBLISH not in state.meta:
             return state
         topics = published_topics(state.meta.pop(PUBLISH))
-        chain = (*delivery.chain, result.agent) if delivery else (result.agent,)
+        key = state.meta.pop(PUBLISH_KEY, None)
+        event = self._run.input.event
+        chain = (*delivery.chain, result.agent) if delivery else (*chain_of(event.metadata),
+                                                                  result.agent)  # fmt: skip
         config, sent = self._run.config, []
+        durable = workflow.patched(DURABLE_BUS_PATCH)
         for topic in topics:
+            denied = _denied(config, result.agent, topic)
+            if denied:
+                workflow.logger.warning("%s: dead-lettered by the bus, not delivered", denied)
+                if durable:
+                    self._publish(topic, state, key, chain, activity_id, denied)
+                continue
             subscribers = config.subscribers(topic)
-            workflow.logger.info("agent %s published %s to %s", result.agent, topic,
-                                 ", ".join(subscribers) or "no subscribers")  # fmt: skip
-            if subscribers and len(chain) > config.orchestration.max_hops:
+            here = ", ".join(subscribers) or "no subscribers in this flow"
+            workflow.logger.info("agent %s published %s to %s", result.agent, topic, here)
+            if (subscribers or durable) and len(chain) > config.orchestration.max_hops:
                 self.error = self.error or _loop_message(chain, config.orchestration.max_hops)
                 continue
             for agent in subscribers:
@@ -87,9 +112,35 @@ class Bus:
                 self._pending.append(asyncio.create_task(self._deliver(sent[-1], state.clone())))
                 if self._run.progress.snapshot.total is not None:
                     self._run.progress.snapshot.total += 1
+            if durable:
+                self._publish(topic, state, key, chain, activity_id, None)
         if sent:
             self._sent[id(result)] = (result, sent)
         return state
+
+    def _publish(
+        self, topic: str, state: State, key: str | None, chain: tuple[str, ...],
+        activity_id: str, denied: str | None,
+    ) -> None:  # fmt: skip
+        """Record the publish on the durable bus, beside the flow (awaited before it ends)."""
+        event, config = self._run.input.event, self._run.config
+        request = PublishRequest(
+            topic=topic, data=state.data, key=key or event.metadata.get(KEY),
+            event_id=short_id(f"{workflow.info().run_id}/{activity_id}/{topic}"),
+            session_id=event.metadata.get(SESSION), publisher=f"{config.name}.{chain[-1]}",
+            parent_event=event.id, chain=list(chain), origin_flow=config.name, denied=denied,
+        )  # fmt: skip
+        self._pending.append(asyncio.create_task(self._record(request, f"{activity_id}-{topic}")))
+
+    async def _record(self, request: PublishRequest, activity_id: str) -> None:
+        try:
+            await workflow.execute_local_activity(
+                PUBLISH_ACTIVITY, request, activity_id=f"publish-{activity_id}"[:1000],
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=PUBLISH_RETRY,
+                summary=f"publish {request.topic}",
+            )  # fmt: skip
+        except FailureError as err:
+            self.error = self.error or f"publishing {request.topic!r} failed: {err.cause or err}"
 
     async def _deliver(self, sent: _Sent, state: State) -> None:
         from workflows._steps import StepFailed  # _steps builds the Bus: import when used
@@ -139,6 +190,16 @@ class Bus:
             _, sent = self._sent.get(id(result), (result, []))
             out += self._ordered([s.result for s in sent if s.result is not None])
         return out
+
+
+def _denied(config: FlowConfig, agent: str, topic: str) -> str | None:
+    """Why ``agent`` may not publish ``topic`` (its ``publishes``, or a bad topic name)."""
+    problem = topic_problem(topic)
+    if problem:
+        return f"agent {agent} may not publish to {topic}: {problem}"
+    if not config.may_publish(agent, topic):
+        return f"agent {agent} may not publish to {topic}"
+    return None
 
 
 def _loop_message(chain: tuple[str, ...], max_hops: int) -> str:

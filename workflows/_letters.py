@@ -20,6 +20,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from agentflow.bus import DENIED, PUBLISH_DENIED
     from agentflow.config import FlowConfig
     from agentflow.events import (
         DeadLetter,
@@ -93,14 +94,18 @@ class Letters:
         results = partial.results if partial else []
         agent = next((r for r in results if r.status == "failed" and r.topic is None), None)
         reason: DeadLetterReason = "agent failed"
+        error = (partial.error if partial else None) or message
         if partial and partial.rejected_by:
             reason = "hook rejected"
         elif partial and partial.hook_failed:
             reason = "hook failed"
+        elif agent and agent.error_type == PUBLISH_DENIED:
+            # A publish outside the agent's `publishes`: the bus names the publisher.
+            reason, error = "publish denied", queued.event.metadata.get(DENIED, error)
+            agent = agent.model_copy(update={"agent": queued.event.source_agent})
         letter = self._letter(
             queued.event.id, reason, event=queued.event, redrive_of=queued.redrive_of,
-            error=(partial.error if partial else None) or message,
-            failed_agent=agent.agent if agent else None,
+            error=error, failed_agent=agent.agent if agent else None,
             error_type=agent.error_type if agent else None,
             attempts=agent.attempt if agent else 0,
             state=partial.state if partial else None, result=partial,

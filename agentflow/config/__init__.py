@@ -13,6 +13,7 @@ from agentflow.config._base import (
     MODES,
     ModeName,
 )
+from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
 from agentflow.config.flow import (
     AgentConfig,
@@ -25,6 +26,7 @@ from agentflow.config.flow import (
     TemporalConfig,
 )
 from agentflow.config.loader import load_config, parse_config
+from agentflow.config.security import PayloadsConfig, SecurityConfig
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -33,6 +35,7 @@ __all__ = [
     "LLM_PROVIDERS",
     "MODES",
     "AgentConfig",
+    "BusConfig",
     "ErrorRoutingConfig",
     "FlowConfig",
     "FlowMeta",
@@ -40,7 +43,9 @@ __all__ = [
     "LLMConfig",
     "ModeName",
     "OrchestrationConfig",
+    "PayloadsConfig",
     "RetrySettings",
+    "SecurityConfig",
     "SessionsConfig",
     "TelemetryConfig",
     "TemporalConfig",

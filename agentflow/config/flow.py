@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from agentflow.config._base import (
     LLM_PROVIDERS,
@@ -16,7 +16,10 @@ from agentflow.config._base import (
     _did_you_mean,
     _Strict,
 )
+from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
+from agentflow.config.security import PayloadsConfig, SecurityConfig
+from agentflow.topics import check_patterns, matches_any
 
 
 class FlowMeta(_Strict):
@@ -85,23 +88,26 @@ class AgentConfig(_Strict):
     timeout_seconds: float = Field(60.0, gt=0)
     retry_attempts: int | None = Field(None, ge=0)
     retry: RetrySettings | None = None
-    # Topics this agent reacts to when another agent publishes (workflows/_bus.py).
+    # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
+    # publishes them: agents of this flow (within the run) or of any flow (through the bus).
     subscribes: list[str] = Field(default_factory=list)
+    # Topics (or patterns) this agent may publish to; None: any. Others are dead-lettered.
+    publishes: list[str] | None = None
+    # Bus deliveries with the same key reach this agent in publish order (agentflow/bus.py).
+    ordered: bool = False
 
-    @field_validator("subscribes")
+    _topics = field_validator("subscribes")(check_patterns)
+
+    @field_validator("publishes")
     @classmethod
-    def _topic_names(cls, topics: list[str]) -> list[str]:
-        for topic in topics:
-            if not topic.strip():
-                raise ValueError("topic names must be non-empty strings")
-            if topic != topic.strip() or "," in topic:
-                raise ValueError(
-                    f"topic {topic!r}: no commas or surrounding spaces (agents publish "
-                    f'several topics as meta["publish"] = "a,b")'
-                )
-            if topics.count(topic) > 1:
-                raise ValueError(f"topic {topic!r} is listed twice")
-        return topics
+    def _publish_patterns(cls, patterns: list[str] | None) -> list[str] | None:
+        return None if patterns is None else check_patterns(patterns)
+
+    @model_validator(mode="after")
+    def _ordered_needs_topics(self) -> AgentConfig:
+        if self.ordered and not self.subscribes:
+            raise ValueError("ordered = true orders bus deliveries: give the agent subscribes")
+        return self
 
     # Run as a Temporal local activity (no server round trip per step); None: the flow's
     # ``[orchestration] local_agents`` default. See the README's Performance section for the
@@ -184,10 +190,14 @@ class FlowConfig(_Strict):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     error_routing: ErrorRoutingConfig = Field(default_factory=ErrorRoutingConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    bus: BusConfig = Field(default_factory=BusConfig)
     # Client/worker settings, not flow logic: excluded from the snapshot that travels in the
     # workflow input (and so from history), since telemetry headers may hold credentials.
     temporal: TemporalConfig = Field(default_factory=TemporalConfig, exclude=True)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, exclude=True)
+    # [security] (payload encryption) and [payloads] (external storage): off unless present.
+    security: SecurityConfig = Field(default_factory=SecurityConfig, exclude=True)
+    payloads: PayloadsConfig | None = Field(None, exclude=True)
 
     @property
     def name(self) -> str:
@@ -203,12 +213,20 @@ class FlowConfig(_Strict):
     def subscribers(self, topic: str) -> list[str]:
         """The enabled agents subscribed to ``topic``, in config order (disabled ones never
         receive)."""
-        return [name for name in self.enabled_agents() if topic in self.agents[name].subscribes]
+        names = self.enabled_agents()
+        return [name for name in names if matches_any(self.agents[name].subscribes, topic)]
 
     def topics(self) -> list[str]:
-        """Every topic an enabled agent subscribes to, in order of first mention."""
+        """Every topic (or pattern) an enabled agent or the flow subscribes to, in order of
+        first mention."""
         names = self.enabled_agents()
-        return list(dict.fromkeys(t for name in names for t in self.agents[name].subscribes))
+        agents = (t for name in names for t in self.agents[name].subscribes)
+        return list(dict.fromkeys([*agents, *self.bus.subscribes]))
+
+    def may_publish(self, agent: str | None, topic: str) -> bool:
+        """Whether ``agent`` (None: a client of this file) may publish to ``topic``."""
+        allowed = self.bus.publishes if agent is None else self.agents[agent].publishes
+        return allowed is None or matches_any(allowed, topic)
 
     def max_attempts(self, agent: str) -> int:
         """Temporal's maximum_attempts for an agent: its first try plus ``retry_attempts``."""

@@ -1,0 +1,36 @@
+"""``[bus]``: this flow on the durable bus, as a subscriber and as a client that publishes."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from agentflow.config._base import _Strict
+from agentflow.topics import check_patterns
+
+
+class BusConfig(_Strict):
+    """``[bus]``. Agents subscribe with ``subscribes`` in their own table; this table is for
+    the flow as a whole and for the clients (CLI, ``Runner.publish``) built from this file."""
+
+    # Topics (or patterns) that start this whole flow: each matching event runs it.
+    subscribes: list[str] = Field(default_factory=list)
+    # The flow's deliveries with the same key arrive in publish order.
+    ordered: bool = False
+    # Topics (or patterns) clients may publish to; None: any topic.
+    publishes: list[str] | None = None
+    # Per subscriber of this flow: how many deliveries run at once (each slot a session that
+    # takes one event at a time); ordered subscribers keep a key's events in one slot.
+    max_parallel: int = Field(8, gt=0, le=256)
+
+    _topics = field_validator("subscribes")(check_patterns)
+
+    @field_validator("publishes")
+    @classmethod
+    def _publish_patterns(cls, patterns: list[str] | None) -> list[str] | None:
+        return None if patterns is None else check_patterns(patterns)
+
+    @model_validator(mode="after")
+    def _ordered_needs_topics(self) -> BusConfig:
+        if self.ordered and not self.subscribes:
+            raise ValueError("ordered = true orders bus deliveries: give [bus] subscribes")
+        return self
