@@ -33,6 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from agentflow.bus import BUS_FLOW, short_id
 from agentflow.config import FlowConfig
 from agentflow.events import (
     DEAD_LETTER_WORKFLOW,
@@ -96,6 +97,9 @@ class TraceEntry(BaseModel):
     topic: str = ""  # a published line's topic; on a subscriber's lines, the topic it got
     source_event: int | None = None  # a subscriber's lines: the publisher's completed event
     dead_letter_id: str = ""  # a dead-lettered line: the letter's workflow id
+    bus_event: str = ""  # a published line: the event's id on the durable bus
+    # The bus's fan-out line: the topic and where each delivery went (agentflow/bus.py).
+    deliveries: list[dict[str, str]] = Field(default_factory=list)
 
 
 class _Step:
@@ -551,18 +555,25 @@ class _RunDecoder:
         flow_event = self.flow_event(step.event_id)
         before = step.before or flow_event.state
         self.completed_by_activity[step.activity_id] = event.event_id
+        config = flow_event.config
+        tags = dict(step.tags)
+        if config is not None and config.name == BUS_FLOW:  # the fan-out: where it delivered
+            sent = output.state.data.get("deliveries")
+            tags["deliveries"] = sent if isinstance(sent, list) else []
+            tags["topic"] = str(output.state.data.get("topic", ""))
         self.line(
             event, "completed", step.agent, attempt=output.attempt,
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
             changed_keys=changed_keys(before, output.state), detail="local" if local else "",
-            **step.tags,
+            **tags,
         )  # fmt: skip
-        config = flow_event.config
         for topic in published_topics(output.state.meta.get(PUBLISH)):
             subscribers = config.subscribers(topic) if config else []
+            bus_event = short_id(f"{self.run_id}/{step.activity_id}/{topic}")
             self.line(event, "published", step.agent, topic=topic, batch=step.batch,
-                      event_id=step.event_id,
-                      detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'}")  # fmt: skip
+                      event_id=step.event_id, bus_event=bus_event,
+                      detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'} "
+                             f"(bus event {bus_event})")  # fmt: skip
         # Route mode follows meta["route"]; other modes ignore it, so it is no hand-off there.
         if config is not None and config.mode == "route" and output.state.meta.get("route"):
             self.line(event, "handed off", step.agent, detail=f"to {output.state.meta['route']}",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -50,6 +50,7 @@ from agentflow.bus import (
 )
 from agentflow.config import FlowConfig
 from agentflow.errors import ConfigError
+from agentflow.events import SESSION_QUERY, SessionCounts, SessionView
 from agentflow.models import Event, State
 from agentflow.sessions import EmitHandle, emit, new_event
 from agentflow.topics import topic_problem
@@ -93,6 +94,18 @@ async def forget(client: Client, flow: str) -> None:
     """Remove a flow's registration (a flow retired for good: its deliveries stop)."""
     handle = client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
     await handle.execute_update(FORGET_UPDATE, flow, result_type=RegistryState)
+
+
+async def session_counts(client: Client, workflow_id: str, timeout: float) -> SessionCounts | None:
+    """A session's counts, or None when no worker answers its query in time."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        view: SessionView = await asyncio.wait_for(
+            handle.query(SESSION_QUERY, result_type=SessionView), timeout
+        )
+    except (RPCError, asyncio.TimeoutError, WorkflowQueryFailedError):
+        return None
+    return view.counts
 
 
 def client_request(

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from temporalio.service import RPCError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from agentflow import limits
 from agentflow.config import DEFAULT_CONFIG_FILE, load_config
 from agentflow.errors import AgentflowError, ConfigError, FlowFailedError
+from agentflow.limits import printable
 from agentflow.models import FlowResult
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -35,13 +38,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as err:
-        print(f"agentflow: error: {err}", file=sys.stderr)
+        _error(str(err))
+        return EXIT_BAD_INPUT
+    except WorkflowAlreadyStartedError as err:
+        _error(
+            f"--workflow-id: {err.workflow_id!r} is taken by a running {err.workflow_type} run; "
+            "choose another id, or leave --workflow-id out for a generated one"
+        )
         return EXIT_BAD_INPUT
     except (AgentflowError, RPCError, ConnectionError) as err:
-        print(f"agentflow: error: {_service_message(err)}", file=sys.stderr)
+        _error(_service_message(err))
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str) -> None:
+    # printable: a message may quote input holding lone surrogates, which stderr cannot encode.
+    print(f"agentflow: error: {printable(message)}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,16 +90,18 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="start the embedded Temporal dev server")
     dev.add_argument("--port", type=int, default=7233)
-    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--ui-port", type=int, help="default: --port + 1000, as Temporal's")
     dev.add_argument("--ip", default="127.0.0.1")
     dev.add_argument("--db", default=".agentflow/temporal.db", help="SQLite file of the server")
+    dev.add_argument("--ui-codec-endpoint", metavar="URL",
+                     help="the UI decodes payloads here (agentflow codec-server)")  # fmt: skip
     dev.set_defaults(func=_dev)
 
     demo = commands.add_parser("demo", help="dev server + worker + one run of a flow, then stop")
     _config_flag(demo)
     demo.add_argument("--input", default="@examples/demo_input.json")
     demo.add_argument("--port", type=int, default=7233)
-    demo.add_argument("--ui-port", type=int, default=8233)
+    demo.add_argument("--ui-port", type=int, help="default: --port + 1000, as Temporal's")
     demo.set_defaults(func=_demo)
 
     from agentflow import observe  # trace, status, list, graph
@@ -97,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     from agentflow import events_cli  # emit, session, dead-letters
 
     events_cli.add_commands(commands)
+    from agentflow import bus_cli  # publish, topics
+
+    bus_cli.add_commands(commands)
+    from agentflow import codec_server  # payload encryption for the UI
+
+    codec_server.add_command(commands)
     return parser
 
 
@@ -121,22 +143,11 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from agentflow.devserver import DevServer
+    from agentflow.devserver import DevServer, serve
 
-    server = DevServer(args.port, args.ui_port, args.db, args.ip)
-    # SIGTERM stops the server like Ctrl-C does, instead of leaving it holding its ports.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    server.start()
-    print(f"Temporal dev server: {server.address}  (namespace default)")
-    print(f"Temporal UI:         {server.ui_address}")
-    print(f"Database:            {server.db}")
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        return server.wait()
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        server.stop()
+    server = DevServer(args.port, args.ui_port, args.db, args.ip,
+                       ui_codec_endpoint=args.ui_codec_endpoint)  # fmt: skip
+    return serve(server)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -187,22 +198,53 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
 
 
 def read_input(value: str) -> dict[str, Any]:
-    """``--input``: a JSON object, ``@file.json``, or ``@-`` for standard input."""
+    """``--input``: a JSON object, ``@file.json``, or ``@-`` for standard input.
+
+    Whatever it holds reaches Temporal unchanged or is refused here, with its key path: no
+    NaN or Infinity (they would become null), no lone surrogates, no nesting Temporal's JSON
+    decoder cannot take.
+    """
     source = "the value"
     text = value
     if value.startswith("@"):
         source = value[1:]
-        try:
-            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"--input: cannot read {source}: {err.strerror}") from None
+        text = _read_text(source)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
+        data = limits.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            f"--input: {source} is nested too deeply (at most {limits.MAX_DATA_DEPTH} levels)"
+        ) from None
+    except ValueError as err:  # JSONDecodeError, or an integer of more than 4,300 digits
         raise ConfigError(f"--input: {source} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--input: expected a JSON object, got {type(data).__name__}")
+    if problem := limits.data_problem(data):
+        raise ConfigError(f"--input: {problem}")
     return data
+
+
+def _read_text(source: str) -> str:
+    """The text of ``@file`` (``@-``: standard input), which must be UTF-8."""
+    try:
+        if source == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            raw: bytes | str = sys.stdin.read() if stdin is None else stdin.read()
+        else:
+            raw = Path(source).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"--input: cannot read {source}: {err.strerror}") from None
+    if isinstance(raw, str):
+        return raw
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(f"--input: {source} is UTF-16 text; save it as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")  # a byte order mark some editors write is fine
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"--input: {source} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from None
 
 
 def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, Any]:
@@ -251,7 +293,12 @@ def _print_json(body: dict[str, Any]) -> None:
 
 
 def _service_message(err: BaseException) -> str:
-    if isinstance(err, RPCError | ConnectionError):
+    # Only a failed connection suggests a missing server: "Blob data size exceeds limit" from a
+    # running server is not helped by starting another one.
+    unreachable = isinstance(err, ConnectionError) or (
+        isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE
+    )
+    if unreachable:
         return f"{err} (is Temporal running? start one with `agentflow dev`)"
     return str(err)
 

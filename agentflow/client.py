@@ -16,7 +16,7 @@ from agentflow import sessions, telemetry, visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
 from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
-from agentflow.temporal import connect, ui_url
+from agentflow.temporal import connect_flow, ui_url
 from agentflow.trace import TraceEntry, trace
 from workflows import WORKFLOWS_BY_MODE
 
@@ -75,8 +75,8 @@ class Runner:
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await connect(
-                self.config.temporal, telemetry.interceptors(self.config.telemetry)
+            self._client = await connect_flow(
+                self.config, telemetry.interceptors(self.config.telemetry)
             )
         return self._client
 
@@ -153,6 +153,29 @@ class Runner:
         event_ = sessions.new_event(self.config, data, session_id=session_id, **event)
         return await sessions.emit(await self.client(), self.config, self.task_queue, event_,
                                    wait=wait)  # fmt: skip
+
+    async def publish(
+        self,
+        topic: str,
+        data: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        event_id: str | None = None,
+        session_id: str | None = None,
+    ) -> sessions.EmitHandle:
+        """Publish ``data`` to ``topic`` on the durable bus; return once Temporal has recorded
+        it. Every subscriber (agents and flows of any config, on any worker) gets it once;
+        ``key`` keeps a key's events in order for ordered subscribers; ``event_id`` dedupes
+        repeats; ``session_id`` sends the deliveries into that session of each subscriber.
+        The topic must be allowed by this config's ``[bus] publishes`` (ConfigError if not)."""
+        from agentflow import bus_client  # the bus imports the session client: load when used
+
+        client = await self.client()
+        request = bus_client.client_request(
+            self.config, topic, data, identity=client.identity, key=key, event_id=event_id,
+            session_id=session_id,
+        )  # fmt: skip
+        return await bus_client.publish(client, request)
 
     async def has_workers(self) -> bool:
         """Whether any worker polls this flow's task queue (a run without one just waits)."""

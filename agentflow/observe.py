@@ -19,11 +19,11 @@ from typing import Any, TextIO
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from agentflow import visibility
-from agentflow.config import DEFAULT_CONFIG_FILE, TemporalConfig, load_config
+from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError
 from agentflow.graph import SESSION_EVENTS, config_graph, trace_graph
 from agentflow.models import FlowProgress
-from agentflow.temporal import connect
+from agentflow.temporal import connect_flow
 from agentflow.trace import format_table, resolve_workflow_id, to_json, trace, trace_chain
 
 REFRESH_SECONDS = 0.5
@@ -36,7 +36,8 @@ def add_commands(commands: Any) -> None:
     cmd.add_argument("--run-id", help="a specific run of the workflow (default: whole chain)")
     cmd.add_argument("--session", help="trace this session instead: its events, in order")
     cmd.add_argument("--agent", help="only this agent's lines")
-    cmd.add_argument("--event", help="only this flow event's lines (its id, or a prefix)")
+    cmd.add_argument("--event", help="only this flow event's lines (its id, or a prefix); "
+                     "alone: a bus event through every delivery and chain")  # fmt: skip
     cmd.add_argument("--flow-only", action="store_true", help="only outcomes and hand-offs")
     cmd.add_argument("--json", action="store_true", help="a JSON array of entries")
     _connection_flag(cmd)
@@ -75,24 +76,33 @@ def _connection_flag(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _temporal_settings(path: str | None) -> TemporalConfig:
+def _flow_settings(path: str | None) -> FlowConfig | None:
+    """The file's [temporal], [security] and [payloads] tables; None: no file, defaults."""
     if path is None and not Path(DEFAULT_CONFIG_FILE).is_file():
-        return TemporalConfig()
-    return load_config(path or DEFAULT_CONFIG_FILE, check_handlers=False).temporal
+        return None
+    return load_config(path or DEFAULT_CONFIG_FILE, check_handlers=False)
 
 
 def _connected(
     args: argparse.Namespace, command: Callable[[Client, argparse.Namespace], Awaitable[int]]
 ) -> int:
     async def main() -> int:
-        return await command(await connect(_temporal_settings(args.config)), args)
+        return await command(await connect_flow(_flow_settings(args.config)), args)
 
     return asyncio.run(main())
 
 
 async def _trace(client: Client, args: argparse.Namespace) -> int:
+    if not args.run and not args.session and args.event:
+        from agentflow.bus_trace import event_graph, trace_event  # a bus event, followed
+
+        entries = await trace_event(client, args.event)
+        print(to_json(entries) if args.json else format_table(entries))
+        if not args.json:
+            print("\n```mermaid\n" + event_graph(entries) + "\n```")
+        return 0
     if not args.run and not args.session:
-        raise ConfigError("trace: give a workflow/run id or --session ID")
+        raise ConfigError("trace: give a workflow/run id, --session ID, or --event ID")
     filters: dict[str, Any] = {"agent": args.agent, "flow_only": args.flow_only,
                                "event": args.event}  # fmt: skip
     if args.session:

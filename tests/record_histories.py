@@ -10,6 +10,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +19,7 @@ from agentflow.devserver import dev_server_args, temporal_binary
 from agentflow.errors import FlowFailedError
 from tests.conftest import running_worker
 from tests.flows import sample_flows
+from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -42,8 +44,12 @@ async def record(names: list[str]) -> None:
                 history = await handle.handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events")
+        histories: dict[str, WorkflowHistory] = {}
         if not names or set(names) & set(SESSION_GOLDENS):
-            histories = await record_session_goldens(env.client, "golden")
+            histories.update(await record_session_goldens(env.client, "golden"))
+        if not names or set(names) & set(BUS_GOLDENS):
+            histories.update(await record_bus_goldens(env.client))
+        if histories:
             for name, history in histories.items():
                 (HISTORIES / f"{name}.json").write_text(history.to_json())
                 print(f"recorded {name}: {len(history.events)} events")

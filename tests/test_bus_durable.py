@@ -21,7 +21,7 @@ from agentflow.dead_letters import list_letters
 from agentflow.errors import ConfigError
 from agentflow.topics import matches, pattern_problem, topic_problem
 from agentflow.worker import serving
-from tests.conftest import REPO
+from tests.conftest import REPO, cli
 
 BUS = "tests.agents:bus_agent"
 
@@ -206,3 +206,38 @@ async def test_deliveries_wait_while_a_subscriber_has_no_worker(
     async with serving(client, [(sub, REPO)], task_queue=queue):
         await until(lambda: _count(log, 2))
     assert [line["agent"] for line in lines(log)] == ["reader", "reader"]
+
+
+async def test_cli_publish_topics_and_trace_follow_a_chain(
+    cli_env: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query, done = unique("q") + ".asked", unique("r") + ".done"
+    log = cli_env / "log"
+    research = bus_flow(unique("research"), {"researcher": {"subscribes": [query],
+                                                            "publishes": [done]}})  # fmt: skip
+    mail = bus_flow(unique("mail"), {"mailer": {"subscribes": [done]}})
+    (cli_env / "client.toml").write_text(
+        f'[agent_flow]\nname = "cli"\n[orchestration]\nmode = "sequential"\n'
+        f'sequential_agents = ["a"]\n[agents.a]\nhandler = "{BUS}"\n'
+        f'[bus]\npublishes = ["{query.split(".")[0]}.*"]\n'
+    )
+    data = json.dumps({"log_file": str(log), "publish": {"researcher": done}})
+    async with served(client, research), served(client, mail):
+        code, out, err = await cli(capsys, "publish", "nope.t", "--config", "client.toml")
+        assert code == 2 and "not in [bus] publishes" in err and "Traceback" not in err
+        code, out, _ = await cli(capsys, "publish", query, "--config", "client.toml",
+                                 "--input", data, "--event-id", "ev-1", "--json")  # fmt: skip
+        assert code == 0, out
+        assert json.loads(out)["event_id"] == "ev-1"
+        await until(lambda: _count(log, 2))
+        code, out, _ = await cli(capsys, "topics", "--counts")
+        assert code == 0
+        assert f"{query}  →  {research.name}.researcher" in out
+        assert "1 delivered to it: 1 done, 0 dead-lettered, 0 pending" in out
+        code, out, _ = await cli(capsys, "trace", "--event", "ev-1")
+    assert code == 0, out
+    assert "fan-out" in out and "researcher" in out and "mailer" in out
+    assert "```mermaid" in out and "publishes" in out and "pending" not in out
+    mailer_line = next(line for line in lines(log) if line["agent"] == "mailer")
+    assert mailer_line["meta"]["publisher"] == f"{research.name}.researcher"
+

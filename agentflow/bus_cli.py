@@ -1,0 +1,138 @@
+"""The CLI's bus commands: ``publish`` and ``topics`` (the library is agentflow/bus_client.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from temporalio.client import Client
+
+from agentflow import bus_client, visibility
+from agentflow.bus import BUS_FLOW, BUS_TASK_QUEUE, Registration, Subscriber, subscribers_of
+from agentflow.cli import EXIT_OK, _print_json, read_input
+from agentflow.config import DEFAULT_CONFIG_FILE
+from agentflow.events import SessionCounts, session_workflow_id
+from agentflow.observe import _connected, _connection_flag
+from agentflow.temporal import ui_url
+
+# A live worker answers a query in milliseconds; longer means none is answering.
+QUERY_TIMEOUT_SECONDS = 5.0
+
+
+def add_commands(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "publish", help="publish an event to a topic; returns once Temporal has recorded it"
+    )
+    cmd.add_argument("topic", help="a concrete topic, e.g. user.query")
+    cmd.add_argument(
+        "--config", default=DEFAULT_CONFIG_FILE,
+        help="its [bus] publishes says what this client may publish; [temporal] where",
+    )  # fmt: skip
+    cmd.add_argument("--input", default="{}", help="JSON object, @file.json, or @- for stdin")
+    cmd.add_argument("--session", help="deliver into this session of every subscriber")
+    cmd.add_argument("--key", help="ordered subscribers get a key's events in publish order")
+    cmd.add_argument("--event-id", help="event id; a repeated id is delivered once")
+    cmd.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    cmd.set_defaults(func=_publish)
+
+    cmd = commands.add_parser("topics", help="topics, their subscribers and where each is served")
+    cmd.add_argument(
+        "--counts", action="store_true",
+        help="also each subscriber's deliveries: done, dead-lettered, pending",
+    )  # fmt: skip
+    cmd.add_argument("--forget", metavar="FLOW", help="remove a retired flow's subscriptions")
+    cmd.add_argument("--json", action="store_true", help="one JSON object per subscriber")
+    _connection_flag(cmd)
+    cmd.set_defaults(func=lambda args: _connected(args, _topics))
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from agentflow.client import Runner
+
+    data = read_input(args.input)  # bad input: exit 2 before connecting
+    runner = Runner.from_config(args.config, check_handlers=False)
+
+    async def main() -> int:
+        client = await runner.client()
+        request = bus_client.client_request(
+            runner.config, args.topic, data, identity=client.identity, key=args.key,
+            event_id=args.event_id, session_id=args.session,
+        )  # fmt: skip
+        if not await visibility.has_workers(client, BUS_TASK_QUEUE):
+            print("agentflow: warning: no agentflow worker runs; the event waits on the bus "
+                  "until one starts (agentflow worker --config ...)", file=sys.stderr)  # fmt: skip
+        handle = await bus_client.publish(client, request)
+        if args.json:
+            _print_json({"event_id": handle.event_id, "topic": args.topic,
+                         "shard": handle.workflow_id, "status": "published"})  # fmt: skip
+        else:
+            print(f"published {handle.event_id} to {args.topic}\n"
+                  f"  trace: agentflow trace --event {handle.event_id}\n"
+                  f"  {ui_url(client, handle.workflow_id)}")  # fmt: skip
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
+async def _topics(client: Client, args: argparse.Namespace) -> int:
+    if args.forget:
+        await bus_client.forget(client, args.forget)
+        print(f"forgot {args.forget}: its subscriptions get no new deliveries")
+        return EXIT_OK
+    found = await bus_client.registrations(client)
+    if not found:
+        print("no subscriptions: no worker serving a flow with subscribers has started")
+        return EXIT_OK
+    for flow in sorted(found):
+        entry = found[flow]
+        serving = await visibility.has_workers(client, entry.task_queue)
+        for sub in subscribers_of(entry.config, entry.task_queue):
+            counts = await subscriber_counts(client, sub) if args.counts else None
+            _print_subscriber(entry, sub, serving, counts, args.json)
+    if not args.json:
+        print(f"\nbus shards: {ui_url(client, session_workflow_id(BUS_FLOW, 'shard-0'))}")
+    return EXIT_OK
+
+
+def _print_subscriber(
+    entry: Registration, sub: Subscriber, serving: bool, counts: SessionCounts | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    if as_json:
+        _print_json({"subscriber": sub.name, "flow": sub.flow, "agent": sub.agent,
+                     "topics": sub.patterns, "ordered": sub.ordered,
+                     "task_queue": sub.task_queue, "worker": entry.worker,
+                     "registered_at": entry.registered_at.isoformat()
+                     if entry.registered_at else None, "serving": serving,
+                     "counts": counts.model_dump() if counts else None})  # fmt: skip
+        return
+    state = "served" if serving else "no worker polls now: deliveries wait"
+    order = ", ordered" if sub.ordered else ""
+    print(f"{', '.join(sub.patterns)}  →  {sub.name}{order}  "
+          f"[task queue {sub.task_queue}: {state}; registered by {entry.worker}]")  # fmt: skip
+    if counts is not None:
+        print(f"    {counts.emitted} delivered to it: {counts.processed} done, "
+              f"{counts.dead_lettered} dead-lettered, {_pending(counts)} pending")  # fmt: skip
+
+
+def _pending(counts: SessionCounts) -> int:
+    return counts.emitted - counts.processed - counts.dead_lettered
+
+
+async def subscriber_counts(client: Client, sub: Subscriber) -> SessionCounts:
+    """The sums over the subscriber's delivery sessions (``bus:AGENT:...``) that answer."""
+    total = SessionCounts()
+    query = visibility.session_query(sub.flow, "running")
+    prefix = f"bus:{sub.agent}:"
+    async for execution in client.list_workflows(query):
+        session = execution.typed_search_attributes.get(visibility.SESSION) or ""
+        if not session.startswith(prefix):
+            continue
+        view = await bus_client.session_counts(client, execution.id, QUERY_TIMEOUT_SECONDS)
+        if view is None:
+            continue
+        for field in SessionCounts.model_fields:
+            setattr(total, field, getattr(total, field) + getattr(view, field))
+    return total
