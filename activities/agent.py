@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import reprlib
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pydantic
 import pydantic_core
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.hooks import call, run_callbacks
 from activities.llm import call_llm
 from agentflow.errors import FatalError
+from agentflow.limits import MAX_MESSAGE_CHARS, data_problem, shorten
 from agentflow.models import (
     AgentInput,
     AgentOutput,
@@ -31,6 +34,7 @@ from agentflow.models import (
     HookOutput,
     State,
 )
+from agentflow.payloads import stored_payload_limit
 from agentflow.registry import AgentRegistry
 
 # Temporal rejects payloads over 2 MB (blob size limit); fail before sending one.
@@ -55,7 +59,7 @@ class AgentActivities:
         event = request.event.model_copy(update={"target_agent": request.agent})
         hooks = request.hooks
         state = request.state.clone()
-        async with _heartbeating(info.heartbeat_timeout):
+        async with _short_failures(), _heartbeating(info.heartbeat_timeout):
             if hooks and hooks.before_agent_run:
                 state = await self._agent_hooks(
                     "before_agent_run", hooks.before_agent_run, request, event, state
@@ -67,11 +71,11 @@ class AgentActivities:
                     await self._agent_hooks(
                         "agent_error", hooks.agent_error, request, event, state, error=err
                     )
-                failure = _as_failure(err, info.attempt)
+                failure = _as_failure(err, info.attempt, request.agent)
                 if failure is err:
                     raise
                 raise failure from err
-            limit = MAX_LOCAL_STATE_BYTES if info.is_local else MAX_STATE_BYTES
+            limit = state_limit(info.is_local)
             output = output_state(request.agent, state, result, limit)
             if hooks and hooks.after_agent_run:
                 done = AgentResult(
@@ -94,7 +98,8 @@ class AgentActivities:
         """An event hook point (before/after_event_handling): its callbacks, in order."""
         args = CallbackArgs(hook=request.hook, event=request.event, state=request.state,
                             error=request.error, attempt=activity.info().attempt)  # fmt: skip
-        verdict = await run_callbacks(self._registry, self._executor, request.callbacks, args)
+        async with _short_failures():
+            verdict = await run_callbacks(self._registry, self._executor, request.callbacks, args)
         return HookOutput(state=verdict.state, rejected_by=verdict.rejected_by,
                           reason=verdict.reason)  # fmt: skip
 
@@ -142,14 +147,47 @@ class AgentActivities:
         return await call(handler, self._executor, event, state)
 
 
-def _as_failure(err: Exception, attempt: int) -> ApplicationError:
-    """A handler's exception as Temporal sees it: FatalError is not retried, others are."""
+def _as_failure(err: Exception, attempt: int, agent: str) -> ApplicationError:
+    """A handler's exception as Temporal sees it: FatalError is not retried, others are.
+
+    A pydantic error from building agentflow's own State or Event is a bad output like any
+    other (no retry can fix the code that built it); any pydantic error becomes one line.
+    """
     if isinstance(err, ApplicationError):
         return err
     if isinstance(err, FatalError):
         return ApplicationError(str(err), {"attempt": attempt}, type="FatalError",
                                 non_retryable=True)  # fmt: skip
+    if isinstance(err, pydantic.ValidationError):
+        if err.title in (State.__name__, Event.__name__):
+            return ApplicationError(
+                f"agent {agent!r} built an invalid {err.title}: {_one_line(err)}",
+                {"attempt": attempt}, type="AgentOutputError", non_retryable=True,
+            )  # fmt: skip
+        return ApplicationError(f"{err.title}: {_one_line(err)}", {"attempt": attempt},
+                                type=type(err).__name__)  # fmt: skip
     return ApplicationError(str(err) or repr(err), {"attempt": attempt}, type=type(err).__name__)
+
+
+def _one_line(err: pydantic.ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']} "
+        f"(got {reprlib.repr(e.get('input'))})"
+        for e in err.errors()
+    )
+
+
+def state_limit(is_local: bool) -> int:
+    """The largest state an agent may return: a local agent's is fixed (it travels in the
+    workflow task completion, which an external store does not relieve); a regular agent's is
+    the [payloads] store's maximum when the worker's converter has one, else Temporal's 2 MB."""
+    if is_local:
+        return MAX_LOCAL_STATE_BYTES
+    try:
+        stored = stored_payload_limit(activity.client().data_converter)
+    except RuntimeError:  # no client (an activity run outside a worker, in unit tests)
+        stored = None
+    return MAX_STATE_BYTES if stored is None else stored
 
 
 def output_state(
@@ -167,6 +205,8 @@ def output_state(
         raise _bad_output(
             agent, f"returned {type(result).__name__}; a handler returns State, dict or None"
         )
+    if problem := _state_problem(state):
+        raise _bad_output(agent, f"returned {problem}")
     try:
         encoded = pydantic_core.to_json(state)
     except pydantic_core.PydanticSerializationError as err:
@@ -175,25 +215,63 @@ def output_state(
         ) from None
     if len(encoded) > limit:
         if limit == MAX_STATE_BYTES:
-            why = "Temporal payloads are limited to 2 MB, so keep"
-        else:
+            why = "Temporal payloads are limited to 2 MB (or set a [payloads] store), so keep"
+        elif limit == MAX_LOCAL_STATE_BYTES:
             why = (
                 f"agents with local = true are limited to {limit // 1024} KB (their results "
                 "share one 4 MB workflow task completion); set local = false for this agent, "
                 "or keep"
             )
+        else:
+            why = f"the [payloads] store takes at most {limit / 1e6:.1f} MB (max_bytes), so keep"
         raise _bad_output(
             agent,
             f"returned a state of {len(encoded) / 1e6:.1f} MB; {why} large data outside the "
             "state and pass a reference",
         )
-    if not all(isinstance(value, str) for value in state.meta.values()):
-        raise _bad_output(agent, "returned state.meta with non-string values")
     return state
+
+
+def _state_problem(state: State) -> str | None:
+    """What in a returned state Temporal's JSON converter would change (NaN becomes null) or
+    refuse, with its key path: checked here, it fails the agent, never the workflow task."""
+    for key, value in state.meta.items():
+        if not (isinstance(key, str) and isinstance(value, str)):
+            return (
+                f"state.meta[{reprlib.repr(key)}] = {reprlib.repr(value)}; meta keys and values "
+                "are strings (routing and topics)"
+            )
+    for part in ("meta", "data", "context"):
+        if problem := data_problem(getattr(state, part), root=f"state.{part}"):
+            return problem
+    return None
 
 
 def _bad_output(agent: str, why: str) -> ApplicationError:
     return ApplicationError(f"agent {agent!r} {why}", type="AgentOutputError", non_retryable=True)
+
+
+@contextlib.asynccontextmanager
+async def _short_failures() -> AsyncIterator[None]:
+    """Cut a failure's message to MAX_MESSAGE_CHARS.
+
+    Why: a failure is recorded in history like any payload; with a 5 MB message the server
+    refuses the activity's completion, and the run sees a timeout instead of the error.
+    """
+    try:
+        yield
+    except Exception as err:
+        message = err.message if isinstance(err, ApplicationError) else str(err)
+        if len(message) <= MAX_MESSAGE_CHARS:
+            raise
+        short = ApplicationError(
+            shorten(message),
+            *(err.details if isinstance(err, ApplicationError) else ()),
+            type=err.type if isinstance(err, ApplicationError) else type(err).__name__,
+            non_retryable=isinstance(err, ApplicationError) and err.non_retryable,
+        )
+        # Not chained: the cause would carry the whole message again.
+        raise short.with_traceback(err.__traceback__) from None
 
 
 def _fatal(agent: str, why: str) -> ApplicationError:

@@ -572,8 +572,8 @@ class _RunDecoder:
             bus_event = short_id(f"{self.run_id}/{step.activity_id}/{topic}")
             self.line(event, "published", step.agent, topic=topic, batch=step.batch,
                       event_id=step.event_id, bus_event=bus_event,
-                      detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'} "
-                             f"(bus event {bus_event})")  # fmt: skip
+                      detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'} in this "
+                             f"flow; on the bus as {bus_event}")  # fmt: skip
         # Route mode follows meta["route"]; other modes ignore it, so it is no hand-off there.
         if config is not None and config.mode == "route" and output.state.meta.get("route"):
             self.line(event, "handed off", step.agent, detail=f"to {output.state.meta['route']}",

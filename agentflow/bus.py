@@ -183,7 +183,11 @@ def bus_config() -> FlowConfig:
     return FlowConfig(
         agent_flow=FlowMeta(name=BUS_FLOW, description="the durable bus: fan-out"),
         orchestration=OrchestrationConfig(
-            mode="sequential", sequential_agents=[FAN_OUT_AGENT], retry_attempts=10
+            mode="sequential",
+            sequential_agents=[FAN_OUT_AGENT],
+            retry_attempts=10,
+            # A shard held by a worker that died moves on after this, not the default 10 s.
+            workflow_task_timeout_seconds=3,
         ),
         agents={FAN_OUT_AGENT: AgentConfig(handler=FAN_OUT_HANDLER, local=True)},
     )

@@ -68,9 +68,9 @@ def _publish(args: argparse.Namespace) -> int:
             _print_json({"event_id": handle.event_id, "topic": args.topic,
                          "shard": handle.workflow_id, "status": "published"})  # fmt: skip
         else:
+            link = ui_url(client, handle.workflow_id, base=runner.config.temporal.ui_url)
             print(f"published {handle.event_id} to {args.topic}\n"
-                  f"  trace: agentflow trace --event {handle.event_id}\n"
-                  f"  {ui_url(client, handle.workflow_id)}")  # fmt: skip
+                  f"  trace: agentflow trace --event {handle.event_id}\n  {link}")  # fmt: skip
         return EXIT_OK
 
     return asyncio.run(main())

@@ -207,16 +207,18 @@ def read_input(value: str) -> dict[str, Any]:
     source = "the value"
     text = value
     if value.startswith("@"):
-        source = value[1:]
-        text = _read_text(source)
+        source = "standard input" if value == "@-" else value[1:]
+        text = _read_text(value[1:], source)
     try:
         data = limits.loads(text)
     except RecursionError:
         raise ConfigError(
             f"--input: {source} is nested too deeply (at most {limits.MAX_DATA_DEPTH} levels)"
         ) from None
-    except ValueError as err:  # JSONDecodeError, or an integer of more than 4,300 digits
+    except json.JSONDecodeError as err:
         raise ConfigError(f"--input: {source} is not valid JSON: {err}") from None
+    except ValueError:  # Python reads integers of up to 4,300 digits
+        raise ConfigError(f"--input: {source} holds an integer too long to read") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--input: expected a JSON object, got {type(data).__name__}")
     if problem := limits.data_problem(data):
@@ -224,14 +226,14 @@ def read_input(value: str) -> dict[str, Any]:
     return data
 
 
-def _read_text(source: str) -> str:
+def _read_text(path: str, source: str) -> str:
     """The text of ``@file`` (``@-``: standard input), which must be UTF-8."""
     try:
-        if source == "-":
+        if path == "-":
             stdin = getattr(sys.stdin, "buffer", None)
             raw: bytes | str = sys.stdin.read() if stdin is None else stdin.read()
         else:
-            raw = Path(source).read_bytes()
+            raw = Path(path).read_bytes()
     except OSError as err:
         raise ConfigError(f"--input: cannot read {source}: {err.strerror}") from None
     if isinstance(raw, str):

@@ -93,6 +93,7 @@ class Runner:
         if target is not None and target not in self.config.enabled_agents():
             known = ", ".join(self.config.enabled_agents())
             raise ConfigError(f"--target: no enabled agent {target!r}; enabled agents: {known}")
+        sessions.check_run(data, session_id, workflow_id)
         event = Event(
             target_agent=target or "",
             session_id=session_id or "",
@@ -130,9 +131,8 @@ class Runner:
         except RPCError as err:
             raise visibility.missing_attribute_error(err, client.namespace) or err from None
         run_id = handle.first_execution_run_id or handle.result_run_id or ""
-        return FlowHandle(
-            workflow_id, run_id, self.config, handle, ui_url(client, workflow_id, run_id)
-        )
+        link = ui_url(client, workflow_id, run_id, self.config.temporal.ui_url)
+        return FlowHandle(workflow_id, run_id, self.config, handle, link)
 
     async def emit(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 
 from agentflow.config import FlowConfig
 from agentflow.errors import ConfigError
+from agentflow.limits import shorten
 
 Handler = Callable[..., Any]
 
@@ -32,10 +33,12 @@ def import_handler(path: str, base_dir: Path | None = None) -> Handler:
             sys.path.insert(0, directory)
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # any import-time error of user code is a config problem
+    # Any import-time error of user code is a config problem; SystemExit too, or a module that
+    # calls sys.exit(3) at import makes `agentflow validate` exit 3 without a word.
+    # KeyboardInterrupt still stops the command.
+    except (Exception, SystemExit) as err:
         raise ConfigError(
-            f"cannot import module {module_name!r} for handler {path!r}: "
-            f"{type(err).__name__}: {err}"
+            f"cannot import module {module_name!r} for handler {path!r}: {_import_failure(err)}"
         ) from err
     target: Any = module
     for part in attr.split("."):
@@ -45,6 +48,14 @@ def import_handler(path: str, base_dir: Path | None = None) -> Handler:
     if not callable(target):
         raise ConfigError(f"{path!r} is not callable (it is a {type(target).__name__})")
     return target  # type: ignore[no-any-return]
+
+
+def _import_failure(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"it called sys.exit({err.code!r}) while being imported"
+    # One line, and not a whole 5 MB message: it is printed and may be recorded.
+    text = " ".join(str(err).split())
+    return shorten(f"{type(err).__name__}: {text}", 500)
 
 
 def handler_problem(path: str, base_dir: Path | None) -> str | None:

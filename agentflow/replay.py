@@ -34,6 +34,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHistory,
 )
+from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
@@ -108,13 +109,16 @@ def parse_duration(text: str, flag: str = "--since") -> timedelta:
     return timedelta(**{_UNITS[unit]: amount})
 
 
-def build_replayer(workflows: Sequence[type] | None = None) -> Replayer:
+def build_replayer(
+    workflows: Sequence[type] | None = None, data_converter: DataConverter | None = None
+) -> Replayer:
     """A Replayer set up like an agentflow worker, by the same plugin.
 
     ``workflows`` replaces the plugin's workflow classes (tests swap in a changed one): a
-    callable plugin parameter replaces the list instead of appending to it.
+    callable plugin parameter replaces the list instead of appending to it. ``data_converter``
+    is the client's, so encrypted and externally stored payloads replay as the worker read them.
     """
-    plugins: list[Plugin] = [AgentflowPlugin()]
+    plugins: list[Plugin] = [AgentflowPlugin(data_converter=data_converter)]
     if workflows is not None:
         override = list(workflows)
         plugins.append(SimplePlugin("agentflow-replay-override", workflows=lambda _: override))
@@ -145,7 +149,7 @@ async def replay_runs(
     """
     closed_since = None if open_only else datetime.now(timezone.utc) - since
     query = visibility.running_or_closed_since_query(closed_since, flow)
-    replayer = build_replayer(workflows)
+    replayer = build_replayer(workflows, client.data_converter)
     known = _workflow_names(replayer)
     report = ReplayReport()
     # The replayer takes one history at a time and yields its result before asking for the

@@ -44,6 +44,7 @@ from agentflow.events import (
     SessionView,
     session_workflow_id,
 )
+from agentflow.limits import MAX_ID_BYTES, data_problem
 from agentflow.models import PRIORITY_KEYS, Event, FlowResult
 
 # Temporal limits one payload to 2 MB; leave room for the config that travels with the event.
@@ -126,6 +127,7 @@ def new_event(
     _check_id("--event-id", event_id, MAX_EVENT_ID_BYTES)
     session_id = event_id if session_id is None else session_id
     _check_id("--session", session_id, MAX_SESSION_ID_BYTES)
+    check_data(data)
     meta = dict(metadata or {})
     meta.setdefault("session_id", session_id)
     return Event(id=event_id, target_agent=target or "", session_id=session_id,
@@ -133,13 +135,31 @@ def new_event(
                  deadline=deadline)  # fmt: skip
 
 
-def _check_id(flag: str, value: str, limit: int) -> None:
+def check_run(data: dict[str, Any] | None, session_id: str | None, workflow_id: str | None) -> None:
+    """A run's input, session and workflow id checked against Temporal's limits (ConfigError):
+    refused here, they cannot reach the server as a misleading error or a silent change."""
+    check_data(data)
+    if session_id:
+        _check_id("--session", session_id, MAX_SESSION_ID_BYTES)
+    if workflow_id is not None:
+        _check_id("--workflow-id", workflow_id, MAX_ID_BYTES, "Temporal's limit for workflow ids")
+
+
+def check_data(data: dict[str, Any] | None) -> None:
+    """Input data that Temporal's JSON converter would change (NaN becomes null) or refuse."""
+    if data and (problem := data_problem(data)):
+        raise ConfigError(f"--input: {problem}")
+
+
+def _check_id(
+    flag: str, value: str, limit: int,
+    why: str = "it becomes part of a Temporal workflow id and search attribute",
+) -> None:  # fmt: skip
     if not value.strip():
         raise ConfigError(f"{flag}: must not be empty")
     size = len(value.encode("utf-8", errors="surrogatepass"))
     if size > limit:
-        raise ConfigError(f"{flag}: {size} bytes; at most {limit} (it becomes part of a "
-                          "Temporal workflow id and search attribute)")  # fmt: skip
+        raise ConfigError(f"{flag}: {size} bytes; at most {limit} ({why})")
     if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
         raise ConfigError(f"{flag}: control characters and lone surrogates are not allowed")
 

@@ -24,7 +24,7 @@ from temporalio.plugin import SimplePlugin
 from activities.agent import AgentActivities
 from activities.bus import bus_publish
 from activities.session import session_checkpoint
-from agentflow.codec import EncryptionCodec, load_keys
+from agentflow.codec import EncryptionCodec, find_keys, load_keys
 from agentflow.config import FlowConfig, PayloadsConfig, SecurityConfig, TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.payloads import with_storage
@@ -98,15 +98,18 @@ async def data_converter(
 ) -> DataConverter:
     """pydantic's converter, encrypting when ``security.encrypt``, storing big payloads when
     ``payloads`` is set (encryption first: stored blobs are sealed too)."""
-    converter = pydantic_data_converter
-    if security is not None and security.encrypt:
+    security = security or SecurityConfig()
+    if security.encrypt:
         converter = dataclasses.replace(
-            converter,
-            payload_codec=EncryptionCodec(load_keys(security)),
+            pydantic_data_converter,
+            payload_codec=EncryptionCodec(load_keys(security), seal=True),
             # Failure messages and stack traces travel as an encrypted payload too: they often
             # quote the data that made an agent fail.
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
         )
+    else:  # not sealing, but able to read runs sealed before (or say which key is missing)
+        codec = EncryptionCodec(find_keys(security), seal=False)
+        converter = dataclasses.replace(pydantic_data_converter, payload_codec=codec)
     return await with_storage(converter, payloads)
 
 
@@ -140,7 +143,7 @@ async def connect_flow(config: FlowConfig | None, interceptors: Sequence[Any] = 
     """Connect with a flow's ``[temporal]``, ``[security]`` and ``[payloads]`` tables (None:
     Temporal's own settings, no encryption, no store)."""
     if config is None:
-        return await connect(None, interceptors)
+        return await connect(None, interceptors, converter=await data_converter())
     converter = await data_converter(config.security, config.payloads)
     return await connect(config.temporal, interceptors, converter=converter)
 
@@ -148,10 +151,15 @@ async def connect_flow(config: FlowConfig | None, interceptors: Sequence[Any] = 
 def ui_url(
     client: Client, workflow_id: str, run_id: str | None = None, base: str | None = None
 ) -> str:
-    """The Temporal UI page of a run (dev server convention: UI port = gRPC port + 1000)."""
+    """The Temporal UI page of a run. ``base`` is the UI's address (``[temporal] ui_url``);
+    without it: Temporal Cloud's UI for a Cloud address, else a dev server's, whose UI listens
+    on the gRPC port + 1000 (``temporal server start-dev`` and ``agentflow dev`` defaults)."""
     if base is None:
         host, _, port = client.service_client.config.target_host.rpartition(":")
         host = host or "localhost"
-        base = f"http://{host}:{int(port) + 1000}" if port.isdigit() else f"http://{host}:8233"
+        if host.endswith(".tmprl.cloud"):
+            base = "https://cloud.temporal.io"
+        else:
+            base = f"http://{host}:{int(port) + 1000 if port.isdigit() else 8233}"
     path = f"{base.rstrip('/')}/namespaces/{quote(client.namespace)}/workflows/{quote(workflow_id)}"
     return f"{path}/{run_id}/history" if run_id else path

@@ -36,6 +36,7 @@ from agentflow._trace_decoder import (
     TraceEntry,
     decode_run,
 )
+from agentflow.codec import open_failures
 from agentflow.errors import AgentflowError
 from agentflow.events import DEAD_LETTER_WORKFLOW
 
@@ -147,6 +148,7 @@ async def run_histories(
     current = start.first_execution_run_id or run_id
     while current:
         events = await _history(client.get_workflow_handle(workflow_id, run_id=current))
+        await open_failures(events, client.data_converter)  # sealed by [security]
         yield current, events
         current = _next_run(events)
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -50,6 +52,10 @@ def build_worker(
     )
 
 
+# A fan-out cut short by shutdown runs again elsewhere (its deliveries dedupe).
+BUS_GRACE_SECONDS = 2
+
+
 def build_bus_worker(
     client: Client, executor: ThreadPoolExecutor | None = None, **worker_options: Any
 ) -> Worker:
@@ -61,7 +67,7 @@ def build_bus_worker(
         client,
         task_queue=BUS_TASK_QUEUE,
         plugins=[AgentflowPlugin(registry, executor)],
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=timedelta(seconds=BUS_GRACE_SECONDS),
         **worker_options,
     )
 
@@ -79,7 +85,9 @@ async def serving(
     subscriptions on the bus (so nothing published from then on misses them)."""
     worker = build_worker(client, configs, task_queue=task_queue, executor=executor,
                           **worker_options)  # fmt: skip
-    async with worker, _shared_bus_worker(client, executor, **worker_options):
+    # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
+    # the flows' worker gets its whole grace period within the shutdown bound.
+    async with _shared_bus_worker(client, executor, **worker_options), worker:
         flows = await register(client, [config for config, _ in configs], worker.task_queue)
         if flows:
             log.info("subscriptions of %s registered on the bus", ", ".join(flows))
@@ -117,12 +125,21 @@ async def _shared_bus_worker(
 
 
 async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None = None) -> None:
-    """Run a worker until SIGINT/SIGTERM, then finish running activities and exit."""
+    """Run a worker until SIGINT/SIGTERM, then let running agents finish and return.
+
+    The shutdown is bounded: agents still running after the worker's graceful shutdown
+    timeout are cancelled, and sync handlers that ignore it (a thread cannot be stopped) are
+    abandoned, not waited for; Temporal retries their attempts on another worker. The process
+    should exit when this returns (``agentflow worker`` does, with ``os._exit``): a stuck
+    handler thread would otherwise hold the interpreter's exit until the watchdog ends it.
+    """
     configs = [(load_config(path), Path(path).parent) for path in config_paths]
     first = configs[0][0]
     log_context()
     client = await connect_flow(first, telemetry.interceptors(first.telemetry))
-    with ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="agent") as executor:
+    executor = HandlerPool(HANDLER_THREADS, thread_name_prefix="agent")
+    watchdog: threading.Timer | None = None
+    try:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -135,4 +152,78 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
                 flows,
             )  # fmt: skip
             await stop.wait()
-            log.info("shutting down: letting running agents finish")
+            grace = worker.config().get("graceful_shutdown_timeout") or timedelta()
+            log.info(
+                "shutting down: letting running agents finish (up to %.0f s)",
+                grace.total_seconds(),
+            )
+            watchdog = _exit_after(grace + SHUTDOWN_MARGIN)
+    finally:
+        stuck = _abandon_stuck_handlers(executor)
+        if watchdog is not None and not stuck:
+            watchdog.cancel()
+
+
+# Beyond the graceful shutdown timeout: time for the SDK to cancel agents and report them.
+SHUTDOWN_MARGIN = timedelta(seconds=5)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class HandlerPool(ThreadPoolExecutor):
+    """The sync handlers' thread pool; counts the calls running, to report stuck ones."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        def counted() -> _T:
+            with self._lock:
+                self.running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return super().submit(counted)
+
+
+def _abandon_stuck_handlers(executor: HandlerPool) -> int:
+    """Shut the pool down without waiting; the number of handler calls still running."""
+    # ThreadPoolExecutor's own exit waits for every thread: one stuck handler (a network call
+    # without a timeout, say) would keep a stopped worker alive for as long as it hangs.
+    executor.shutdown(wait=False, cancel_futures=True)
+    stuck = executor.running
+    if stuck:
+        log.warning(
+            "%d sync agent handler(s) still running after they were cancelled; exiting "
+            "without them (Temporal retries their attempts)",
+            stuck,
+        )
+    return stuck
+
+
+def _exit_after(delay: timedelta) -> threading.Timer:
+    """End the process if the shutdown has not finished after ``delay``.
+
+    A daemon thread, so it fires even while the SDK waits for an async handler that ignores
+    its cancellation, or while the interpreter waits for stuck handler threads at exit.
+    """
+
+    def exit_now() -> None:
+        log.error(
+            "still running %.0f s after the stop signal; exiting now (Temporal retries the "
+            "agents that were running)",
+            delay.total_seconds(),
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(delay.total_seconds(), exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer

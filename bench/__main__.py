@@ -1,4 +1,4 @@
-"""``python -m bench``: run W1-W6 on agentflow, raw Temporal and asyncio; print the table.
+"""``python -m bench``: run W1-W7 on agentflow, raw Temporal and asyncio; print the table.
 
 Each workload runs ``repeats`` times, the systems interleaved within a repeat so that load from
 elsewhere on the machine falls on all of them alike. ``BENCH_QUICK=1`` (or ``--quick``) runs
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agentflow.devserver import dev_server_args, temporal_binary
+from bench import bus
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
 from bench.systems import AgentflowSystem, AsyncioSystem, RawSystem
@@ -36,10 +38,16 @@ class Sizes:
     w5_megabytes: float = 1.0
     w6_sessions: int = 20
     w6_events: int = 50  # per session
+    w7_events: int = 1000  # published to 3 subscribers (throughput)
+    w7_latency_events: int = 100  # published one at a time (latency)
+    w7_subscribers: int = 3
+    w7_fan_out: int = 100  # subscribers of one event
+    w7_fan_out_events: int = 10
 
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
-              w5_megabytes=0.1, w6_sessions=2, w6_events=3)  # fmt: skip
+              w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
+              w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1)  # fmt: skip
 
 
 async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
@@ -100,6 +108,15 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         not_raw_local = [system for system in everything if system is not raw_local]
         await measure(f"W5 state {sizes.w5_megabytes:g} MB", not_raw_local,
                       partial(w.w5_state, megabytes=sizes.w5_megabytes))  # fmt: skip
+        # The durable bus (agentflow only): publishes against starting the same flows directly.
+        bus_first = itertools.cycle((True, False))  # which goes first, alternately per repeat
+        await measure(f"W7 bus {sizes.w7_events} events, {sizes.w7_subscribers} subscribers", [af],
+                      partial(bus.w7_bus, events=sizes.w7_events,
+                              latency_events=sizes.w7_latency_events,
+                              subscribers=sizes.w7_subscribers, bus_first=bus_first))  # fmt: skip
+        await measure(f"W7 bus fan-out {sizes.w7_fan_out}", [af],
+                      partial(bus.w7_fan_out, subscribers=sizes.w7_fan_out,
+                              events=sizes.w7_fan_out_events))  # fmt: skip
         if not only or "W5" in only:
             report.notes += [
                 "W5 10 MB returned by the first agent: " + await w.w5_too_large(af, 10),

@@ -23,8 +23,11 @@ READY_LINE = "worker on task queue"
 class WorkerProcess:
     """``python worker.py --config CONFIG --task-queue QUEUE`` against ``address``."""
 
-    def __init__(self, config: Path, task_queue: str, address: str, log: Path) -> None:
+    def __init__(
+        self, config: Path, task_queue: str, address: str, log: Path, cwd: Path = REPO
+    ) -> None:
         self.config, self.task_queue, self.address, self.log = config, task_queue, address, log
+        self.cwd = cwd  # where handlers that write relative paths write
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
@@ -34,7 +37,7 @@ class WorkerProcess:
                    "--task-queue", self.task_queue]  # fmt: skip
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
+            self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.log.read_text(errors="replace")[offset:]:
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -40,32 +40,32 @@ def _flow(name: str, agents: dict[str, dict[str, object]]) -> FlowConfig:
 async def record_bus_goldens(client: Client) -> dict[str, WorkflowHistory]:
     publisher = _flow("golden-publisher", {"writer": {"publishes": ["golden.ok"]}})
     subscriber = _flow("golden-subscriber", {"reader": {"subscribes": ["golden.*"]}})
-    async with serving(client, [(publisher, REPO)], task_queue="golden-pub") as pub_worker:
-        async with serving(client, [(subscriber, REPO)], task_queue="golden-sub"):
-            runner = Runner(publisher, client, pub_worker.task_queue)
-            handle = await runner.start(
-                {"publish": {"writer": "golden.ok,golden.denied"}}, workflow_id="golden-bus"
-            )
-            await handle.result()
-            run_id = handle.run_id
-            ok = f"{run_id}/1-writer/golden.ok"
-            shard = session_workflow_id(BUS_FLOW, shard_session(None, ok))
-            sub = subscribers_of(subscriber, "golden-sub")[0]
-            request = PublishRequest(topic="golden.ok", event_id=ok, publisher="")
-            delivery = session_workflow_id(subscriber.name, delivery_session(sub, request, 8))
-            denied = f"{run_id}/1-writer/golden.denied"
-            denied_shard = session_workflow_id(BUS_FLOW, shard_session(None, denied))
-            await _until_counted(client, delivery, "completed")
-            await _until_counted(client, denied_shard, "dead_lettered")
-            return {
-                "bus_publisher": await handle.handle.fetch_history(),
-                "bus_shard": await client.get_workflow_handle(shard).fetch_history(),
-                "bus_shard_denied": await client.get_workflow_handle(denied_shard).fetch_history(),
-                "bus_delivery": await client.get_workflow_handle(delivery).fetch_history(),
-                "bus_registry": await client.get_workflow_handle(
-                    REGISTRY_WORKFLOW_ID
-                ).fetch_history(),
-            }
+    async with (
+        serving(client, [(publisher, REPO)], task_queue="golden-pub") as pub_worker,
+        serving(client, [(subscriber, REPO)], task_queue="golden-sub"),
+    ):
+        runner = Runner(publisher, client, pub_worker.task_queue)
+        handle = await runner.start(
+            {"publish": {"writer": "golden.ok,golden.denied"}}, workflow_id="golden-bus"
+        )
+        await handle.result()
+        run_id = handle.run_id
+        ok = f"{run_id}/1-writer/golden.ok"
+        shard = session_workflow_id(BUS_FLOW, shard_session(None, ok))
+        sub = subscribers_of(subscriber, "golden-sub")[0]
+        request = PublishRequest(topic="golden.ok", event_id=ok, publisher="")
+        delivery = session_workflow_id(subscriber.name, delivery_session(sub, request, 8))
+        denied = f"{run_id}/1-writer/golden.denied"
+        denied_shard = session_workflow_id(BUS_FLOW, shard_session(None, denied))
+        await _until_counted(client, delivery, "completed")
+        await _until_counted(client, denied_shard, "dead_lettered")
+        return {
+            "bus_publisher": await handle.handle.fetch_history(),
+            "bus_shard": await client.get_workflow_handle(shard).fetch_history(),
+            "bus_shard_denied": await client.get_workflow_handle(denied_shard).fetch_history(),
+            "bus_delivery": await client.get_workflow_handle(delivery).fetch_history(),
+            "bus_registry": await client.get_workflow_handle(REGISTRY_WORKFLOW_ID).fetch_history(),
+        }
 
 
 async def _until_counted(client: Client, workflow_id: str, count: str) -> None:

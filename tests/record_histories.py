@@ -17,9 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from agentflow.client import Runner
 from agentflow.devserver import dev_server_args, temporal_binary
 from agentflow.errors import FlowFailedError
+from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.conftest import running_worker
 from tests.flows import sample_flows
-from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
 
 HISTORIES = Path(__file__).parent / "histories"

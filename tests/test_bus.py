@@ -146,10 +146,12 @@ async def test_a_topic_without_subscribers_is_traced_and_ignored(client: Client)
         entries = await runner.trace(handle.workflow_id, flow_only=True)
     assert [r.agent for r in result.results] == ["a", "b"]
     assert "publish" not in result.state.meta
-    assert [(e.agent, e.action, e.detail) for e in entries if e.agent] == [
-        ("a", "completed", ""), ("a", "published", "void → no subscribers"),
+    assert [(e.agent, e.action, e.detail.split(";")[0]) for e in entries if e.agent] == [
+        ("a", "completed", ""), ("a", "published", "void → no subscribers in this flow"),
         ("b", "completed", ""),
     ]  # fmt: skip
+    published = next(e for e in entries if e.action == "published")
+    assert published.detail.endswith(f"on the bus as {published.bus_event}")
 
 
 async def test_trace_and_graphs_show_publishes_and_subscriptions(client: Client) -> None:
@@ -164,7 +166,8 @@ async def test_trace_and_graphs_show_publishes_and_subscriptions(client: Client)
         entries = await runner.trace(handle.workflow_id)
     published = next(e for e in entries if e.action == "published")
     a_done = next(e for e in entries if (e.agent, e.action) == ("a", "completed"))
-    assert (published.agent, published.topic, published.detail) == ("a", "news", "news → s1, s2")
+    assert (published.agent, published.topic) == ("a", "news")
+    assert published.detail.startswith("news → s1, s2 in this flow; on the bus as ")
     assert published.history_event_id == a_done.history_event_id
     s1 = [e for e in entries if e.agent == "s1"]
     assert [(e.action, e.topic, e.source_event) for e in s1] == [

@@ -137,6 +137,10 @@ async def test_an_agent_publishes_across_flows_and_its_chain_is_recorded(
     assert emailer["publisher"] == f"{research.name}.researcher"
     assert json.loads(emailer["bus_chain"]) == ["researcher"]
     assert by_agent["emailer"]["source"] == "researcher"
+    local = by_agent["local_sub"]["meta"]  # in-run: told the same as a bus delivery
+    assert local["publisher"] == emailer["publisher"]
+    assert local["parent_event"] == emailer["parent_event"]
+    assert json.loads(local["bus_chain"]) == ["researcher"]
 
 
 async def test_a_publish_outside_publishes_is_dead_lettered_and_not_delivered(
@@ -240,4 +244,3 @@ async def test_cli_publish_topics_and_trace_follow_a_chain(
     assert "```mermaid" in out and "publishes" in out and "pending" not in out
     mailer_line = next(line for line in lines(log) if line["agent"] == "mailer")
     assert mailer_line["meta"]["publisher"] == f"{research.name}.researcher"
-

@@ -17,9 +17,9 @@ from temporalio.workflow import NondeterminismError
 from agentflow.client import Runner
 from agentflow.errors import FlowFailedError
 from agentflow.models import FlowInput, FlowResult
+from tests.bus_goldens import BUS_GOLDENS
 from tests.conftest import running_worker
 from tests.flows import sample_flows
-from tests.bus_goldens import BUS_GOLDENS
 from tests.session_goldens import SESSION_GOLDENS
 from workflows import ALL_WORKFLOWS
 from workflows._steps import FlowRun
@@ -33,7 +33,8 @@ def _replayer(workflows: list[type] = ALL_WORKFLOWS) -> Replayer:
 
 
 def test_every_sample_flow_has_a_golden_history() -> None:
-    assert {path.stem for path in GOLDEN} == set(sample_flows()) | set(SESSION_GOLDENS) | set(BUS_GOLDENS)
+    expected = set(sample_flows()) | set(SESSION_GOLDENS) | set(BUS_GOLDENS)
+    assert {path.stem for path in GOLDEN} == expected
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[path.stem for path in GOLDEN])

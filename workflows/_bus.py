@@ -23,6 +23,7 @@ every delivery before it completes, fails or continues as new (``settle`` / ``dr
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -32,7 +33,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import KEY, PUBLISH_ACTIVITY, SESSION, PublishRequest, chain_of, short_id
+    from agentflow.bus import (
+        CHAIN,
+        KEY,
+        PARENT_EVENT,
+        PUBLISH_ACTIVITY,
+        PUBLISHER,
+        SESSION,
+        TOPIC,
+        PublishRequest,
+        chain_of,
+        short_id,
+    )
     from agentflow.config import FlowConfig
     from agentflow.models import AgentResult, FlowResult, State
     from agentflow.topics import topic_problem
@@ -117,6 +129,15 @@ class Bus:
         if sent:
             self._sent[id(result)] = (result, sent)
         return state
+
+    def delivery_metadata(self, delivery: Delivery) -> dict[str, str]:
+        """What an in-run subscriber's event says of the publish: the same as a bus delivery."""
+        config, topic = self._run.config, delivery.topic
+        return {
+            TOPIC: topic, PUBLISHER: f"{config.name}.{delivery.chain[-1]}",
+            CHAIN: json.dumps(list(delivery.chain)),
+            PARENT_EVENT: short_id(f"{workflow.info().run_id}/{delivery.published_by}/{topic}"),
+        }  # fmt: skip
 
     def _publish(
         self, topic: str, state: State, key: str | None, chain: tuple[str, ...],

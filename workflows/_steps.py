@@ -103,7 +103,7 @@ class FlowRun:
         event = self.input.event.model_copy(update={"source_agent": source})
         topic = delivery.topic if delivery else None
         if delivery:
-            event.metadata = {**event.metadata, "topic": delivery.topic}
+            event.metadata = {**event.metadata, **self.bus.delivery_metadata(delivery)}
         request = AgentInput(
             agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
             llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,

@@ -8,6 +8,7 @@ from agentflow.config._base import (
     ERROR_KIND_ALIASES,
     ERROR_KINDS,
     HOOK_POINTS,
+    Seconds,
     _did_you_mean,
     _Strict,
 )
@@ -106,7 +107,7 @@ class SessionsConfig(_Strict):
     """``[sessions]``: how the session workflow behind ``agentflow emit`` keeps its events."""
 
     # None: an idle session stays open (it costs the server one row, and no worker).
-    idle_timeout_seconds: float | None = Field(None, gt=0, le=10 * 365 * 24 * 3600)
+    idle_timeout_seconds: Seconds | None = None
     # Events waiting in one session; more are dead-lettered ("session queue full").
     max_queued_events: int = Field(1000, gt=0, le=100_000)
     # Events per run before continue-as-new (earlier if Temporal suggests it).

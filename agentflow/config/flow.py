@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
@@ -12,7 +13,14 @@ from agentflow.config._base import (
     MAX_FLOW_NAME_BYTES,
     MODE_ALIASES,
     MODES,
+    AgentName,
+    Count,
+    Factor,
+    Fraction,
     ModeName,
+    Retries,
+    Seconds,
+    TaskQueueName,
     _did_you_mean,
     _Strict,
 )
@@ -48,12 +56,12 @@ class LLMConfig(_Strict):
     provider: str = Field("", validation_alias=AliasChoices("provider", "type"))
     model: str = ""
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int | None = Field(None, gt=0)
+    max_tokens: Count | None = None
     base_url: str | None = None
     # The *name* of the environment variable holding the key: secrets never enter the config
     # snapshot, which is recorded in workflow history.
     api_key_env: str | None = None
-    timeout_seconds: float = Field(120.0, gt=0)
+    timeout_seconds: Seconds = 120.0
 
     @field_validator("provider")
     @classmethod
@@ -69,9 +77,9 @@ class LLMConfig(_Strict):
 class RetrySettings(_Strict):
     """How Temporal retries a failed agent (``[orchestration.retry]``, ``[agents.X.retry]``)."""
 
-    initial_interval_seconds: float = Field(1.0, gt=0)
-    backoff_coefficient: float = Field(2.0, ge=1)
-    maximum_interval_seconds: float = Field(30.0, gt=0)
+    initial_interval_seconds: Seconds = 1.0
+    backoff_coefficient: Factor = 2.0
+    maximum_interval_seconds: Seconds = 30.0
     # Exception class names (e.g. "ValueError") that fail the agent at once, like FatalError.
     non_retryable_errors: list[str] = Field(default_factory=list)
 
@@ -85,8 +93,8 @@ class AgentConfig(_Strict):
     enabled: bool = True
     capabilities: list[str] = Field(default_factory=list)
     handler: str | None = None
-    timeout_seconds: float = Field(60.0, gt=0)
-    retry_attempts: int | None = Field(None, ge=0)
+    timeout_seconds: Seconds = 60.0
+    retry_attempts: Retries | None = None
     retry: RetrySettings | None = None
     # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
     # publishes them: agents of this flow (within the run) or of any flow (through the bus).
@@ -119,21 +127,21 @@ class OrchestrationConfig(_Strict):
     """``[orchestration]``: which mode runs which agents, and the limits of a run."""
 
     mode: ModeName
-    timeout_seconds: float = Field(300.0, gt=0)
-    max_iterations: int = Field(10, gt=0)
-    retry_attempts: int = Field(3, ge=0)
+    timeout_seconds: Seconds = 300.0
+    max_iterations: Count = 10
+    retry_attempts: Retries = 3
     collaborative_agents: list[str] = Field(default_factory=list)
     sequential_agents: list[str] = Field(default_factory=list)
     loop_agent: str | None = None
     entry_agent: str | None = None
-    failure_threshold: float = 0.0
-    max_concurrency: int = Field(10, gt=0)
-    max_hops: int = Field(10, gt=0)
+    failure_threshold: Fraction = 0.0
+    max_concurrency: Count = 10
+    max_hops: Count = 10
     # Default of every agent's ``local`` option.
     local_agents: bool = False
     # Temporal's workflow task timeout: how soon a crashed worker's flow moves on, and (at
     # 80 %) how often a chain of local agents gets its results recorded.
-    workflow_task_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    workflow_task_timeout_seconds: Annotated[Seconds, Field(le=120)] = 10.0
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
 
     @field_validator("mode", mode="before")
@@ -150,24 +158,25 @@ class OrchestrationConfig(_Strict):
             )
         return value
 
-    @field_validator("failure_threshold")
-    @classmethod
-    def _fraction(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise ValueError(
-                "must be between 0 and 1 (the fraction of collaborative agents that may fail)"
-            )
-        return value
-
 
 class TemporalConfig(_Strict):
     """``[temporal]``: overrides of Temporal's standard client settings (TEMPORAL_ADDRESS, …)."""
 
     address: str | None = None
     namespace: str | None = None
-    task_queue: str = "agentflow"
+    task_queue: TaskQueueName = "agentflow"
     profile: str | None = None
     tls: bool | None = None
+    # Where run links point (the Temporal UI's base URL); unset: a dev server's UI, on the
+    # gRPC port + 1000 (agentflow/temporal.py ui_url).
+    ui_url: str | None = None
+
+    @field_validator("ui_url")
+    @classmethod
+    def _web_address(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise ValueError("must be the Temporal UI's http:// or https:// address")
+        return url
 
 
 class TelemetryConfig(_Strict):
@@ -186,7 +195,7 @@ class FlowConfig(_Strict):
     agent_flow: FlowMeta = Field(default_factory=FlowMeta)
     llm: LLMConfig | None = None
     orchestration: OrchestrationConfig
-    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    agents: dict[AgentName, AgentConfig] = Field(default_factory=dict)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     error_routing: ErrorRoutingConfig = Field(default_factory=ErrorRoutingConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)

@@ -3,6 +3,7 @@ message per problem (file, key path, what is wrong, what is allowed)."""
 
 from __future__ import annotations
 
+import reprlib
 import sys
 import types
 import typing
@@ -15,11 +16,15 @@ from pydantic import BaseModel, ValidationError
 from agentflow.config._base import DEFAULT_CONFIG_FILE, HOOK_POINTS, LLM_PROVIDERS, _did_you_mean
 from agentflow.config.flow import FlowConfig
 from agentflow.errors import ConfigError
+from agentflow.limits import key_part
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
+
+# The config snapshot travels in every workflow and activity input, beside the event and state.
+MAX_SNAPSHOT_BYTES = 256 * 1024
 
 
 def load_config(
@@ -44,6 +49,10 @@ def load_config(
         ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{file}: arrays or inline tables nested too deeply to read (keep it to a few levels)"
+        ) from None
     return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
 
 
@@ -59,7 +68,14 @@ def parse_config(
         config = FlowConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_describe(source, err)) from None
-    problems = list(_reference_problems(config))
+    problems = list(_reference_problems(config)) + list(_retry_problems(config))
+    if not problems and (size := len(config.model_dump_json())) > MAX_SNAPSHOT_BYTES:
+        problems.append(
+            f"the flow's settings are {size / 1024:.0f} KB as JSON; at most "
+            f"{MAX_SNAPSHOT_BYTES // 1024} KB, since they travel in every workflow input and "
+            "Temporal payloads are limited to 2 MB (shorten system_prompt and descriptions, or "
+            "keep long texts in files the agents read)"
+        )
     if check_handlers and not problems:
         from agentflow.registry import handler_problem  # imports user code: only when asked
 
@@ -132,6 +148,19 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
             )
 
 
+def _retry_problems(config: FlowConfig) -> Iterable[str]:
+    """Temporal refuses a retry policy whose maximum interval is below its initial one."""
+    tables = {"orchestration.retry": config.orchestration.retry}
+    tables |= {f"agents.{name}.retry": a.retry for name, a in config.agents.items() if a.retry}
+    for key, retry in tables.items():
+        if retry.maximum_interval_seconds < retry.initial_interval_seconds:
+            yield (
+                f"{key}.maximum_interval_seconds: {retry.maximum_interval_seconds:g} is less "
+                f"than initial_interval_seconds ({retry.initial_interval_seconds:g}); Temporal "
+                "refuses such a retry policy, so raise maximum_interval_seconds"
+            )
+
+
 def _describe(source: str, err: ValidationError) -> str:
     lines = []
     for error in err.errors():
@@ -146,17 +175,26 @@ def _describe(source: str, err: ValidationError) -> str:
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
             value = error.get("input")
-            # An unknown mode or provider already quotes the value it got.
-            got = "" if isinstance(value, str) and repr(value) in message else f" (got {value!r})"
+            # An unknown mode or provider already quotes the value; a key is in the path.
+            quoted = isinstance(value, str) and (repr(value) in message or loc[-1] == "[key]")
+            got = "" if quoted else f" (got {_shown(value)})"
             lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+    # "[key]": pydantic's marker for a dict key's own error (a too-long agent name).
+    return "".join(key_part(part) for part in loc if part != "[key]").removeprefix(".")
+
+
+# A wrong value is quoted in the message, but never a whole 10 MB string or a deep array.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel = 3
+
+
+def _shown(value: object) -> str:
+    return _SHORT.repr(value)
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:

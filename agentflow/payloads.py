@@ -1,0 +1,177 @@
+"""Large payloads outside Temporal: the SDK's ``ExternalStorage`` with agentflow's drivers.
+
+With a ``[payloads]`` table, every payload of at least ``threshold_bytes`` (after encryption,
+when ``[security]`` encrypts: stored blobs are sealed like everything else) is written to a
+store, and history keeps a reference of about 200 bytes naming the driver and the blob. So a
+10 MB state or input no longer meets Temporal's 2 MB payload and 4 MB message limits.
+
+Drivers: ``filesystem`` (here; for one machine, or a directory that every worker and client
+mounts), and the SDK's own ``s3`` (``temporalio.contrib.aws.s3driver``) and ``gcs``
+(``temporalio.contrib.gcp.gcsdriver``) for clusters: ``pip install 'agentflow[s3]'`` / ``[gcs]``.
+
+Blobs are content-addressed (SHA-256 of the stored bytes), so the same state handed to five
+agents is written once. Temporal does not tell a driver when a run is deleted: blobs outlive
+their runs until removed by age (README, "Large payloads").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import importlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import (
+    DataConverter,
+    ExternalStorage,
+    StorageDriver,
+    StorageDriverClaim,
+    StorageDriverRetrieveContext,
+    StorageDriverStoreContext,
+)
+
+from agentflow.config import PayloadsConfig
+from agentflow.errors import AgentflowError, ConfigError
+
+FILESYSTEM_DRIVER = "agentflow.filesystem"
+
+
+class PayloadStoreError(AgentflowError):
+    """A stored payload that cannot be written or read back."""
+
+
+@dataclass(frozen=True)
+class AgentflowStorage(ExternalStorage):
+    """``ExternalStorage`` that also knows the largest payload its store takes."""
+
+    max_bytes: int = 100 * 1024 * 1024
+
+
+class FileSystemDriver(StorageDriver):
+    """Blobs as files ``<root>/<sha256[:2]>/<sha256>``, each a serialised ``Payload``."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def name(self) -> str:
+        return FILESYSTEM_DRIVER
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        return [await asyncio.to_thread(self._write, payload) for payload in payloads]
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        return [await asyncio.to_thread(self._read, claim) for claim in claims]
+
+    def _write(self, payload: Payload) -> StorageDriverClaim:
+        data = payload.SerializeToString()
+        if len(data) > self.max_bytes:
+            raise PayloadStoreError(
+                f"payload of {len(data) / 1e6:.1f} MB is over [payloads] max_bytes "
+                f"({self.max_bytes / 1e6:.1f} MB)"
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if path.exists():
+            # Written before (same bytes): refresh its age so a sweep by age keeps it.
+            os.utime(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write aside, then rename: a reader never sees half a blob.
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        return StorageDriverClaim({"sha256": digest})
+
+    def _read(self, claim: StorageDriverClaim) -> Payload:
+        digest = claim.claim_data.get("sha256", "")
+        path = self._path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise PayloadStoreError(
+                f"stored payload {digest[:12]}… is missing from {self.root} (deleted, or this "
+                "process uses another [payloads] path than the one that wrote it)"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise PayloadStoreError(f"stored payload {path} does not match its checksum")
+        return Payload.FromString(data)
+
+    def _path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(ch in "0123456789abcdef" for ch in digest):
+            raise PayloadStoreError(f"not a payload reference: {digest[:70]!r}")
+        return self.root / digest[:2] / digest
+
+
+async def external_storage(config: PayloadsConfig) -> AgentflowStorage:
+    """The SDK's external storage with the driver ``config`` names (cloud clients are opened
+    here, once, and stay open for the life of the process, as the SDK's drivers expect)."""
+    driver: StorageDriver
+    if config.storage == "filesystem":
+        driver = FileSystemDriver(Path(config.path).absolute(), config.max_bytes)
+    elif config.storage == "s3":
+        driver = await _s3_driver(config)
+    else:
+        driver = await _gcs_driver(config)
+    return AgentflowStorage(
+        drivers=[driver], payload_size_threshold=config.threshold_bytes, max_bytes=config.max_bytes
+    )
+
+
+def stored_payload_limit(converter: DataConverter) -> int | None:
+    """The largest payload that ``converter`` can carry through its store; None: no store."""
+    storage = converter.external_storage
+    if storage is None:
+        return None
+    return storage.max_bytes if isinstance(storage, AgentflowStorage) else None
+
+
+def _optional(module: str, storage: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f'[payloads] storage = "{storage}" needs the SDK\'s {storage} driver packages: '
+            f"pip install 'agentflow[{storage}]'"
+        ) from None
+
+
+async def _s3_driver(config: PayloadsConfig) -> StorageDriver:
+    aioboto3 = _optional("aioboto3", "s3")
+    s3 = _optional("temporalio.contrib.aws.s3driver", "s3")
+    adapter = _optional("temporalio.contrib.aws.s3driver.aioboto3", "s3")
+    session = aioboto3.Session(region_name=config.region)
+    client = await session.client("s3", endpoint_url=config.endpoint_url).__aenter__()
+    driver: StorageDriver = s3.S3StorageDriver(
+        adapter.new_aioboto3_client(client), config.bucket, max_payload_size=config.max_bytes
+    )
+    return driver
+
+
+async def _gcs_driver(config: PayloadsConfig) -> StorageDriver:
+    storage = _optional("gcloud.aio.storage", "gcs")
+    gcs = _optional("temporalio.contrib.gcp.gcsdriver", "gcs")
+    adapter = _optional("temporalio.contrib.gcp.gcsdriver.gcloud_aio", "gcs")
+    driver: StorageDriver = gcs.GCSStorageDriver(
+        adapter.new_gcloud_aio_client(storage.Storage()), config.bucket,
+        max_payload_size=config.max_bytes,
+    )  # fmt: skip
+    return driver
+
+
+async def with_storage(converter: DataConverter, config: PayloadsConfig | None) -> DataConverter:
+    """``converter`` with ``config``'s external storage (unchanged when there is none)."""
+    if config is None:
+        return converter
+    return dataclasses.replace(converter, external_storage=await external_storage(config))
