@@ -30,13 +30,17 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:6]}"
 
 
-def bus_flow(name: str, agents: dict[str, Any], **tables: Any) -> FlowConfig:
+def bus_flow(
+    name: str, agents: dict[str, Any], orchestration_extra: dict[str, Any] | None = None,
+    **tables: Any,
+) -> FlowConfig:  # fmt: skip
     """A sequential flow of the first agent; the others only subscribe."""
     agent_tables = {a: {"handler": BUS, **table} for a, table in agents.items()}
     raw = {
         "agent_flow": {"name": name},
         "orchestration": {"mode": "sequential", "sequential_agents": [next(iter(agents))],
-                          "retry": {"initial_interval_seconds": 0.05}},
+                          "retry": {"initial_interval_seconds": 0.05},
+                          **(orchestration_extra or {})},
         "agents": agent_tables, **tables,
     }  # fmt: skip
     return parse_config(raw, base_dir=REPO, check_handlers=True)
@@ -244,3 +248,26 @@ async def test_cli_publish_topics_and_trace_follow_a_chain(
     assert "```mermaid" in out and "publishes" in out and "pending" not in out
     mailer_line = next(line for line in lines(log) if line["agent"] == "mailer")
     assert mailer_line["meta"]["publisher"] == f"{research.name}.researcher"
+
+
+async def test_a_publish_cycle_across_flows_is_cut_by_max_hops(
+    client: Client, tmp_path: Path
+) -> None:
+    ping, pong = unique("ping") + ".t", unique("pong") + ".t"
+    log = tmp_path / "log"
+    flow_a = bus_flow(unique("a"), {"pinger": {"subscribes": [pong]}},
+                      orchestration_extra={"max_hops": 3})  # fmt: skip
+    flow_b = bus_flow(unique("b"), {"ponger": {"subscribes": [ping]}})
+    data = {"log_file": str(log), "publish": {"pinger": ping, "ponger": pong}}
+    async with served(client, flow_a), served(client, flow_b):
+        await publish(client, client_request(flow_a, ping, data, identity="t"))
+
+        async def cut() -> bool:
+            letters = [x async for x in list_letters(client, flow=flow_a.name)]
+            return any("publish loop detected" in (x.error or "") for x in letters)
+
+        await until(cut)
+    calls = [line["agent"] for line in lines(log)]
+    # ponger (chain []), pinger ([ponger]), ponger ([ponger, pinger]), then pinger's publish
+    # would make a chain of 4 > max_hops: its event fails and is dead-lettered.
+    assert calls == ["ponger", "pinger", "ponger", "pinger"]
