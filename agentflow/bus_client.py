@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -49,11 +54,14 @@ from agentflow.bus import (
     subscribers_of,
 )
 from agentflow.config import FlowConfig
-from agentflow.errors import ConfigError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.events import SESSION_QUERY, SessionCounts, SessionView
 from agentflow.models import Event, State
 from agentflow.sessions import EmitHandle, emit, new_event
 from agentflow.topics import topic_problem
+
+# The registry answers an update through a worker; none in this long means none runs.
+FORGET_TIMEOUT_SECONDS = 10.0
 
 
 async def register(client: Client, configs: Sequence[FlowConfig], task_queue: str) -> list[str]:
@@ -93,7 +101,16 @@ async def registrations(client: Client) -> dict[str, Registration]:
 async def forget(client: Client, flow: str) -> None:
     """Remove a flow's registration (a flow retired for good: its deliveries stop)."""
     handle = client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
-    await handle.execute_update(FORGET_UPDATE, flow, result_type=RegistryState)
+    update = handle.execute_update(FORGET_UPDATE, flow, result_type=RegistryState)
+    try:  # the registry answers through a worker of the bus task queue
+        await asyncio.wait_for(update, FORGET_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        raise AgentflowError(
+            f"forget {flow}: no worker answered in {FORGET_TIMEOUT_SECONDS:g}s; the registry "
+            f"needs a running agentflow worker (it serves task queue {BUS_TASK_QUEUE!r})"
+        ) from None
+    except WorkflowUpdateFailedError as err:
+        raise AgentflowError(f"forget {flow}: {err.cause or err}") from None
 
 
 async def session_counts(client: Client, workflow_id: str, timeout: float) -> SessionCounts | None:

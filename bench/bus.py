@@ -119,17 +119,17 @@ async def subscribed(
     prefix = f"bench-w7-{uuid.uuid4().hex[:6]}"
     groups = [list(configs)] if shared_queue else [[config] for config in configs]
     served: list[Served] = []
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            for index, group in enumerate(groups):
-                queue = f"{prefix}-{index}"
-                pairs = [(config, REPO) for config in group]
-                await stack.enter_async_context(serving(client, pairs, task_queue=queue))
-                served += [_served(client, config, queue) for config in group]
+    async with contextlib.AsyncExitStack() as stack:
+        for index, group in enumerate(groups):
+            queue = f"{prefix}-{index}"
+            pairs = [(config, REPO) for config in group]
+            await stack.enter_async_context(serving(client, pairs, task_queue=queue))
+            served += [_served(client, config, queue) for config in group]
+        try:
             yield served
-    finally:
-        for config in configs:
-            await forget(client, config.name)
+        finally:  # while the bus worker, which serves the registry, still runs
+            for config in configs:
+                await forget(client, config.name)
 
 
 def _served(client: Client, config: FlowConfig, queue: str) -> Served:
@@ -250,7 +250,7 @@ async def _idle_latency(client: Client, subs: list[Served], topic: str, events: 
 
 
 async def _bus_burst(client: Client, subs: list[Served], topic: str, events: int) -> Burst:
-    marks = [f"{topic}-burst-bus-{index}" for index in range(events)]
+    marks = [f"bus-{uuid.uuid4().hex[:8]}-{index}" for index in range(events)]
     publisher = subs[0].config
     # The same requests the timed calls build (pure, by event id): where each delivery goes.
     requests = [client_request(publisher, topic, {MARK: mark}, identity="bench", event_id=mark)
