@@ -186,8 +186,6 @@ def bus_config() -> FlowConfig:
             mode="sequential",
             sequential_agents=[FAN_OUT_AGENT],
             retry_attempts=10,
-            # A shard held by a worker that died moves on after this, not the default 10 s.
-            workflow_task_timeout_seconds=3,
         ),
         agents={FAN_OUT_AGENT: AgentConfig(handler=FAN_OUT_HANDLER, local=True)},
     )
