@@ -33,7 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from agentflow.bus import BUS_FLOW, short_id
+from agentflow.bus import BUS_FLOW, publication_id
 from agentflow.config import FlowConfig
 from agentflow.events import (
     DEAD_LETTER_WORKFLOW,
@@ -569,7 +569,7 @@ class _RunDecoder:
         )  # fmt: skip
         for topic in published_topics(output.state.meta.get(PUBLISH)):
             subscribers = config.subscribers(topic) if config else []
-            bus_event = short_id(f"{self.run_id}/{step.activity_id}/{topic}")
+            bus_event = publication_id(self.run_id, step.activity_id, topic)
             self.line(event, "published", step.agent, topic=topic, batch=step.batch,
                       event_id=step.event_id, bus_event=bus_event,
                       detail=f"{topic} → {', '.join(subscribers) or 'no subscribers'} in this "

@@ -169,6 +169,12 @@ def delivery_config(config: FlowConfig, sub: Subscriber) -> FlowConfig:
     return config.model_copy(update={"orchestration": orchestration})
 
 
+def publication_id(run_id: str, activity_id: str, topic: str) -> str:
+    """The bus event an agent's publish becomes: from its run, its call and the topic, so a
+    replay or a retried ``bus_publish`` names the same event (and the trace can find it)."""
+    return short_id(f"{run_id}/{activity_id}/{topic}")
+
+
 def chain_of(metadata: dict[str, str]) -> list[str]:
     """The publishers an event passed through (empty for one that did not come by the bus)."""
     raw = metadata.get(CHAIN)

@@ -51,15 +51,18 @@ def add_commands(commands: Any) -> None:
 def _publish(args: argparse.Namespace) -> int:
     from agentflow.client import Runner
 
-    data = read_input(args.input)  # bad input: exit 2 before connecting
+    # Bad input (the file, --input, the topic and its [bus] publishes, ids): exit 2 before
+    # connecting; the publisher is named once the client knows its identity.
+    data = read_input(args.input)
     runner = Runner.from_config(args.config, check_handlers=False)
+    checked = bus_client.client_request(
+        runner.config, args.topic, data, identity="", key=args.key, event_id=args.event_id,
+        session_id=args.session,
+    )  # fmt: skip
 
     async def main() -> int:
         client = await runner.client()
-        request = bus_client.client_request(
-            runner.config, args.topic, data, identity=client.identity, key=args.key,
-            event_id=args.event_id, session_id=args.session,
-        )  # fmt: skip
+        request = checked.model_copy(update={"publisher": f"client {client.identity}"})
         if not await visibility.has_workers(client, BUS_TASK_QUEUE):
             print("agentflow: warning: no agentflow worker runs; the event waits on the bus "
                   "until one starts (agentflow worker --config ...)", file=sys.stderr)  # fmt: skip

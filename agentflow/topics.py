@@ -78,3 +78,14 @@ def check_patterns(patterns: list[str]) -> list[str]:
         if patterns.count(pattern) > 1:
             raise ValueError(f"topic {pattern!r} is listed twice")
     return patterns
+
+
+def check_optional_patterns(patterns: list[str] | None) -> list[str] | None:
+    """A pydantic validator body for ``publishes`` (None: any topic)."""
+    return None if patterns is None else check_patterns(patterns)
+
+
+def check_ordered(ordered: bool, subscribes: list[str], where: str) -> None:
+    """``ordered`` orders bus deliveries, so it needs something subscribed."""
+    if ordered and not subscribes:
+        raise ValueError(f"ordered = true orders bus deliveries: give {where} subscribes")

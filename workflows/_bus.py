@@ -23,31 +23,16 @@ every delivery before it completes, fails or continues as new (``settle`` / ``dr
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import (
-        CHAIN,
-        KEY,
-        PARENT_EVENT,
-        PUBLISH_ACTIVITY,
-        PUBLISHER,
-        SESSION,
-        TOPIC,
-        PublishRequest,
-        chain_of,
-        short_id,
-    )
-    from agentflow.config import FlowConfig
+    from agentflow.bus import PublishRequest, chain_of
     from agentflow.models import AgentResult, FlowResult, State
-    from agentflow.topics import topic_problem
+    from workflows._publish import denied, publish_request, record, subscriber_metadata
 
 if TYPE_CHECKING:
     from workflows._steps import FlowRun
@@ -56,8 +41,6 @@ PUBLISH = "publish"
 PUBLISH_KEY = "publish_key"  # the key of what the agent publishes (else the event's own key)
 # Runs started before the durable bus existed replay without its activity.
 DURABLE_BUS_PATCH = "durable-bus"
-PUBLISH_RETRY = RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30),
-                            non_retryable_error_types=["ConfigError"])  # fmt: skip
 T = TypeVar("T")
 
 
@@ -107,11 +90,11 @@ class Bus:
         config, sent = self._run.config, []
         durable = workflow.patched(DURABLE_BUS_PATCH)
         for topic in topics:
-            denied = _denied(config, result.agent, topic)
-            if denied:
-                workflow.logger.warning("%s: dead-lettered by the bus, not delivered", denied)
+            why_denied = denied(config, result.agent, topic)
+            if why_denied:
+                workflow.logger.warning("%s: dead-lettered by the bus, not delivered", why_denied)
                 if durable:
-                    self._publish(topic, state, key, chain, activity_id, denied)
+                    self._publish(topic, state, key, chain, activity_id, why_denied)
                 continue
             subscribers = config.subscribers(topic)
             here = ", ".join(subscribers) or "no subscribers in this flow"
@@ -131,37 +114,18 @@ class Bus:
         return state
 
     def delivery_metadata(self, delivery: Delivery) -> dict[str, str]:
-        """What an in-run subscriber's event says of the publish: the same as a bus delivery."""
-        config, topic = self._run.config, delivery.topic
-        return {
-            TOPIC: topic, PUBLISHER: f"{config.name}.{delivery.chain[-1]}",
-            CHAIN: json.dumps(list(delivery.chain)),
-            PARENT_EVENT: short_id(f"{workflow.info().run_id}/{delivery.published_by}/{topic}"),
-        }  # fmt: skip
+        return subscriber_metadata(self._run.config, *delivery)
 
     def _publish(
         self, topic: str, state: State, key: str | None, chain: tuple[str, ...],
-        activity_id: str, denied: str | None,
+        activity_id: str, why_denied: str | None,
     ) -> None:  # fmt: skip
         """Record the publish on the durable bus, beside the flow (awaited before it ends)."""
-        event, config = self._run.input.event, self._run.config
-        request = PublishRequest(
-            topic=topic, data=state.data, key=key or event.metadata.get(KEY),
-            event_id=short_id(f"{workflow.info().run_id}/{activity_id}/{topic}"),
-            session_id=event.metadata.get(SESSION), publisher=f"{config.name}.{chain[-1]}",
-            parent_event=event.id, chain=list(chain), origin_flow=config.name, denied=denied,
-        )  # fmt: skip
+        request = publish_request(self._run, topic, state, key, chain, activity_id, why_denied)
         self._pending.append(asyncio.create_task(self._record(request, f"{activity_id}-{topic}")))
 
     async def _record(self, request: PublishRequest, activity_id: str) -> None:
-        try:
-            await workflow.execute_local_activity(
-                PUBLISH_ACTIVITY, request, activity_id=f"publish-{activity_id}"[:1000],
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=PUBLISH_RETRY,
-                summary=f"publish {request.topic}",
-            )  # fmt: skip
-        except FailureError as err:
-            self.error = self.error or f"publishing {request.topic!r} failed: {err.cause or err}"
+        self.error = self.error or await record(request, activity_id)
 
     async def _deliver(self, sent: _Sent, state: State) -> None:
         from workflows._steps import StepFailed  # _steps builds the Bus: import when used
@@ -211,16 +175,6 @@ class Bus:
             _, sent = self._sent.get(id(result), (result, []))
             out += self._ordered([s.result for s in sent if s.result is not None])
         return out
-
-
-def _denied(config: FlowConfig, agent: str, topic: str) -> str | None:
-    """Why ``agent`` may not publish ``topic`` (its ``publishes``, or a bad topic name)."""
-    problem = topic_problem(topic)
-    if problem:
-        return f"agent {agent} may not publish to {topic}: {problem}"
-    if not config.may_publish(agent, topic):
-        return f"agent {agent} may not publish to {topic}"
-    return None
 
 
 def _loop_message(chain: tuple[str, ...], max_hops: int) -> str:

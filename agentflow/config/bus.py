@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from agentflow.config._base import _Strict
-from agentflow.topics import check_patterns
+from agentflow.topics import check_optional_patterns, check_ordered, check_patterns
 
 
 class BusConfig(_Strict):
@@ -24,13 +24,9 @@ class BusConfig(_Strict):
 
     _topics = field_validator("subscribes")(check_patterns)
 
-    @field_validator("publishes")
-    @classmethod
-    def _publish_patterns(cls, patterns: list[str] | None) -> list[str] | None:
-        return None if patterns is None else check_patterns(patterns)
+    _publishes = field_validator("publishes")(check_optional_patterns)
 
     @model_validator(mode="after")
     def _ordered_needs_topics(self) -> BusConfig:
-        if self.ordered and not self.subscribes:
-            raise ValueError("ordered = true orders bus deliveries: give [bus] subscribes")
+        check_ordered(self.ordered, self.subscribes, "[bus]")
         return self

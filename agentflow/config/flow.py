@@ -27,7 +27,7 @@ from agentflow.config._base import (
 from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
-from agentflow.topics import check_patterns, matches_any
+from agentflow.topics import check_optional_patterns, check_ordered, check_patterns, matches_any
 
 
 class FlowMeta(_Strict):
@@ -106,15 +106,11 @@ class AgentConfig(_Strict):
 
     _topics = field_validator("subscribes")(check_patterns)
 
-    @field_validator("publishes")
-    @classmethod
-    def _publish_patterns(cls, patterns: list[str] | None) -> list[str] | None:
-        return None if patterns is None else check_patterns(patterns)
+    _publishes = field_validator("publishes")(check_optional_patterns)
 
     @model_validator(mode="after")
     def _ordered_needs_topics(self) -> AgentConfig:
-        if self.ordered and not self.subscribes:
-            raise ValueError("ordered = true orders bus deliveries: give the agent subscribes")
+        check_ordered(self.ordered, self.subscribes, "the agent")
         return self
 
     # Run as a Temporal local activity (no server round trip per step); None: the flow's
