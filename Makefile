@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test ui-test lint bench clean
 
 setup: $(STAMP)
 
@@ -17,8 +17,24 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/agentflow demo --config agentflow.toml --input @examples/demo_input.json
 
-test: setup
+# The MCP servers the tests start (server-everything from npm, pinned by the lock file):
+# installed here, into tests/mcp/node_modules, so nothing downloads while tests run.
+NPM_STAMP := tests/mcp/node_modules/.installed
+
+$(NPM_STAMP): tests/mcp/package.json tests/mcp/package-lock.json
+	npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+test: setup $(NPM_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Temporal UI screenshot test needs Debian's chromium, which `make test` does not install
+# (about a minute of apt on a clean machine); without it that test skips. This installs it
+# (as root, only if missing) and runs the test; the screenshot lands in .agentflow/.
+ui-test: setup
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "make ui-test: installing chromium needs root (apt-get install chromium)"; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	$(BIN)/python -m pytest tests/test_ui_screenshot.py -rs $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -31,4 +47,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info tests/mcp/node_modules

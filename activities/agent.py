@@ -1,4 +1,5 @@
-"""The ``run_agent`` activity: one agent invocation, with Temporal owning the retries.
+"""The agent activity (``agent:NAME``, formerly ``run_agent``): one agent invocation, with
+Temporal owning the retries.
 
 Error mapping (why): a plain exception from a handler is retried by the activity's RetryPolicy
 (bounded, from agentflow.toml); ``FatalError`` and a bad output are non-retryable, because no
@@ -10,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import reprlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pydantic
 import pydantic_core
 from temporalio import activity
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.approvals import approved_event, asked_output
 from activities.hooks import call, run_callbacks
-from activities.llm import call_llm
-from agentflow.errors import FatalError
+from agentflow.activity_types import agent_of
+from agentflow.errors import ApprovalRequired, FatalError
 from agentflow.limits import MAX_MESSAGE_CHARS, data_problem, shorten
+from agentflow.llm_turn import LLMReply
 from agentflow.models import (
     AgentInput,
     AgentOutput,
@@ -36,6 +41,7 @@ from agentflow.models import (
 )
 from agentflow.payloads import stored_payload_limit
 from agentflow.registry import AgentRegistry
+from agentflow.tokens import announce_retry
 
 # Temporal rejects payloads over 2 MB (blob size limit); fail before sending one.
 MAX_STATE_BYTES = 2 * 1024 * 1024 - 64 * 1024
@@ -45,8 +51,20 @@ MAX_STATE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 MAX_LOCAL_STATE_BYTES = 256 * 1024
 
 
+# A batch of local agents (activities/batch.py) runs several agents in one activity: each agent
+# has its own attempt, which the batch sets here; any other call's is the activity's.
+BATCH_ATTEMPT: ContextVar[int | None] = ContextVar("batch_attempt", default=None)
+
+
+def agent_attempt() -> int:
+    """The attempt of the agent this activity runs now (what its result and hooks report)."""
+    own = BATCH_ATTEMPT.get()
+    return activity.info().attempt if own is None else own
+
+
 class AgentActivities:
-    """Holds the worker's registry and thread pool; ``run_agent`` is the activity."""
+    """Holds the worker's registry and thread pool; ``run_named_agent`` (every ``agent:NAME``
+    type) and ``run_agent`` (runs from before the patch) are the agent activity."""
 
     def __init__(self, registry: AgentRegistry, executor: Executor | None = None) -> None:
         self._registry = registry
@@ -56,11 +74,14 @@ class AgentActivities:
     async def run_agent(self, request: AgentInput) -> AgentOutput:
         info = activity.info()
         started_at = datetime.now(timezone.utc)
-        event = request.event.model_copy(update={"target_agent": request.agent})
+        event = approved_event(request)  # metadata says who approved, if someone did
         hooks = request.hooks
         state = request.state.clone()
+        # Watchers see Temporal's retries (regular agents only: agentflow/tokens.py says why).
+        await announce_retry(request.agent, request.event.id, attempt=agent_attempt())
         async with _short_failures(), _heartbeating(info.heartbeat_timeout):
-            if hooks and hooks.before_agent_run:
+            # An LLM agent's later model steps (request.turn) go on with the hooked state.
+            if hooks and hooks.before_agent_run and request.turn is None:
                 state = await self._agent_hooks(
                     "before_agent_run", hooks.before_agent_run, request, event, state
                 )
@@ -71,15 +92,29 @@ class AgentActivities:
                     await self._agent_hooks(
                         "agent_error", hooks.agent_error, request, event, state, error=err
                     )
-                failure = _as_failure(err, info.attempt, request.agent)
+                failure = _as_failure(err, agent_attempt(), request.agent)
                 if failure is err:
                     raise
                 raise failure from err
+            if isinstance(result, ApprovalRequired):  # not a failure: the run waits for a person
+                return asked_output(request, result, started_at, agent_attempt())
+            usage = result.usage if isinstance(result, LLMReply) else None
+            if isinstance(result, LLMReply):
+                if result.turn is not None:  # tool calls: the workflow runs them, then asks again
+                    asking = AgentOutput(state=state, started_at=started_at, usage=usage,
+                                         ended_at=datetime.now(timezone.utc),
+                                         attempt=agent_attempt(), turn=result.turn)  # fmt: skip
+                    if (size := len(pydantic_core.to_json(asking))) > state_limit(info.is_local):
+                        raise _bad_output(request.agent, f"has a conversation of {size / 1e6:.1f}"
+                                          " MB with its tool results; keep tool results small "
+                                          "(a reference, not the data)")  # fmt: skip
+                    return asking
+                result = result.update
             limit = state_limit(info.is_local)
             output = output_state(request.agent, state, result, limit)
             if hooks and hooks.after_agent_run:
                 done = AgentResult(
-                    agent=request.agent, status="completed", attempt=info.attempt,
+                    agent=request.agent, status="completed", attempt=agent_attempt(),
                     started_at=started_at, ended_at=datetime.now(timezone.utc),
                 )  # fmt: skip
                 changed = await self._agent_hooks(
@@ -90,8 +125,22 @@ class AgentActivities:
             state=output,
             started_at=started_at,
             ended_at=datetime.now(timezone.utc),
-            attempt=info.attempt,
+            attempt=agent_attempt(),
+            usage=usage,
         )
+
+    @activity.defn(dynamic=True)
+    async def run_named_agent(self, args: Sequence[RawValue]) -> AgentOutput:
+        """``agent:NAME``, each agent's own activity type (agentflow/activity_types.py): the
+        same work as ``run_agent``, under a type that Temporal's UI and metrics show."""
+        kind = activity.info().activity_type
+        if agent_of(kind) is None:  # the SDK's own words for a type nobody registered
+            raise ApplicationError(
+                f"Activity function {kind} is not registered on this worker (agentflow serves "
+                "agent:NAME, run_agent, run_hooks, session_checkpoint, bus_publish)",
+                type="NotFoundError",
+            )
+        return await self.run_agent(agent_request(args))
 
     @activity.defn(name="run_hooks")
     async def run_hooks(self, request: HookInput) -> HookOutput:
@@ -119,13 +168,13 @@ class AgentActivities:
             hook=hook, event=event, state=state, agent=request.agent, agent_result=done,
             error=None if error is None else (str(error) or repr(error)),
             error_type=None if error is None else type(error).__name__,
-            attempt=activity.info().attempt,
+            attempt=agent_attempt(),
         )  # fmt: skip
         verdict = await run_callbacks(self._registry, self._executor, paths, args)
         if verdict.rejected_by:
             raise ApplicationError(
                 f"rejected by {hook} hook {verdict.rejected_by}: {verdict.reason}",
-                {"attempt": activity.info().attempt, "rejected_by": verdict.rejected_by},
+                {"attempt": agent_attempt(), "rejected_by": verdict.rejected_by},
                 type="HookRejected",
                 non_retryable=True,
             )
@@ -134,9 +183,10 @@ class AgentActivities:
     async def _call(self, request: AgentInput, event: Event, state: State) -> Any:
         path = request.spec.handler
         if path is None:
-            if request.llm is None:
-                raise _fatal(request.agent, "has no handler and the flow has no [llm] provider")
-            return await call_llm(request.agent, request.spec, request.llm, state, self._executor)
+            # Imported when an LLM agent first runs: workers of flows without any start faster.
+            from activities.llm import call_llm
+
+            return await call_llm(request, state, self._registry)
         handler = self._registry.get(path)
         if handler is None:
             raise _fatal(
@@ -144,7 +194,23 @@ class AgentActivities:
                 f"handler {path!r} is not registered on this worker; start the worker "
                 "with the agentflow.toml that names it (--config)",
             )
-        return await call(handler, self._executor, event, state)
+        try:
+            return await call(handler, self._executor, event, state)
+        except ApprovalRequired as asked:  # raised or returned: the same request
+            return asked
+
+
+def agent_request(args: Sequence[object]) -> AgentInput:
+    """The AgentInput of a dynamic ``agent:NAME`` call: raw payloads, or the model that
+    AgentCallInterceptor (agentflow/telemetry.py) already decoded from them (decoded once:
+    a state may be megabytes)."""
+    [arg] = args
+    if isinstance(arg, AgentInput):
+        return arg
+    if not isinstance(arg, RawValue):
+        raise TypeError(f"an agent call takes one AgentInput, not {type(arg).__name__}")
+    request: AgentInput = activity.payload_converter().from_payload(arg.payload, AgentInput)
+    return request
 
 
 def _as_failure(err: Exception, attempt: int, agent: str) -> ApplicationError:
@@ -155,18 +221,20 @@ def _as_failure(err: Exception, attempt: int, agent: str) -> ApplicationError:
     """
     if isinstance(err, ApplicationError):
         return err
+    # The agent in the details too: a failed activity's row in the UI and in `temporal
+    # workflow show --detailed` shows them, and a handler's message rarely names its agent.
+    details = {"attempt": attempt, "agent": agent}
     if isinstance(err, FatalError):
-        return ApplicationError(str(err), {"attempt": attempt}, type="FatalError",
-                                non_retryable=True)  # fmt: skip
+        return ApplicationError(str(err), details, type="FatalError", non_retryable=True)
     if isinstance(err, pydantic.ValidationError):
         if err.title in (State.__name__, Event.__name__):
             return ApplicationError(
                 f"agent {agent!r} built an invalid {err.title}: {_one_line(err)}",
-                {"attempt": attempt}, type="AgentOutputError", non_retryable=True,
+                details, type="AgentOutputError", non_retryable=True,
             )  # fmt: skip
-        return ApplicationError(f"{err.title}: {_one_line(err)}", {"attempt": attempt},
+        return ApplicationError(f"{err.title}: {_one_line(err)}", details,
                                 type=type(err).__name__)  # fmt: skip
-    return ApplicationError(str(err) or repr(err), {"attempt": attempt}, type=type(err).__name__)
+    return ApplicationError(str(err) or repr(err), details, type=type(err).__name__)
 
 
 def _one_line(err: pydantic.ValidationError) -> str:

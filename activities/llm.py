@@ -1,114 +1,151 @@
-"""LLM agents: an agent with a ``system_prompt`` and no ``handler`` asks the ``[llm]`` model.
+"""LLM agents: an agent with no ``handler`` asks its model (pydantic-ai), one model step per
+activity.
 
-Two wire formats: Ollama's ``/api/chat`` and OpenAI-compatible ``/chat/completions`` (OpenAI,
-vLLM, llama.cpp server, LM Studio, …). The HTTP call makes one attempt; Temporal owns retries,
-so status codes map to retryable (429, 5xx, network) or non-retryable (other 4xx, and
-replies that are not the API's JSON) failures.
+The first step sends the system prompt and the state (``data["message"]`` when it is text,
+else the state's data as JSON). A model that answers ends the agent: the reply is stored as
+``data[agent]`` and ``data["message"]`` (validated data under ``output_schema``). A model that
+asks for tools ends the step instead: the step returns the calls and the conversation so far
+(``LLMTurn``), the workflow runs the calls, and the next step goes on from there
+(workflows/_llm_loop.py). Every step reports its usage.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import urllib.error
-import urllib.request
-from concurrent.futures import Executor
 from typing import Any
 
+import jsonschema
+import pydantic
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, StructuredDict
+from pydantic_ai.exceptions import ModelRetry
+from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.toolsets import ExternalToolset
 from temporalio.exceptions import ApplicationError
 
-from agentflow.config import AgentConfig, LLMConfig
-from agentflow.models import State
+from activities.llm_models import as_failure, config_error, model_for, settings_for
+from activities.llm_tools import tool_call, tool_definitions
+from agentflow.config.llm import ResolvedLLM, merge_llm
+from agentflow.llm_turn import LLMReply, LLMTurn, ToolReturn
+from agentflow.models import AgentInput, State
+from agentflow.registry import AgentRegistry
+from agentflow.usage import Usage
 
-DEFAULT_BASE_URLS = {"ollama": "http://127.0.0.1:11434", "openai": "https://api.openai.com/v1"}
-RETRYABLE_STATUS = {408, 409, 425, 429}
-
-
-async def call_llm(
-    agent: str, spec: AgentConfig, llm: LLMConfig, state: State, executor: Executor | None
-) -> dict[str, Any]:
-    """Ask the model; the reply is stored as ``data[agent]`` and ``data["message"]``."""
-    url, body, headers = _request(agent, spec, llm, state)
-    loop = asyncio.get_running_loop()
-    reply = await loop.run_in_executor(executor, _post, agent, url, body, headers, llm)
-    text = _reply_text(agent, llm.provider, reply)
-    return {agent: text, "message": text}
+# How often a reply that does not fit output_schema goes back to the model with the reason.
+OUTPUT_RETRIES = 2
 
 
-def _request(
-    agent: str, spec: AgentConfig, llm: LLMConfig, state: State
-) -> tuple[str, dict[str, Any], dict[str, str]]:
+async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -> LLMReply:
+    """One model step of ``request.agent``."""
+    agent, spec = request.agent, request.spec
+    llm = resolved(request)
+    output, check = _output_type(agent, spec.output_schema, registry)
+    definitions, sources = await tool_definitions(request, registry)
+    outputs: list[Any] = [output, DeferredToolRequests] if definitions else [output]
+    model = Agent(
+        model_for(agent, llm),
+        output_type=outputs,
+        instructions=spec.system_prompt or None,
+        toolsets=[ExternalToolset(definitions)] if definitions else None,
+        retries={"output": OUTPUT_RETRIES},
+        model_settings=settings_for(llm),
+    )
+    if check is not None:
+        model.output_validator(check)
+    turn = request.turn
+    try:
+        if turn is None:
+            result = await model.run(_prompt(state))
+        else:
+            result = await model.run(
+                message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
+                deferred_tool_results=_results(turn.returns),
+            )
+    except ApplicationError:
+        raise
+    except Exception as err:
+        if (failure := as_failure(agent, llm, err)) is not None:
+            raise failure from err
+        raise
+    used = result.usage
+    usage = Usage(input_tokens=used.input_tokens, output_tokens=used.output_tokens,
+                  requests=used.requests)  # fmt: skip
+    if isinstance(result.output, DeferredToolRequests):
+        calls = [
+            tool_call(part.tool_name, part.tool_call_id, part.args_as_dict(), sources)
+            for part in result.output.calls
+        ]
+        messages = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
+        step = (turn.step if turn else 0) + 1
+        return LLMReply(usage, turn=LLMTurn(messages=messages, calls=calls, step=step))
+    return LLMReply(usage, update=_update(agent, result.output))
+
+
+def resolved(request: AgentInput) -> ResolvedLLM:
+    """The agent's model settings (runs from before per-agent settings carry only [llm])."""
+    if request.model is not None:
+        return request.model
+    if request.llm is None or not request.llm.provider:
+        raise config_error(request.agent, "has no handler and the flow has no [llm] provider")
+    return merge_llm(request.llm.provider, {}, request.llm, None)
+
+
+def _prompt(state: State) -> str:
     message = state.data.get("message")
-    prompt = message if isinstance(message, str) else json.dumps(state.data, default=str)
-    messages = [{"role": "user", "content": prompt}]
-    if spec.system_prompt:
-        messages.insert(0, {"role": "system", "content": spec.system_prompt})
-    base = (llm.base_url or DEFAULT_BASE_URLS[llm.provider]).rstrip("/")
-    headers = {"Content-Type": "application/json"}
-    # Ollama needs no key locally, but does behind a proxy or on ollama.com.
-    key_env = llm.api_key_env or ("OPENAI_API_KEY" if llm.provider == "openai" else None)
-    key = os.environ.get(key_env) if key_env else None
-    if llm.api_key_env and not key:
-        # Named explicitly but missing on this worker: say so, rather than let the
-        # provider answer 401 after a round trip (no retry can set the variable).
-        raise ApplicationError(
-            f"agent {agent!r}: environment variable {llm.api_key_env!r} (llm.api_key_env) "
-            "is not set on this worker",
-            type="LLMConfigError",
-            non_retryable=True,
-        )
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if llm.provider == "ollama":
-        options: dict[str, Any] = {"temperature": llm.temperature}
-        if llm.max_tokens:
-            options["num_predict"] = llm.max_tokens
-        body = {"model": llm.model, "messages": messages, "stream": False, "options": options}
-        return f"{base}/api/chat", body, headers
-    body = {"model": llm.model, "messages": messages, "temperature": llm.temperature}
-    if llm.max_tokens:
-        body["max_tokens"] = llm.max_tokens
-    return f"{base}/chat/completions", body, headers
+    return message if isinstance(message, str) else json.dumps(state.data, default=str)
 
 
-def _post(
-    agent: str, url: str, body: dict[str, Any], headers: dict[str, str], llm: LLMConfig
-) -> Any:
-    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=llm.timeout_seconds) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        detail = err.read().decode(errors="replace")[:500]
-        retryable = err.code in RETRYABLE_STATUS or err.code >= 500
-        raise ApplicationError(
-            f"agent {agent!r}: {llm.provider} answered HTTP {err.code}: {detail}",
-            type=f"LLMHTTP{err.code}",
-            non_retryable=not retryable,
-        ) from err
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        raise ApplicationError(
-            f"agent {agent!r}: cannot reach {llm.provider} at {url}: {err}", type="LLMUnreachable"
-        ) from err
-    except json.JSONDecodeError as err:
-        # A 200 that is not JSON is not an LLM API (often a base_url missing its path).
-        raise ApplicationError(
-            f"agent {agent!r}: {llm.provider} answered with invalid JSON: {err} "
-            f"(is llm.base_url right? {url})",
-            type="LLMBadResponse",
-            non_retryable=True,
-        ) from err
+def _results(returns: list[ToolReturn]) -> DeferredToolResults:
+    calls: dict[str, Any] = {
+        done.id: ModelRetry(done.retry) if done.retry is not None else done.content
+        for done in returns
+    }
+    return DeferredToolResults(calls=calls)
 
 
-def _reply_text(agent: str, provider: str, reply: Any) -> str:
-    try:
-        if provider == "ollama":
-            return str(reply["message"]["content"])
-        return str(reply["choices"][0]["message"]["content"])
-    except (KeyError, IndexError, TypeError) as err:
-        raise ApplicationError(
-            f"agent {agent!r}: {provider} reply has no message content: {str(reply)[:300]}",
-            type="LLMBadResponse",
-            non_retryable=True,
-        ) from err
+def _update(agent: str, output: Any) -> dict[str, Any]:
+    if isinstance(output, pydantic.BaseModel):
+        output = output.model_dump(mode="json")
+    text = output if isinstance(output, str) else json.dumps(output)
+    return {agent: output, "message": text}
+
+
+def _output_type(
+    agent: str, schema: dict[str, Any] | str | None, registry: AgentRegistry
+) -> tuple[Any, Any]:
+    """What the reply must be (text, a JSON Schema's data, a pydantic model) and, for a
+    JSON Schema, the check that sends a reply that does not fit back to the model."""
+    if schema is None:
+        return str, None
+    if isinstance(schema, str) and not schema.lstrip().startswith("{"):
+        model = registry.get(schema)
+        if model is None:
+            raise config_error(
+                agent,
+                f"output_schema {schema!r} is not registered on this worker; start the worker "
+                "with the agentflow.toml that names it (--config)",
+            )
+        return model, None
+    parsed: dict[str, Any] = json.loads(schema) if isinstance(schema, str) else schema
+    validator = jsonschema.Draft202012Validator(parsed)
+    # The reply comes as a tool call, whose arguments are an object: a schema of another
+    # type is asked for as {"result": ...}.
+    wrapped = parsed.get("type") != "object"
+
+    def check(data: Any) -> Any:
+        value = data.get("result") if wrapped and isinstance(data, dict) else data
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            raise ModelRetry("; ".join(_schema_error(error) for error in errors[:5]))
+        return value
+
+    asked = (
+        {"type": "object", "properties": {"result": parsed}, "required": ["result"]}
+        if wrapped
+        else parsed
+    )
+    return StructuredDict(asked, name="final_result"), check
+
+
+def _schema_error(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(part) for part in error.path) or "(top level)"
+    return f"{where}: {error.message}"

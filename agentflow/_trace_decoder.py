@@ -33,6 +33,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from agentflow._trace_approvals import approval_line
+from agentflow._trace_tools import (
+    ToolCallLine,
+    asked_for,
+    model_step_root,
+    tool_returned,
+    tool_scheduled,
+)
+from agentflow.activity_types import is_agent_call
+from agentflow.batch_models import BatchOutput
 from agentflow.bus import BUS_FLOW, publication_id
 from agentflow.config import FlowConfig
 from agentflow.events import (
@@ -47,6 +57,7 @@ from agentflow.events import (
     SessionSummary,
     initial_state,
 )
+from agentflow.llm_turn import ToolInput, ToolOutput
 from agentflow.models import (
     AgentInput,
     AgentOutput,
@@ -57,21 +68,26 @@ from agentflow.models import (
     HookOutput,
     State,
 )
+from workflows import _MODULES
+from workflows._batch import LOCAL_BATCH
 from workflows._bus import PUBLISH, published_topics
-from workflows._calls import RUN_AGENT
 from workflows._event import RUN_HOOKS
+from workflows._llm_loop import RUN_TOOL
 from workflows._session_queue import MAX_SEEN_BYTES
 from workflows._state import changed_keys, merge_states
 
 Action = Literal[
     "emitted", "started", "completed", "failed", "retried", "timed out", "handed off",
     "published", "rejected", "dead-lettered", "continued-as-new", "canceled", "terminated",
+    "waiting", "approved", "tool",
 ]  # fmt: skip
 # Lines that --flow-only keeps: where control moves, without per-attempt detail.
 FLOW_ACTIONS = {"emitted", "completed", "failed", "timed out", "handed off", "published",
                 "rejected", "dead-lettered", "continued-as-new", "canceled",
-                "terminated"}  # fmt: skip
+                "terminated", "waiting", "approved"}  # fmt: skip
 LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker for a local activity
+# The mode workflows' types: a child workflow of one of them is a flow agent's nested flow.
+FLOW_WORKFLOW_TYPES = frozenset(name for _, name in _MODULES.values())
 HOOKS = "hooks"  # the AGENT column of event hook lines (before/after_event_handling)
 ERROR_HANDOFF = "to error handler "  # a hand-off line's detail: "to error handler X (kind)"
 # What an [error_routing] handler's input holds besides the failed event's state.
@@ -100,6 +116,10 @@ class TraceEntry(BaseModel):
     bus_event: str = ""  # a published line: the event's id on the durable bus
     # The bus's fan-out line: the topic and where each delivery went (agentflow/bus.py).
     deliveries: list[dict[str, str]] = Field(default_factory=list)
+    # Flows inside flows: a flow agent's started line names its child workflow, and the
+    # child's own lines follow it, one level deeper (agentflow/trace.py splices them in).
+    child_workflow_id: str = ""
+    depth: int = 0
 
 
 class _Step:
@@ -212,6 +232,10 @@ class _RunDecoder:
         self.completed_by_activity: dict[str, int] = {}  # activity id -> completed event
         self.batches: dict[int, _Batch] = {}
         self.local_batch: int | None = None
+        # LLM agents calling tools (agentflow/_trace_tools.py): the first model step's step,
+        # by its activity id, until the agent answers; and the tool calls in flight.
+        self.tool_loops: dict[str, _Step] = {}
+        self.tool_calls: dict[int, tuple[ToolCallLine, _Step | None]] = {}
         self.flow_events: dict[str, _FlowEvent] = {}
         self.current_event = ""
         # A session: accepted events not yet started, their numbers, its context, its letters.
@@ -221,6 +245,7 @@ class _RunDecoder:
         self.context: dict[str, Any] = {}
         self.letters: dict[int, DeadLetter | None] = {}  # initiated event -> letter
         self.lettered: set[str] = set()
+        self.children: dict[int, _Step] = {}  # a flow agent's initiated event -> its step
 
     def line(self, event: HistoryEvent, action: Action, agent: str = "", **fields: Any) -> None:
         fields.setdefault("event_id", self.event_id)
@@ -264,8 +289,15 @@ class _RunDecoder:
             await self.local_step(event)
         elif kind == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             await self.letter_initiated(event)
+            await self.child_flow_started(event)
+        elif kind in _CHILD_ENDS:
+            await self.child_flow_ended(event)
         elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
             self.letter_started(event)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+            if found := await approval_line(self.converter, event):  # waiting, decided
+                self.line(event, found.action, found.agent, detail=found.detail,
+                          event_id=found.event_id or self.event_id)  # fmt: skip
         elif kind in _FLOW_ENDS:
             await self.run_ended(event)
 
@@ -415,14 +447,58 @@ class _RunDecoder:
         self.line(event, "dead-lettered", letter.failed_agent or "", event_id=event_id,
                   detail=detail, dead_letter_id=letter_id)  # fmt: skip
 
+    # -- flows inside flows: an agent that is a child workflow ------------------------------
+
+    async def child_flow_started(self, event: HistoryEvent) -> None:
+        attrs = event.start_child_workflow_execution_initiated_event_attributes
+        if attrs.workflow_type.name not in FLOW_WORKFLOW_TYPES:
+            return
+        [flow_input] = await self.converter.decode(attrs.input.payloads, [FlowInput])
+        _, agent = _parse_activity_id(attrs.workflow_id.rpartition("/")[2])
+        batch = attrs.workflow_task_completed_event_id
+        step = _Step(agent, flow_input.event.id, batch, flow_input.state)
+        step.started = _time(event)
+        self.flow_event(step.event_id)
+        self.batches.setdefault(batch, _Batch(flow_input.state))
+        self.children[event.event_id] = step
+        self.line(event, "started", agent, attempt=1, child_workflow_id=attrs.workflow_id,
+                  detail=f"flow {flow_input.config.name} ({flow_input.config.mode}) as "
+                         f"{attrs.workflow_id}", **step.tags)  # fmt: skip
+
+    async def child_flow_ended(self, event: HistoryEvent) -> None:
+        kind = event.event_type
+        attrs = getattr(event, _CHILD_ENDS[kind])
+        if (step := self.children.pop(attrs.initiated_event_id, None)) is None:
+            return
+        ended = _time(event)
+        if kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+            [result] = await self.converter.decode(attrs.result.payloads, [FlowResult])
+            since = step.started or ended
+            self.agent_done(event, step, AgentOutput(state=result.state, started_at=since,
+                                                     ended_at=ended))  # fmt: skip
+            return
+        duration = (ended - (step.started or ended)).total_seconds() * 1000
+        if kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+            self.step_failed(event, step, "failed", attrs.failure, 1, duration)
+            return
+        ends: dict[int, Action] = {
+            EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: "timed out",
+            EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: "canceled",
+        }
+        action = ends.get(kind, "terminated")
+        self.line(event, action, step.agent, attempt=1, duration_ms=duration, **step.tags)
+
     # -- activities: agents and event hooks ------------------------------------------------
 
     async def scheduled(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_scheduled_event_attributes
         kind, batch = attrs.activity_type.name, attrs.workflow_task_completed_event_id
         step: _Step | None = None
-        if kind == RUN_AGENT:
+        if is_agent_call(kind):  # "agent:NAME", or "run_agent" in runs from before it
             [request] = await self.converter.decode(attrs.input.payloads, [AgentInput])
+            if request.turn is not None:  # a model step after tool calls: the same agent call
+                self.model_step_scheduled(event, request)
+                return
             source = self.completed_by_activity.get(request.published_by or "")
             step = _Step(request.agent, request.event.id, batch, request.state,
                          topic=request.topic, source_event=source,
@@ -433,6 +509,13 @@ class _RunDecoder:
             self.hand_off(event, step, request.state, flow_event.config)
             detail = f"{request.topic} from {request.event.source_agent}" if request.topic else ""
             self.line(event, "started", step.agent, attempt=1, detail=detail, **step.tags)
+        elif kind == RUN_TOOL:
+            [tool] = await self.converter.decode(attrs.input.payloads, [ToolInput])
+            call = tool_scheduled(attrs.activity_id, tool)
+            first = self.tool_loops.get(call.root)
+            self.tool_calls[event.event_id] = (call, first)
+            self.line(event, "tool", call.agent, detail=call.detail,
+                      **(first.tags if first else {}))  # fmt: skip
         elif kind == RUN_HOOKS:
             [hooks] = await self.converter.decode(attrs.input.payloads, [HookInput])
             step = _Step(HOOKS, hooks.event.id, batch, hooks.state, hook=hooks.hook,
@@ -445,6 +528,38 @@ class _RunDecoder:
             seq, _ = _parse_activity_id(attrs.activity_id)
             if self.arrivals is not None and seq is not None:
                 self.arrivals.by_seq[seq] = step.event_id  # the input names it: authoritative
+
+    def model_step_scheduled(self, event: HistoryEvent, request: AgentInput) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        root = model_step_root(attrs.activity_id)
+        first = self.tool_loops.get(root)
+        batch = first.batch if first else attrs.workflow_task_completed_event_id
+        step = _Step(request.agent, request.event.id, batch,
+                     first.before if first else request.state, topic=request.topic,
+                     activity_id=root)  # fmt: skip
+        if first is not None:
+            step.tags = first.tags
+        self.steps[event.event_id] = step
+
+    async def tool_returned(self, event: HistoryEvent, scheduled: int) -> bool:
+        """A ``run_tool`` activity's result, as a ``tool`` line; False if it was no tool."""
+        if (found := self.tool_calls.pop(scheduled, None)) is None:
+            return False
+        call, first = found
+        result = event.activity_task_completed_event_attributes.result.payloads
+        [output] = await self.converter.decode(result, [ToolOutput])
+        self.line(event, "tool", call.agent, detail=tool_returned(output),
+                  **(first.tags if first else {}))  # fmt: skip
+        return True
+
+    def tool_failed(self, event: HistoryEvent, scheduled: int, failure: Any) -> bool:
+        """A ``run_tool`` activity that failed for good; False if it was no tool."""
+        if (found := self.tool_calls.pop(scheduled, None)) is None:
+            return False
+        call, first = found
+        detail = f"{call.detail.removesuffix(' called')} failed: {_failure(failure)}"
+        self.line(event, "tool", call.agent, detail=detail, **(first.tags if first else {}))
+        return True
 
     def attempt_started(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_started_event_attributes
@@ -460,6 +575,8 @@ class _RunDecoder:
 
     async def completed(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_completed_event_attributes
+        if await self.tool_returned(event, attrs.scheduled_event_id):
+            return
         if (step := self.steps.pop(attrs.scheduled_event_id, None)) is None:
             return
         if step.hook:
@@ -469,9 +586,16 @@ class _RunDecoder:
             self.hooks_done(event, step, hooks, step.attempt, duration)
         else:
             [output] = await self.converter.decode(attrs.result.payloads, [AgentOutput])
+            if asked := asked_for(output):  # not done: its tools run next
+                self.tool_loops.setdefault(step.activity_id, step)
+                self.line(event, "tool", step.agent, detail=asked, **step.tags)
+                return
+            self.tool_loops.pop(step.activity_id, None)
             self.agent_done(event, step, output)
 
     def failed(self, event: HistoryEvent, action: Action, scheduled: int, failure: Any) -> None:
+        if self.tool_failed(event, scheduled, failure):
+            return
         if (step := self.steps.pop(scheduled, None)) is None:
             return
         since = step.started or _time(event)
@@ -488,7 +612,10 @@ class _RunDecoder:
         except Exception:
             return  # a marker from an SDK that writes it differently: nothing to show
         kind, activity_id = info.get("activity_type"), str(info.get("activity_id", ""))
-        if kind not in (RUN_AGENT, RUN_HOOKS):
+        if kind == LOCAL_BATCH:
+            await self.batch_steps(event, activity_id, int(info.get("attempt") or 1))
+            return
+        if not isinstance(kind, str) or not (is_agent_call(kind) or kind == RUN_HOOKS):
             return
         seq, name = _parse_activity_id(activity_id)
         event_id = self.event_of(seq)
@@ -518,6 +645,35 @@ class _RunDecoder:
             self.hand_off(event, step, output.state, flow_event.config)
             step.before = _handler_input(output.state, flow_event.state)
         self.agent_done(event, step, output, local=True)
+
+    async def batch_steps(self, event: HistoryEvent, activity_id: str, attempt: int) -> None:
+        """A batch of local agents (workflows/_batch.py): a line per agent, as if each had run
+        on its own. A failed marker is its first agent's (its id is that agent's)."""
+        attrs = event.marker_recorded_event_attributes
+        seq, first = _parse_activity_id(activity_id)
+        event_id = self.event_of(seq)
+        flow_event = self.flow_event(event_id)
+        if attrs.HasField("failure"):
+            step = _Step(first, event_id, self.new_local_batch(event, flow_event), None,
+                         activity_id=activity_id)  # fmt: skip
+            action: Action = "timed out" if _timed_out(attrs.failure) else "failed"
+            self.step_failed(event, step, action, attrs.failure, attempt, None, local=True)
+            return
+        if "result" not in attrs.details:
+            return
+        [done] = await self.converter.decode(attrs.details["result"].payloads, [BatchOutput])
+        number = -event.event_id * 1000  # one trace batch per agent: they ran one by one
+        for agent, step_id, output in zip(done.agents, done.activity_ids, done.outputs,
+                                          strict=True):  # fmt: skip
+            number -= 1
+            self.batches[number], self.local_batch = _Batch(flow_event.state), number
+            step = _Step(agent, event_id, number, None, activity_id=step_id)
+            step.before = self.batches[number].before
+            self.agent_done(event, step, output, local=True)
+        if (failure := done.failure) is not None:
+            detail = f"{failure.type}: {failure.message} (local)"
+            self.line(event, "failed", failure.agent, attempt=failure.attempt, batch=number - 1,
+                      event_id=event_id, detail=detail)  # fmt: skip
 
     def local_batch_of(
         self, event: HistoryEvent, scheduled_at: datetime | None, flow_event: _FlowEvent
@@ -674,6 +830,20 @@ def _proto_time(value: Any) -> datetime | None:
     seconds = float(value["seconds"]) + float(value.get("nanos") or 0) / 1e9
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
+
+# How a flow agent's child workflow ended: the event's attributes field.
+_CHILD_ENDS: dict[int, str] = {
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+        "child_workflow_execution_completed_event_attributes",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+        "child_workflow_execution_failed_event_attributes",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT:
+        "child_workflow_execution_timed_out_event_attributes",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+        "child_workflow_execution_canceled_event_attributes",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+        "child_workflow_execution_terminated_event_attributes",
+}  # fmt: skip
 
 _FLOW_ENDS: dict[int, Action] = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -116,6 +115,15 @@ def _parser() -> argparse.ArgumentParser:
     from agentflow import bus_cli  # publish, topics
 
     bus_cli.add_commands(commands)
+    from agentflow import usage_cli  # tokens of a run or a session
+
+    usage_cli.add_commands(commands)
+    from agentflow import approvals_cli  # approve, reject, pending
+
+    approvals_cli.add_commands(commands)
+    from agentflow import watch  # live stream of a run or session
+
+    watch.add_command(commands)
     from agentflow import codec_server  # payload encryption for the UI
 
     codec_server.add_command(commands)
@@ -179,11 +187,11 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
             flush=True,
         )
     try:
-        if not args.json and sys.stdout.isatty():  # live progress only for a person watching
-            from agentflow.observe import follow
+        if not args.json and sys.stdout.isatty():  # the live stream only for a person watching
+            from agentflow.watch import follow_run
 
             waiting = asyncio.ensure_future(handle.result())
-            await follow(handle.handle, waiting, time.time())
+            await follow_run(await runner.client(), handle.workflow_id, waiting)
             result = await waiting
         else:
             result = await handle.result()
@@ -264,6 +272,8 @@ def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, 
             body[extra] = getattr(result, extra)
     if result.path:
         body["path"] = result.path
+    if result.usage:  # LLM agents ran: their tokens, requests and tool calls, summed
+        body["usage"] = result.usage.model_dump()
     return body
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,9 +14,11 @@ from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
 
 from agentflow import sessions, telemetry, visibility
+from agentflow.approval_models import Approval
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError, FlowFailedError
 from agentflow.models import Event, FlowInput, FlowProgress, FlowResult, State
+from agentflow.streaming import Streamed, stream
 from agentflow.temporal import connect_flow, ui_url
 from agentflow.trace import TraceEntry, trace
 from workflows import WORKFLOWS_BY_MODE
@@ -30,6 +33,14 @@ class FlowHandle:
     config: FlowConfig
     handle: WorkflowHandle[Any, FlowResult]
     ui_url: str
+    client: Client | None = None  # follows continue-as-new in ``stream``
+
+    def stream(self, from_offset: int = 0, *, tokens: bool = True) -> AsyncIterator[Streamed]:
+        """The run's live items from ``from_offset`` on (``async for s in handle.stream()``);
+        resume after ``s`` with ``from_offset=s.offset + 1``. Ends once the run has ended and
+        every kept item was read (agentflow/streaming.py)."""
+        client = self.client or self.handle._client  # a handle made without a Runner
+        return stream(client, self.workflow_id, from_offset=from_offset, tokens=tokens)
 
     async def result(self) -> FlowResult:
         """Wait for the run; raise FlowFailedError (with the partial result) if it failed."""
@@ -132,7 +143,7 @@ class Runner:
             raise visibility.missing_attribute_error(err, client.namespace) or err from None
         run_id = handle.first_execution_run_id or handle.result_run_id or ""
         link = ui_url(client, workflow_id, run_id, self.config.temporal.ui_url)
-        return FlowHandle(workflow_id, run_id, self.config, handle, link)
+        return FlowHandle(workflow_id, run_id, self.config, handle, link, client)
 
     async def emit(
         self,
@@ -176,6 +187,28 @@ class Runner:
             session_id=session_id,
         )  # fmt: skip
         return await bus_client.publish(client, request)
+
+    async def approve(
+        self, workflow_id: str, *, agent: str | None = None, comment: str = "",
+        by: str | None = None,
+    ) -> Approval:  # fmt: skip
+        """Approve what ``agent`` (an agent or approval id; None: the only approval waiting)
+        waits for in the run or session ``workflow_id``; ``by`` defaults to the OS user.
+        ApprovalDecisionError if the run turns it down (nothing waits, decided already)."""
+        from agentflow import approvals  # imported when used, like the bus
+
+        request = approvals.decision(True, agent, by, comment)
+        return await approvals.decide(await self.client(), workflow_id, request)
+
+    async def reject(
+        self, workflow_id: str, reason: str, *, agent: str | None = None, by: str | None = None
+    ) -> Approval:
+        """Reject it: the agent fails with ``ApprovalRejected`` ([error_routing] kind
+        "rejected"), and ``reason`` goes into its result and the trace."""
+        from agentflow import approvals
+
+        request = approvals.decision(False, agent, by, reason)
+        return await approvals.decide(await self.client(), workflow_id, request)
 
     async def has_workers(self) -> bool:
         """Whether any worker polls this flow's task queue (a run without one just waits)."""

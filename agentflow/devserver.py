@@ -42,6 +42,8 @@ SEARCH_ATTRIBUTES = {
     "AgentflowFlow": "Keyword",
     "AgentflowMode": "Keyword",
     "AgentflowSession": "Keyword",
+    # The agents that wait for a person's approval in a run (agentflow pending).
+    "AgentflowApproval": "KeywordList",
 }
 
 
@@ -275,4 +277,6 @@ def _print_banner(server: DevServer) -> None:
         # Links printed by `agentflow run` assume Temporal's default UI port.
         print(f'Run links:           set [temporal] ui_url = "{server.ui_address}"')
     print(f"Database:            {server.db}")
+    # Clients and workers on this machine store payloads over 256 KB there (agentflow/payloads.py).
+    print("Large payloads:      .agentflow/payloads/ of each worker and client (README)")
     print("Press Ctrl-C to stop.", flush=True)

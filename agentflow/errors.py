@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # models import config, which imports this module
     from agentflow.models import FlowResult
@@ -18,6 +18,21 @@ class ConfigError(AgentflowError):
 
 class FatalError(AgentflowError):
     """Raised by a handler for a failure that retrying cannot fix; the agent is not retried."""
+
+
+class ApprovalRequired(AgentflowError):
+    """Raised (or returned) by a handler that needs a person's approval to go on.
+
+    The agent's call ends without failing; the run waits for ``agentflow approve``/``reject``
+    (or the agent's ``on_timeout``). Once approved the handler is called again, with
+    ``event.metadata["approved_by"]`` (and ``approval_comment``, ``approval_reason``) set.
+    ``data`` (JSON, at most 16 KB) is shown to whoever decides.
+    """
+
+    def __init__(self, reason: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.data = dict(data or {})
 
 
 class FlowFailedError(AgentflowError):

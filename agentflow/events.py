@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from agentflow.config import FlowConfig
 from agentflow.models import Event, FlowInput, FlowResult, State
+from agentflow.usage import Usage
 
 # Temporal's workflow ids are at most 1,000 bytes and a Keyword search attribute value at most
 # 2,048; a session's and a dead letter's workflow id hold the flow name, session and event id.
@@ -86,6 +88,7 @@ class SessionCounts(BaseModel):
     handled: int = 0
     dead_lettered: int = 0
     duplicates: int = 0  # repeated event ids: not counted as emitted, never processed twice
+    usage: Usage | None = None  # what the events' LLM agents used (agentflow/usage.py)
 
     @property
     def processed(self) -> int:
@@ -120,6 +123,8 @@ class SessionState(BaseModel):
     last_event_at: datetime | None = None
     # Set when the session is reopened from a closed run (``SessionSummary``).
     reopened_from: str | None = None
+    # The live stream's recent items, carried across continue-as-new (workflows/_stream.py).
+    stream: WorkflowStreamState | None = None
 
 
 class QueuedView(BaseModel):

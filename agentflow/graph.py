@@ -70,47 +70,65 @@ def quote(label: str) -> str:
 
 def config_graph(config: FlowConfig) -> str:
     """The flow as configured: its mode's shape, agents, hand-offs (route mode), and the
-    topics agents subscribe to."""
-    orch = config.orchestration
+    topics agents subscribe to. An agent that is a whole flow is a subgraph of that flow."""
     chart = Mermaid()
-    chart.node(START, f"event → {config.name} ({config.mode})", "stadium")
-    for name in config.enabled_agents():
-        role = config.agents[name].role
-        chart.node(name, f"{name}\n{role}" if role else name)
-    chart.node(DONE, "result", "stadium")
-    if config.mode in ("sequential", "collaborative", "mixed"):
-        tail = START
-        if orch.collaborative_agents:
-            chart.node("merge", "merge outputs", "hexagon")
-            for name in orch.collaborative_agents:
-                chart.edge(START, name)
-                chart.edge(name, "merge")
-            tail = "merge"
-        chart.chain([tail, *orch.sequential_agents, DONE])
-    elif config.mode == "loop":
-        agent = orch.loop_agent or ""
-        chart.edge(START, agent)
-        chart.edge(agent, agent, f"repeat (max {orch.max_iterations})")
-        chart.edge(agent, DONE, "loop_complete")
-    else:  # route: agents hand off through meta.route, so any agent may follow any other
-        entry = orch.entry_agent
-        chart.edge(START, entry or "route_target", "entry" if entry else "")
-        if not entry:
-            chart.node("route_target", "event.target_agent\n(else the first enabled agent)",
-                       "rhombus")  # fmt: skip
-            for name in config.enabled_agents():
-                chart.edge("route_target", name, dotted=True)
-        chart.node("router", "meta.route", "rhombus")
-        for name in config.enabled_agents():
-            chart.edge(name, "router")
-            chart.edge("router", name, "hand-off", dotted=True)
-        chart.edge("router", DONE, "no route")
-    for topic in config.topics():  # any agent may publish; subscribers react on the side
-        chart.node(f"topic:{topic}", f"topic: {topic}", "flag")
-        for name in config.subscribers(topic):
-            chart.edge(f"topic:{topic}", name, "subscribes", dotted=True)
+    _flow_shape(chart, config, "")
     chart.lines += [f"    {style}" for style in STYLES]
     return chart.render()
+
+
+def _flow_shape(chart: Mermaid, config: FlowConfig, prefix: str) -> None:
+    """Draw ``config`` with node keys starting with ``prefix`` (a nested flow's agent path)."""
+    orch = config.orchestration
+    start, done = prefix + START, prefix + DONE
+
+    def key(name: str) -> str:
+        return prefix + name
+
+    chart.node(start, f"event → {config.name} ({config.mode})", "stadium")
+    for name in config.enabled_agents():
+        role = config.agents[name].role
+        label = f"{name}\n{role}" if role else name
+        if name in config.nested:
+            child = config.nested[name]
+            title = f"{label}\nflow {child.name} ({child.mode})"
+            chart.lines.append(f'    subgraph {chart.node_id(key(name))} ["{quote(title)}"]')
+            _flow_shape(chart, child, f"{key(name)}/")
+            chart.lines.append("    end")
+        else:
+            chart.node(key(name), label)
+    chart.node(done, "result", "stadium")
+    if config.mode in ("sequential", "collaborative", "mixed"):
+        tail = start
+        if orch.collaborative_agents:
+            chart.node(key("merge"), "merge outputs", "hexagon")
+            for name in orch.collaborative_agents:
+                chart.edge(start, key(name))
+                chart.edge(key(name), key("merge"))
+            tail = key("merge")
+        chart.chain([tail, *map(key, orch.sequential_agents), done])
+    elif config.mode == "loop":
+        agent = key(orch.loop_agent or "")
+        chart.edge(start, agent)
+        chart.edge(agent, agent, f"repeat (max {orch.max_iterations})")
+        chart.edge(agent, done, "loop_complete")
+    else:  # route: agents hand off through meta.route, so any agent may follow any other
+        entry = orch.entry_agent
+        chart.edge(start, key(entry or "route_target"), "entry" if entry else "")
+        if not entry:
+            chart.node(key("route_target"), "event.target_agent\n(else the first enabled agent)",
+                       "rhombus")  # fmt: skip
+            for name in config.enabled_agents():
+                chart.edge(key("route_target"), key(name), dotted=True)
+        chart.node(key("router"), "meta.route", "rhombus")
+        for name in config.enabled_agents():
+            chart.edge(key(name), key("router"))
+            chart.edge(key("router"), key(name), "hand-off", dotted=True)
+        chart.edge(key("router"), done, "no route")
+    for topic in config.topics():  # any agent may publish; subscribers react on the side
+        chart.node(key(f"topic:{topic}"), f"topic: {topic}", "flag")
+        for name in config.subscribers(topic):
+            chart.edge(key(f"topic:{topic}"), key(name), "subscribes", dotted=True)
 
 
 def run_graph(entries: list[TraceEntry]) -> str:
@@ -220,7 +238,9 @@ def _steps(entries: list[TraceEntry]) -> list[list[Step] | str]:
 
 
 def trace_graph(entries: list[TraceEntry], last: int = SESSION_EVENTS) -> str:
-    """The graph of a traced workflow: a session's last events, or a run's path."""
+    """The graph of a traced workflow: a session's last events, or a run's path (a flow
+    agent is one step: its child flow's own lines, one level deeper, are left out)."""
+    entries = [entry for entry in entries if entry.depth == 0]
     if any(entry.action == "emitted" for entry in entries):
         return session_graph(entries, last)
     return run_graph(entries)

@@ -11,8 +11,14 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
+from agentflow.approval_models import Approval, ApprovalAsk
 from agentflow.config import AgentConfig, FlowConfig, LLMConfig
+from agentflow.config.llm import ResolvedLLM
+from agentflow.config.mcp import MCPConfig
+from agentflow.llm_turn import LLMTurn
+from agentflow.usage import Usage
 
 Mode = Literal["route", "sequential", "collaborative", "loop", "mixed"]
 RunStatus = Literal["completed", "failed"]
@@ -78,6 +84,10 @@ class AgentResult(BaseModel):
     error_type: str | None = None
     # A before/after_agent_run hook that rejected the event (raised FatalError).
     rejected_by: str | None = None
+    # The agent waited for a person: who decided, when and why (agentflow/approval_models.py).
+    approval: Approval | None = None
+    # An LLM agent's tokens, model requests and tool calls (agentflow/usage.py).
+    usage: Usage | None = None
 
 
 class FlowInput(BaseModel):
@@ -87,6 +97,8 @@ class FlowInput(BaseModel):
     event: Event
     state: State
     loop: LoopProgress | None = None
+    # The live stream's items a loop carries across continue-as-new (workflows/_stream.py).
+    stream: WorkflowStreamState | None = None
 
 
 class LoopProgress(BaseModel):
@@ -95,6 +107,7 @@ class LoopProgress(BaseModel):
     iterations: int = 0
     recent_results: list[AgentResult] = Field(default_factory=list)
     runs: int = 1
+    usage: Usage | None = None  # what the loop's LLM agents used in earlier runs
 
 
 class FlowResult(BaseModel):
@@ -115,6 +128,8 @@ class FlowResult(BaseModel):
     rejected_by: str | None = None
     # ... or when an event hook point failed for good (its callbacks kept raising).
     hook_failed: str | None = None
+    # What the run's LLM agents used, summed (agentflow/usage.py).
+    usage: Usage | None = None
 
 
 class AgentHooks(BaseModel):
@@ -138,6 +153,13 @@ class AgentInput(BaseModel):
     topic: str | None = None
     published_by: str | None = None
     hooks: AgentHooks | None = None
+    # The approval this call runs after (the handler finds it in event.metadata).
+    approval: Approval | None = None
+    # An LLM agent: its resolved model settings (``llm`` is the older [llm]-only form), the
+    # MCP servers it may use, and, after its first model step, the conversation so far.
+    model: ResolvedLLM | None = None
+    mcp: MCPConfig | None = None
+    turn: LLMTurn | None = None
 
 
 class HookInput(BaseModel):
@@ -197,6 +219,11 @@ class AgentOutput(BaseModel):
     started_at: datetime
     ended_at: datetime
     attempt: int = 1
+    # The handler raised or returned ApprovalRequired: the run waits for a person's decision.
+    approval_required: ApprovalAsk | None = None
+    # An LLM agent's model step: what it used, and the tool calls it asks for (if any).
+    usage: Usage | None = None
+    turn: LLMTurn | None = None
 
 
 FlowInput.model_rebuild()

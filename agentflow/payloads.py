@@ -9,6 +9,11 @@ Drivers: ``filesystem`` (here; for one machine, or a directory that every worker
 mounts), and the SDK's own ``s3`` (``temporalio.contrib.aws.s3driver``) and ``gcs``
 (``temporalio.contrib.gcp.gcsdriver``) for clusters: ``pip install 'agentflow[s3]'`` / ``[gcs]``.
 
+Without a ``[payloads]`` table, the filesystem store is on by default when the flow talks to
+the embedded dev server (``agentflow dev``, ``make demo``: a SQLite-backed Temporal on a
+loopback address), where every client and worker shares this machine's disk; a cluster keeps
+it opt-in, since its workers may not see that disk. ``storage = "none"`` turns it off.
+
 Blobs are content-addressed (SHA-256 of the stored bytes), so the same state handed to five
 agents is written once. Temporal does not tell a driver when a run is deleted: blobs outlive
 their runs until removed by age (README, "Large payloads").
@@ -24,10 +29,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import GetClusterInfoRequest
+from temporalio.client import Client
 from temporalio.converter import (
     DataConverter,
     ExternalStorage,
@@ -36,11 +44,14 @@ from temporalio.converter import (
     StorageDriverRetrieveContext,
     StorageDriverStoreContext,
 )
+from temporalio.service import RPCError
 
 from agentflow.config import PayloadsConfig
 from agentflow.errors import AgentflowError, ConfigError
 
 FILESYSTEM_DRIVER = "agentflow.filesystem"
+# A server on one of these is on this machine, as is the disk of its clients and workers.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 class PayloadStoreError(AgentflowError):
@@ -122,8 +133,10 @@ async def external_storage(config: PayloadsConfig) -> AgentflowStorage:
         driver = FileSystemDriver(Path(config.path).absolute(), config.max_bytes)
     elif config.storage == "s3":
         driver = await _s3_driver(config)
-    else:
+    elif config.storage == "gcs":
         driver = await _gcs_driver(config)
+    else:
+        raise ConfigError('[payloads] storage = "none" has no store')
     return AgentflowStorage(
         drivers=[driver], payload_size_threshold=config.threshold_bytes, max_bytes=config.max_bytes
     )
@@ -170,8 +183,41 @@ async def _gcs_driver(config: PayloadsConfig) -> StorageDriver:
     return driver
 
 
+def on_this_machine(target_host: str) -> bool:
+    """Whether a ``host:port`` address is a loopback one."""
+    return target_host.rpartition(":")[0].lower() in LOOPBACK_HOSTS
+
+
+async def embedded_dev_server(client: Client) -> bool:
+    """Whether ``client`` talks to a dev server on this machine (``temporal server start-dev``,
+    as ``agentflow dev`` and ``make demo`` start it: loopback address, SQLite persistence).
+
+    Why both: a loopback address alone may be a port-forward to a cluster whose workers
+    cannot read this machine's disk; SQLite alone may be a dev server on another machine.
+    """
+    if not on_this_machine(client.service_client.config.target_host):
+        return False
+    try:
+        info = await client.workflow_service.get_cluster_info(
+            GetClusterInfoRequest(), timeout=timedelta(seconds=5)
+        )
+    except RPCError:  # not allowed to ask, or not answering: not the dev server we know
+        return False
+    return info.persistence_store == "sqlite"
+
+
+async def default_storage(
+    converter: DataConverter, config: PayloadsConfig | None, client: Client
+) -> DataConverter | None:
+    """The converter with the default filesystem store, when ``config`` (the ``[payloads]``
+    table) is absent and ``client`` talks to the embedded dev server; else None."""
+    if config is not None or not await embedded_dev_server(client):
+        return None
+    return await with_storage(converter, PayloadsConfig())
+
+
 async def with_storage(converter: DataConverter, config: PayloadsConfig | None) -> DataConverter:
     """``converter`` with ``config``'s external storage (unchanged when there is none)."""
-    if config is None:
+    if config is None or config.storage == "none":
         return converter
     return dataclasses.replace(converter, external_storage=await external_storage(config))

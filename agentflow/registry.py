@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.config import FlowConfig
+from agentflow.config.nested import child_dir
 from agentflow.errors import ConfigError
 from agentflow.limits import shorten
 
@@ -58,6 +59,60 @@ def _import_failure(err: BaseException) -> str:
     return shorten(f"{type(err).__name__}: {text}", 500)
 
 
+def llm_paths(config: FlowConfig) -> list[str]:
+    """The import paths LLM agents use: their ``tools`` and ``output_schema = "module:Model"``."""
+    paths: list[str] = []
+    for agent in config.agents.values():
+        paths += agent.tools
+        schema = agent.output_schema
+        if isinstance(schema, str) and not schema.lstrip().startswith("{"):
+            paths.append(schema.strip())
+    return paths
+
+
+def tool_problem(path: str, base_dir: Path | None) -> str | None:
+    """Why ``path`` cannot be an LLM tool (does not import, or has no usable signature)."""
+    try:
+        function = import_handler(path, base_dir)
+    except ConfigError as err:
+        return str(err).replace("handler", "tool", 1)
+    from pydantic_ai import Tool  # only for flows with tools
+
+    try:
+        Tool(function, takes_ctx=False).tool_def  # noqa: B018 - builds the schema, or raises
+    except Exception as err:
+        return f"tool {path!r} cannot be described to a model: {_import_failure(err)}"
+    return None
+
+
+def output_model_problem(path: str, base_dir: Path | None) -> str | None:
+    """Why ``path`` cannot be an ``output_schema`` model (a pydantic BaseModel subclass)."""
+    import pydantic
+
+    try:
+        model = import_handler(path, base_dir)
+    except ConfigError as err:
+        return str(err).replace("handler", "output_schema", 1)
+    if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+        return f"{path!r} is not a pydantic model (a BaseModel subclass)"
+    return None
+
+
+def llm_import_problems(config: FlowConfig, agent: str, base_dir: Path | None) -> list[str]:
+    """An LLM agent's tools and output model that cannot be used, one line each."""
+    spec = config.agents[agent]
+    problems = [
+        f"agents.{agent}.tools[{index}]: {problem}"
+        for index, path in enumerate(spec.tools)
+        if (problem := tool_problem(path, base_dir))
+    ]
+    schema = spec.output_schema
+    model_path = schema.strip() if isinstance(schema, str) and "{" not in schema else None
+    if model_path and (problem := output_model_problem(model_path, base_dir)):
+        problems.append(f"agents.{agent}.output_schema: {problem}")
+    return problems
+
+
 def handler_problem(path: str, base_dir: Path | None) -> str | None:
     """Why ``path`` cannot be used as a handler, or None when it can."""
     try:
@@ -82,9 +137,14 @@ class AgentRegistry:
 
     def add_config(self, config: FlowConfig, base_dir: Path | None) -> None:
         paths = [agent.handler for agent in config.agents.values() if agent.handler]
+        paths += llm_paths(config)  # LLM agents' tools and output models
         for path in paths + config.hooks.paths():  # [hooks] callbacks too
             if path not in self._handlers:
                 self._handlers[path] = import_handler(path, base_dir)
+        # Flows inside flows run on the parent's worker: their handlers, from their own files'
+        # directories, are served here too.
+        for agent, nested in config.nested.items():
+            self.add_config(nested, child_dir(base_dir, config.agents[agent].flow or ""))
 
     def add(self, path: str, handler: Handler) -> None:
         """Register a handler under an import path (for code that builds workers itself)."""

@@ -11,6 +11,7 @@ only when not replaying, so a replayed workflow adds no spans. ``AgentCallInterc
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from activities.agent import agent_request
+from agentflow.activity_types import agent_of
 from agentflow.config import TelemetryConfig
 from agentflow.errors import ConfigError
 from agentflow.models import AgentInput
@@ -123,7 +126,8 @@ def _otlp(config: TelemetryConfig) -> tuple[Any, Any]:
 
 
 class AgentCallInterceptor(Interceptor):
-    """Worker interceptor: a span, metrics and log lines around every ``run_agent`` call."""
+    """Worker interceptor: a span, metrics and log lines around every agent call (activity
+    type ``agent:NAME``, or ``run_agent`` in runs from before it)."""
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _AgentCall(next)
@@ -131,8 +135,8 @@ class AgentCallInterceptor(Interceptor):
 
 class _AgentCall(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        request = input.args[0] if input.args else None
-        if not isinstance(request, AgentInput):
+        request, input = _agent_call(input)
+        if request is None:
             return await super().execute_activity(input)
         info = activity.info()
         # Looked up per call: the global providers may be installed after the worker starts.
@@ -158,3 +162,18 @@ class _AgentCall(ActivityInboundInterceptor):
                 meter.create_histogram("agentflow.agent.duration", "ms").record(elapsed, labels)
         activity.logger.info("agent %s completed in %.1f ms", request.agent, elapsed, extra=log)
         return result
+
+
+def _agent_call(input: ExecuteActivityInput) -> tuple[AgentInput | None, ExecuteActivityInput]:
+    """The call's AgentInput when it is an agent call, and the input to pass on.
+
+    An ``agent:NAME`` call reaches its dynamic activity as raw payloads: they are decoded
+    here, and the model is handed on in their place, so a state of megabytes is decoded once.
+    """
+    first = input.args[0] if input.args else None
+    if isinstance(first, AgentInput):  # run_agent
+        return first, input
+    if agent_of(activity.info().activity_type) is None or not isinstance(first, Sequence):
+        return None, input
+    request = agent_request(first)
+    return request, dataclasses.replace(input, args=[[request]])

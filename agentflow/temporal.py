@@ -3,8 +3,9 @@
 Connection settings come from Temporal's own client configuration (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS settings, profiles in the Temporal config
 file); a ``[temporal]`` table in agentflow.toml overrides them. The data converter is
-pydantic's, plus the ``[security]`` codec and the ``[payloads]`` store when configured: one
-converter for client, worker and Replayer alike.
+pydantic's, plus the ``[security]`` codec and the ``[payloads]`` store when configured (the
+filesystem store by default on the embedded dev server): one converter for client, worker and
+Replayer alike.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from temporalio.envconfig import ClientConfigProfile
 from temporalio.plugin import SimplePlugin
 
 from activities.agent import AgentActivities
+from activities.batch import LocalBatch
 from activities.bus import bus_publish
+from activities.llm_tools import ToolActivities
 from activities.session import session_checkpoint
 from agentflow.codec import EncryptionCodec, find_keys, load_keys
 from agentflow.config import FlowConfig, PayloadsConfig, SecurityConfig, TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.payloads import with_storage
+from agentflow.payloads import default_storage, with_storage
 from agentflow.registry import AgentRegistry
 from agentflow.sandbox import faster_sandbox
 from agentflow.telemetry import AgentCallInterceptor
@@ -40,7 +43,9 @@ class AgentflowPlugin(SimplePlugin):
     """Everything agentflow needs on a Temporal client or worker.
 
     On a client it sets the pydantic data converter; on a worker it also registers the mode
-    workflows and the ``run_agent`` activity backed by ``registry``. Add it to an existing
+    workflows and the agent activity backed by ``registry`` (a dynamic activity serving every
+    ``agent:NAME`` type, so the worker's application cannot have a dynamic activity of its
+    own, and ``run_agent`` for runs from before that). Add it to an existing
     application with ``Client.connect(..., plugins=[AgentflowPlugin(registry)])``. A worker
     uses its client's converter; ``data_converter`` (from ``data_converter()``) is for a client
     or Replayer built with this plugin, when ``[security]`` or ``[payloads]`` is configured.
@@ -57,7 +62,15 @@ class AgentflowPlugin(SimplePlugin):
         activities: list[Callable[..., Any]] | None = (
             None
             if agent is None
-            else [agent.run_agent, agent.run_hooks, session_checkpoint, bus_publish]
+            else [
+                agent.run_named_agent,  # dynamic: every "agent:NAME" type
+                agent.run_agent,  # runs from before the agent-activity-type patch
+                agent.run_hooks,
+                ToolActivities(registry, executor).run_tool,  # an LLM agent's tool call
+                LocalBatch(agent).run_local_agents,  # consecutive local agents
+                session_checkpoint,
+                bus_publish,
+            ]
         )
         super().__init__(
             "agentflow",
@@ -141,11 +154,22 @@ async def connect(
 
 async def connect_flow(config: FlowConfig | None, interceptors: Sequence[Any] = ()) -> Client:
     """Connect with a flow's ``[temporal]``, ``[security]`` and ``[payloads]`` tables (None:
-    Temporal's own settings, no encryption, no store)."""
-    if config is None:
-        return await connect(None, interceptors, converter=await data_converter())
-    converter = await data_converter(config.security, config.payloads)
-    return await connect(config.temporal, interceptors, converter=converter)
+    Temporal's own settings, no encryption).
+
+    Without a ``[payloads]`` table, large payloads go to the filesystem store when the server
+    is the embedded dev server (agentflow/payloads.py ``default_storage``). Every worker,
+    client and Replayer of a flow connects through here, so they decide alike.
+    """
+    payloads = config.payloads if config else None
+    converter = await data_converter(config.security if config else None, payloads)
+    client = await connect(config.temporal if config else None, interceptors,
+                           converter=converter)  # fmt: skip
+    stored = await default_storage(converter, payloads, client)
+    if stored is None:
+        return client
+    settings = client.config()  # the same connection, with the store in its converter
+    settings["data_converter"] = stored
+    return Client(**settings)
 
 
 def ui_url(

@@ -85,6 +85,8 @@ async def trace_session(client: Client, session: str) -> list[TraceEntry]:
     async for execution in visibility.list_runs(client, session=session):
         if execution.workflow_type == DEAD_LETTER_WORKFLOW:
             continue
+        if execution.parent_id:  # a flow agent's child flow: traced inside its parent's lines
+            continue
         if (execution.id, execution.run_id) in traced:  # a run of a chain traced already
             continue
         chain = await trace_chain(client, execution.id, execution.run_id)
@@ -135,7 +137,23 @@ async def trace_chain(
     entries: list[TraceEntry] = []
     async for current, events in run_histories(client, workflow_id, run_id):
         entries += await decode_run(client, workflow_id, current, events)
-    return entries
+    return await _with_child_flows(client, entries)
+
+
+async def _with_child_flows(client: Client, entries: list[TraceEntry]) -> list[TraceEntry]:
+    """Each flow agent's child workflow traced too, its lines right after the agent's started
+    line and one level deeper (``depth``), so the table indents them under the agent."""
+    spliced: list[TraceEntry] = []
+    for entry in entries:
+        spliced.append(entry)
+        if entry.child_workflow_id:
+            try:
+                child = await trace_chain(client, entry.child_workflow_id)
+            except RPCError:  # not started yet, or removed by retention: the agent's lines stay
+                continue
+            spliced += [line.model_copy(update={"depth": line.depth + entry.depth + 1})
+                        for line in child]  # fmt: skip
+    return spliced
 
 
 async def run_histories(
@@ -177,7 +195,7 @@ def format_table(entries: list[TraceEntry]) -> str:
         rows.append((
             e.time.astimezone().strftime("%H:%M:%S.%f")[:-3], str(e.history_event_id),
             e.event_id[:width],
-            e.agent or ("(flow)" if e.event_id else "(session)"),
+            "  " * e.depth + (e.agent or ("(flow)" if e.event_id else "(session)")),
             e.action, "" if e.attempt is None else str(e.attempt),
             "" if e.duration_ms is None else f"{e.duration_ms:.1f}",
             ", ".join(e.changed_keys), e.detail,

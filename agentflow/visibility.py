@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
@@ -27,6 +29,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentflow.approval_models import APPROVAL_ATTRIBUTE
 from agentflow.config import FlowConfig
 from agentflow.devserver import SEARCH_ATTRIBUTES
 from agentflow.errors import AgentflowError, ConfigError
@@ -37,8 +40,11 @@ from workflows._progress import PROGRESS_QUERY
 FLOW = SearchAttributeKey.for_keyword("AgentflowFlow")
 MODE = SearchAttributeKey.for_keyword("AgentflowMode")
 SESSION = SearchAttributeKey.for_keyword("AgentflowSession")
+# Set only while agents wait for approval: the names of those agents (workflows/_approval.py).
+APPROVAL = SearchAttributeKey.for_keyword_list(APPROVAL_ATTRIBUTE)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # What users type after --status, mapped to Temporal's ExecutionStatus names.
 STATUSES = {
@@ -98,18 +104,46 @@ def input_digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(encoded).hexdigest()[:12]
 
 
+async def require_search_attributes(client: Client) -> None:
+    """Refuse to serve a namespace that lacks agentflow's search attributes.
+
+    Why at worker start: a run that upserts a missing attribute (an approval that starts
+    waiting) fails its workflow task, and Temporal retries that task for ever. A server that
+    will not list its attributes (permissions) is left to the start-time check.
+    """
+    request = ListSearchAttributesRequest(namespace=client.namespace)
+    try:
+        listed = await client.operator_service.list_search_attributes(request)
+    except RPCError as err:
+        log.warning("cannot list the search attributes of %r: %s", client.namespace, err.message)
+        return
+    missing = {
+        name: kind for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in listed.custom_attributes
+    }  # fmt: skip
+    if missing:
+        commands = _create_commands(client.namespace, missing)
+        raise AgentflowError(
+            f"namespace {client.namespace!r} lacks agentflow's search attributes "
+            f"{', '.join(missing)}; create them once with: {commands}"
+        )
+
+
+def _create_commands(namespace: str, attributes: dict[str, str]) -> str:
+    return "; ".join(
+        f"temporal operator search-attribute create --namespace {namespace} "
+        f"--name {name} --type {kind}"
+        for name, kind in attributes.items()
+    )
+
+
 def missing_attribute_error(err: RPCError, namespace: str) -> AgentflowError | None:
     """Turn the server's "no mapping for search attribute" into the command that fixes it."""
     if err.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in err.message:
         return None
-    commands = "; ".join(
-        f"temporal operator search-attribute create --namespace {namespace} "
-        f"--name {name} --type {kind}"
-        for name, kind in SEARCH_ATTRIBUTES.items()
-    )
     return AgentflowError(
         f"namespace {namespace!r} lacks agentflow's search attributes ({err.message}); "
-        f"create them once with: {commands}"
+        f"create them once with: {_create_commands(namespace, SEARCH_ATTRIBUTES)}"
     )
 
 
@@ -141,6 +175,13 @@ def dead_letter_query(
     clauses = [f"WorkflowType = {_quote(DEAD_LETTER_WORKFLOW)}", *_filters(session, flow)]
     if open_only:
         clauses.append(f"ExecutionStatus = {_quote(STATUSES['running'])}")
+    return " AND ".join(clauses)
+
+
+def pending_query(session: str | None = None, flow: str | None = None) -> str:
+    """Running workflows (runs and sessions) with an agent waiting for approval."""
+    clauses = [f"{APPROVAL.name} IS NOT NULL", *_filters(session, flow),
+               f"ExecutionStatus = {_quote(STATUSES['running'])}"]  # fmt: skip
     return " AND ".join(clauses)
 
 

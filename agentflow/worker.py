@@ -22,9 +22,11 @@ from agentflow import telemetry
 from agentflow.bus import BUS_TASK_QUEUE, FAN_OUT_HANDLER
 from agentflow.bus_client import fan_out, register
 from agentflow.config import FlowConfig, load_config
-from agentflow.logs import log_context
+from agentflow.logs import configure_logging
+from agentflow.rate_limits import rate_limited_workers, runtime_options
 from agentflow.registry import AgentRegistry
 from agentflow.temporal import AgentflowPlugin, connect_flow
+from agentflow.visibility import require_search_attributes
 
 log = logging.getLogger("agentflow.worker")
 
@@ -42,6 +44,8 @@ def build_worker(
 ) -> Worker:
     """A Worker for ``configs`` (their handlers form the registry) on ``task_queue``."""
     registry = AgentRegistry.from_configs(configs)
+    if any(config.is_llm_agent(agent) for config, _ in configs for agent in config.agents):
+        import activities.llm  # noqa: F401 - the LLM library, loaded now, not in the first call
     queue = task_queue or configs[0][0].temporal.task_queue
     return Worker(
         client,
@@ -83,11 +87,15 @@ async def serving(
 ) -> AsyncIterator[Worker]:
     """Run the flows' worker and a bus worker; once both poll, register the flows'
     subscriptions on the bus (so nothing published from then on misses them)."""
+    await require_search_attributes(client)
+    # [runtime] max_concurrent_agents; rate-limited agents get a worker on their own queue.
+    flow_options = runtime_options(configs, worker_options)
     worker = build_worker(client, configs, task_queue=task_queue, executor=executor,
-                          **worker_options)  # fmt: skip
+                          **flow_options)  # fmt: skip
+    limited = rate_limited_workers(client, configs, worker.task_queue, executor, **flow_options)
     # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
     # the flows' worker gets its whole grace period within the shutdown bound.
-    async with _shared_bus_worker(client, executor, **worker_options), worker:
+    async with _shared_bus_worker(client, executor, **worker_options), worker, limited:
         flows = await register(client, [config for config, _ in configs], worker.task_queue)
         if flows:
             log.info("subscriptions of %s registered on the bus", ", ".join(flows))
@@ -135,7 +143,7 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
     """
     configs = [(load_config(path), Path(path).parent) for path in config_paths]
     first = configs[0][0]
-    log_context()
+    configure_logging(first.logging)  # [logging]: level, json or console, file
     client = await connect_flow(first, telemetry.interceptors(first.telemetry))
     executor = HandlerPool(HANDLER_THREADS, thread_name_prefix="agent")
     watchdog: threading.Timer | None = None
@@ -151,6 +159,8 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
                 worker.task_queue, client.service_client.config.target_host, client.namespace,
                 flows,
             )  # fmt: skip
+            if first.payloads is None and client.data_converter.external_storage is not None:
+                log.info("large payloads go to .agentflow/payloads (the dev server's default)")
             await stop.wait()
             grace = worker.config().get("graceful_shutdown_timeout") or timedelta()
             log.info(

@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agentflow.devserver import dev_server_args, temporal_binary
-from bench import bus
+from bench import bus, llm, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
 from bench.systems import AgentflowSystem, AsyncioSystem, RawSystem
@@ -43,11 +43,13 @@ class Sizes:
     w7_subscribers: int = 3
     w7_fan_out: int = 100  # subscribers of one event
     w7_fan_out_events: int = 10
+    w9_runs: int = 50  # LLM calls each way (agentflow, pydantic-ai directly)
 
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
               w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
-              w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1)  # fmt: skip
+              w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1,
+              w9_runs=2)  # fmt: skip
 
 
 async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
@@ -117,6 +119,12 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         await measure(f"W7 bus fan-out {sizes.w7_fan_out}", [af],
                       partial(bus.w7_fan_out, subscribers=sizes.w7_fan_out,
                               events=sizes.w7_fan_out_events))  # fmt: skip
+        # Live streaming: W1 with streaming on against off, and how soon a watcher sees an agent.
+        await measure("W8 streaming", [af], partial(streaming.w8_streaming, runs=sizes.w1_runs))
+        # LLM calls against pydantic-ai called directly (bench/llm.py): no tools, 3 tool calls.
+        for tools, label in ((False, "no tools"), (True, "3 tool calls")):
+            await measure(f"W9 LLM call, {label}", [af],
+                          partial(llm.w9_llm, runs=sizes.w9_runs, tools=tools))  # fmt: skip
         if not only or "W5" in only:
             report.notes += [
                 "W5 10 MB returned by the first agent: " + await w.w5_too_large(af, 10),

@@ -17,10 +17,16 @@ from temporalio.testing import WorkflowEnvironment
 from agentflow.client import Runner
 from agentflow.devserver import dev_server_args, temporal_binary
 from agentflow.errors import FlowFailedError
+from tests.agent_type_goldens import AGENT_TYPE_GOLDENS, record_agent_type_goldens
+from tests.approval_goldens import APPROVAL_GOLDENS, record_approval_goldens
+from tests.batch_goldens import BATCH_GOLDENS, record_batch_goldens
 from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.conftest import running_worker
 from tests.flows import sample_flows
+from tests.llm_goldens import LLM_GOLDENS, record_llm_goldens
+from tests.nested_goldens import NESTED_GOLDENS, record_nested_goldens
 from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
+from tests.stream_goldens import STREAM_GOLDENS, record_stream_goldens
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -47,8 +53,20 @@ async def record(names: list[str]) -> None:
         histories: dict[str, WorkflowHistory] = {}
         if not names or set(names) & set(SESSION_GOLDENS):
             histories.update(await record_session_goldens(env.client, "golden"))
+        if not names or set(names) & set(STREAM_GOLDENS):
+            histories.update(await record_stream_goldens(env.client))
+        if not names or set(names) & set(BATCH_GOLDENS):  # into histories/batches/
+            histories.update(await record_batch_goldens(env.client))
         if not names or set(names) & set(BUS_GOLDENS):
             histories.update(await record_bus_goldens(env.client))
+        if not names or set(names) & set(APPROVAL_GOLDENS):  # into histories/approvals/
+            histories.update(await record_approval_goldens(env.client))
+        if not names or set(names) & set(NESTED_GOLDENS):
+            histories.update(await record_nested_goldens(env.client))
+        if not names or set(names) & set(LLM_GOLDENS):
+            histories.update(await record_llm_goldens(env.client))
+        if not names or set(names) & set(AGENT_TYPE_GOLDENS):  # into histories/agent_types/
+            histories.update(await record_agent_type_goldens(env.client))
         if histories:
             for name, history in histories.items():
                 (HISTORIES / f"{name}.json").write_text(history.to_json())

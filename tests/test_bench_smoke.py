@@ -23,7 +23,7 @@ async def test_bench_runs_every_workload_on_every_system(
     # Measured from the agents' own calls: 4 steps per run of 5, for every system.
     assert set(steps.samples) == set(SYSTEMS)
     workloads = {row.workload.split()[0] for row in report.rows}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
     # W7 (the bus against direct starts) runs on agentflow only; no agent ran twice for an event.
     w7 = [row for row in report.rows if row.workload.startswith("W7")]
     assert {row.metric for row in w7} >= {"cost_ratio", "bus_p95_ms", "all_delivered_median_ms"}

@@ -23,7 +23,7 @@ TOP_KEYS = {"workflow_id", "run_id", "status", "mode", "state", "results", "erro
 # The issue's result fields, plus changed_keys (which data keys the agent wrote).
 RESULT_KEYS = {
     "agent", "status", "attempt", "started_at", "ended_at", "duration_ms", "error",
-    "changed_keys", "topic", "error_type", "rejected_by",
+    "changed_keys", "topic", "error_type", "rejected_by", "approval", "usage",
 }  # fmt: skip
 
 

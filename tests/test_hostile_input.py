@@ -77,12 +77,16 @@ def five_megabyte_error(event: Event, state: State) -> None:
 # ---------------------------------------------------------------- the guard
 
 
-def _models(model: type[BaseModel], path: str = "") -> typing.Iterator[tuple[str, type[BaseModel]]]:
+def _models(
+    model: type[BaseModel], path: str = "", seen: frozenset[type] = frozenset()
+) -> typing.Iterator[tuple[str, type[BaseModel]]]:
+    """Every model reachable from ``model``, once per path; a recursive field (a nested
+    flow's FlowConfig) is not walked again."""
     yield path, model
     for name, field in model.model_fields.items():
         for inner in _inner_types(field.annotation):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                yield from _models(inner, f"{path}{name}.")
+            if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in seen:
+                yield from _models(inner, f"{path}{name}.", seen | {model})
 
 
 def _inner_types(annotation: Any) -> typing.Iterator[Any]:
@@ -239,6 +243,8 @@ def _owners(config: FlowConfig, path: str) -> list[Any]:
             value = getattr(item, part, None)
             if isinstance(value, dict):
                 nxt += list(value.values())
+            elif isinstance(value, list):  # [[mcp.servers]]
+                nxt += value
             elif value is not None:
                 nxt.append(value)
         current = nxt

@@ -18,7 +18,7 @@ from agentflow.client import Runner
 from agentflow.codec import new_key_entry
 from agentflow.config import FlowConfig, PayloadsConfig, parse_config
 from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.payloads import FileSystemDriver, PayloadStoreError
+from agentflow.payloads import FileSystemDriver, PayloadStoreError, on_this_machine
 from agentflow.temporal import connect_flow
 from agentflow.trace import trace
 from tests.conftest import REPO, running_worker
@@ -145,10 +145,33 @@ async def test_stored_blobs_are_encrypted_too(
     assert any(marker.encode() in blob.read_bytes() for blob in _blobs(tmp_path / "plain"))
 
 
-async def test_without_a_store_a_big_state_fails_at_once_naming_payloads(client: Client) -> None:
-    _, (error, _) = await _run(_config(client, None), {"grow_bytes": 3 * MB})
+async def test_the_dev_server_stores_by_default_and_none_turns_it_off(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test server is a dev server on 127.0.0.1: without a [payloads] table, the filesystem
+    # store under .agentflow/payloads (of the working directory) is on, for client and worker.
+    monkeypatch.chdir(tmp_path)
+    flow_client, (result, workflow_id) = await _run(_config(client, None), {"grow_bytes": 3 * MB})
+    assert result.status == "completed", result
+    assert len(result.state.data["b"]) == 3 * MB
+    assert sum(blob.stat().st_size for blob in _blobs(tmp_path / ".agentflow" / "payloads")) > (
+        3 * MB
+    )
+    history = await flow_client.get_workflow_handle(workflow_id).fetch_history()
+    assert max(event.ByteSize() for event in history.events) < 64 * 1024
+    # storage = "none" turns it off: a big state fails at once, naming the agent and the fix.
+    _, (error, _) = await _run(_config(client, {"storage": "none"}), {"grow_bytes": 3 * MB})
     assert isinstance(error, FlowFailedError)
     assert "agent 'a'" in str(error) and "or set a [payloads] store" in str(error)
+
+
+def test_only_a_server_on_this_machine_gets_the_default_store() -> None:
+    # The address is half of it (agentflow/payloads.py embedded_dev_server); the server's
+    # SQLite persistence, asked over gRPC, is the other half (the test above).
+    assert all(map(on_this_machine, ["localhost:7233", "127.0.0.1:7300", "[::1]:7233"]))
+    elsewhere = ["temporal.prod:7233", "ns.acct.tmprl.cloud:7233", "10.0.0.5:7233",
+                 "localhost.example.com:7233"]  # fmt: skip
+    assert not any(map(on_this_machine, elsewhere))
 
 
 async def test_a_state_over_max_bytes_fails_naming_the_limit(

@@ -20,7 +20,10 @@ from agentflow.models import FlowInput, FlowResult
 from tests.bus_goldens import BUS_GOLDENS
 from tests.conftest import running_worker
 from tests.flows import sample_flows
+from tests.llm_goldens import LLM_GOLDENS
+from tests.nested_goldens import NESTED_GOLDENS
 from tests.session_goldens import SESSION_GOLDENS
+from tests.stream_goldens import STREAM_GOLDENS
 from workflows import ALL_WORKFLOWS
 from workflows._steps import FlowRun
 
@@ -33,7 +36,8 @@ def _replayer(workflows: list[type] = ALL_WORKFLOWS) -> Replayer:
 
 
 def test_every_sample_flow_has_a_golden_history() -> None:
-    expected = set(sample_flows()) | set(SESSION_GOLDENS) | set(BUS_GOLDENS)
+    expected = set(sample_flows()) | set(SESSION_GOLDENS) | set(BUS_GOLDENS) | set(NESTED_GOLDENS)
+    expected |= set(STREAM_GOLDENS) | set(LLM_GOLDENS)
     assert {path.stem for path in GOLDEN} == expected
 
 

@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 from agentflow import visibility
 from agentflow.client import Runner
 from agentflow.errors import AgentflowError, ConfigError
+from agentflow.worker import serving
 from tests.conftest import flow_config, flow_runner
 
 
@@ -93,3 +94,11 @@ async def test_unregistered_search_attribute_names_the_fix(client: Client) -> No
     message = str(error)
     assert f"temporal operator search-attribute create --namespace {namespace}" in message
     assert "--name AgentflowSession --type Keyword" in message
+    # A worker refuses such a namespace at start: a run upserting a missing attribute (an
+    # approval that starts waiting) would fail its workflow task for ever.
+    config = flow_config("sequential", {"a": "tests.agents:append"}, sequential_agents=["a"])
+    with pytest.raises(AgentflowError) as refused:
+        async with serving(bare, [(config, None)]):
+            pass
+    assert "AgentflowApproval" in str(refused.value)
+    assert "--name AgentflowApproval --type KeywordList" in str(refused.value)

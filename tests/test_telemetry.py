@@ -71,12 +71,13 @@ async def test_span_tree_of_a_run_and_no_spans_on_replay(
     assert _tree(spans) == sorted([
         ("StartWorkflow:SequentialFlow", None),
         ("RunWorkflow:SequentialFlow", "StartWorkflow:SequentialFlow"),
-        ("StartActivity:run_agent", "StartWorkflow:SequentialFlow"),
-        ("StartActivity:run_agent", "StartWorkflow:SequentialFlow"),
-        ("RunActivity:run_agent", "StartActivity:run_agent"),
-        ("RunActivity:run_agent", "StartActivity:run_agent"),
-        ("agent a", "RunActivity:run_agent"),
-        ("agent b", "RunActivity:run_agent"),
+        # Each agent is its own activity type (agentflow/activity_types.py).
+        ("StartActivity:agent:a", "StartWorkflow:SequentialFlow"),
+        ("StartActivity:agent:b", "StartWorkflow:SequentialFlow"),
+        ("RunActivity:agent:a", "StartActivity:agent:a"),
+        ("RunActivity:agent:b", "StartActivity:agent:b"),
+        ("agent a", "RunActivity:agent:a"),
+        ("agent b", "RunActivity:agent:b"),
         ("CompleteWorkflow:SequentialFlow", "StartWorkflow:SequentialFlow"),
     ])  # fmt: skip
     assert len({span.context.trace_id for span in spans}) == 1

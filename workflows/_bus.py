@@ -99,6 +99,7 @@ class Bus:
             subscribers = config.subscribers(topic)
             here = ", ".join(subscribers) or "no subscribers in this flow"
             workflow.logger.info("agent %s published %s to %s", result.agent, topic, here)
+            self._run.progress.note("published", result.agent, topic=topic, subscribers=subscribers)
             if (subscribers or durable) and len(chain) > config.orchestration.max_hops:
                 self.error = self.error or _loop_message(chain, config.orchestration.max_hops)
                 continue

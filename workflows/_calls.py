@@ -1,5 +1,5 @@
-"""How a workflow calls an agent: the ``run_agent`` activity, regular or local, and what its
-failures say about attempts.
+"""How a workflow calls an agent: its activity (``agent:NAME``; ``run_agent`` in runs from
+before that patch), regular or local, and what its failures say about attempts.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from agentflow.activity_types import RUN_AGENT, agent_activity_type
     from agentflow.config import FlowConfig, RetrySettings
     from agentflow.models import AgentHooks, AgentInput, AgentOutput, AgentResult
+    from agentflow.rate_limits import agent_queue
+    from agentflow.usage import TokenBudget, Usage
+    from workflows._llm_loop import finish_llm_agent
 
-RUN_AGENT = "run_agent"
+# Since this patch an agent runs as activity type "agent:NAME" (agentflow/activity_types.py);
+# histories without its marker replay with "run_agent", as they were recorded.
+AGENT_TYPE_PATCH = "agent-activity-type"
 # A crashed worker's attempt is retried after this long without a heartbeat.
 HEARTBEAT_SECONDS = 10.0
 
@@ -64,11 +70,39 @@ async def run_agent_activity(
     activity_id: str,
     time_left: float | None = None,
     priority_key: int | None = None,
+    budget: TokenBudget | None = None,
 ) -> AgentOutput:
-    """Schedule ``run_agent`` as a regular activity, or as a local activity when ``local``.
+    """The agent's activity (``schedule_agent``) and, when an LLM agent's model asks for
+    tools, the tool calls and model steps after it (workflows/_llm_loop.py). ``budget``:
+    [orchestration] max_tokens_per_run and what the run used so far (None: no cap)."""
+    started = workflow.now()
+    first = await schedule_agent(request, policy, local=local, activity_id=activity_id,
+                                 time_left=time_left, priority_key=priority_key)  # fmt: skip
 
-    Every agent is the same activity type; ``activity_id`` names the agent, so replay notices
-    a change in which agent runs when (and the UI shows it).
+    async def model_step(following: AgentInput, step_id: str) -> AgentOutput:
+        spent = (workflow.now() - started).total_seconds()
+        left = None if time_left is None else max(time_left - spent, 1.0)
+        return await schedule_agent(following, policy, local=local, activity_id=step_id,
+                                    time_left=left, priority_key=priority_key)  # fmt: skip
+
+    return await finish_llm_agent(request, first, model_step, activity_id=activity_id,
+                                  policy=policy, budget=budget)  # fmt: skip
+
+
+async def schedule_agent(
+    request: AgentInput,
+    policy: RetryPolicy,
+    *,
+    local: bool,
+    activity_id: str,
+    time_left: float | None = None,
+    priority_key: int | None = None,
+) -> AgentOutput:
+    """Schedule the agent as a regular activity, or as a local activity when ``local``.
+
+    Its activity type is ``agent:NAME`` (``run_agent`` when replaying a run from before the
+    patch), so the UI's rows, ``temporal workflow show`` and the SDK's metrics name the agent;
+    ``activity_id`` names it too, so replay notices a change in which agent runs when.
 
     A local activity runs in the worker that runs the workflow, with no server round trip; its
     result is recorded (as a marker) only when the workflow task completes, so after a crash the
@@ -80,6 +114,8 @@ async def run_agent_activity(
     ``priority_key`` orders the activity task among others waiting on the task queue (local
     activities never wait on a queue, so they ignore it).
     """
+    # Memoised per run: the marker is recorded once, by the first agent call.
+    kind = agent_activity_type(request.agent) if workflow.patched(AGENT_TYPE_PATCH) else RUN_AGENT
     seconds = request.spec.timeout_seconds
     if time_left is not None:
         seconds = min(seconds, time_left)
@@ -87,7 +123,7 @@ async def run_agent_activity(
     overall = timedelta(seconds=time_left) if time_left is not None else None
     if local:
         output: AgentOutput = await workflow.execute_local_activity(
-            RUN_AGENT,
+            kind,
             request,
             activity_id=activity_id,
             result_type=AgentOutput,
@@ -98,10 +134,14 @@ async def run_agent_activity(
         )
         return output
     heartbeat = min(HEARTBEAT_SECONDS, seconds)
+    # A rate-limited agent runs on a task queue of its own, which the server rate-limits
+    # across every worker (agentflow/rate_limits.py); others stay on the workflow's queue.
+    limited = request.spec.rate_limit is not None
     output = await workflow.execute_activity(
-        RUN_AGENT,
+        kind,
         request,
         activity_id=activity_id,
+        task_queue=agent_queue(workflow.info().task_queue, request.agent) if limited else None,
         result_type=AgentOutput,
         start_to_close_timeout=timeout,
         schedule_to_close_timeout=overall,
@@ -153,12 +193,14 @@ def failed_result(
     ended = workflow.now()
     out_of_time = deadline_message(deadline, agent, err)
     rejected_by = failure_detail(err, "rejected_by")
+    usage = failure_detail(err, "usage")  # an LLM agent stopped by its tool loop or budget
     return AgentResult(
         agent=agent, status="failed", attempt=attempts(err, policy), started_at=started,
         ended_at=ended, duration_ms=(ended - started).total_seconds() * 1000,
         error=out_of_time or str(failure or err),
         error_type="DeadlinePassed" if out_of_time else error_type(err),
         rejected_by=rejected_by if isinstance(rejected_by, str) else None,
+        usage=Usage.model_validate(usage) if isinstance(usage, dict) else None,
     )  # fmt: skip
 
 

@@ -56,15 +56,18 @@ def _partial(err: ApplicationError) -> FlowResult | None:
 
 
 def error_kind(config: FlowConfig, failed: AgentResult | None) -> str:
-    """How an agent failed, as ``[error_routing]`` sorts it: validation, timeout, fatal or
-    default (retries ran out, or the flow itself failed, e.g. a route loop)."""
+    """How an agent failed, as ``[error_routing]`` sorts it: validation, timeout, fatal,
+    rejected (an approval) or default (retries ran out, or the flow itself failed, e.g. a route
+    loop)."""
     kind = failed.error_type if failed else None
     if kind is None:
         return "default"
     if kind == "AgentOutputError" or kind.endswith("ValidationError"):
         return "validation"
-    if kind in ("Timeout", "DeadlinePassed"):
+    if kind in ("Timeout", "DeadlinePassed", "ApprovalTimedOut"):
         return "timeout"
+    if kind == "ApprovalRejected":  # a person (or on_timeout = "reject") said no
+        return "rejected"
     retry = (
         config.retry_settings(failed.agent) if failed and failed.agent in config.agents else None
     )

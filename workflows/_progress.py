@@ -5,16 +5,21 @@ one object that hears "agent started" / "agent ended" serves all five modes. The
 is registered dynamically (``workflow.set_query_handler``), which keeps the workflow classes
 unchanged. Queries and current details are not recorded as commands, so they cannot make a
 replay diverge; ``workflow.logger`` skips its lines while a worker replays history.
+
+The same object tells the run's live stream (workflows/_stream.py): every item it publishes
+is appended in memory, with no command either. Other parts of the runtime (hand-offs, publishes,
+approvals, nested flows) report through ``note``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models import FlowProgress
+    from agentflow.streaming import StreamItem
 
 if TYPE_CHECKING:
     from workflows._steps import FlowRun
@@ -45,18 +50,30 @@ class Progress:
             step=loop.iterations if loop else 0,
         )
         workflow.set_query_handler(PROGRESS_QUERY, self.query)
+        if not run.resumed:
+            total = planned[config.mode]
+            self.note("flow_started", flow=config.name, mode=config.mode, total=total)
 
     def query(self) -> FlowProgress:
         return self.snapshot.model_copy(update={"running": list(self._run.running)})
 
-    def started(self, agent: str) -> None:
+    def started(self, agent: str, activity_id: str | None = None) -> None:
         self.snapshot.step += 1
         workflow.logger.info(
             "agent %s started (step %s)", agent, self._of_total(), extra={"agent": agent}
         )
         self._show()
+        self._publish("started", agent, activity_id=activity_id, data={"step": self.snapshot.step})
 
-    def ended(self, agent: str, succeeded: bool) -> None:
+    def ended(
+        self,
+        agent: str,
+        succeeded: bool,
+        *,
+        activity_id: str | None = None,
+        attempt: int | None = None,
+        error: str | None = None,
+    ) -> None:
         if succeeded:
             self.snapshot.completed += 1
         else:
@@ -65,6 +82,41 @@ class Progress:
         outcome = "completed" if succeeded else "failed"
         workflow.logger.info("agent %s %s", agent, outcome, extra={"agent": agent})
         self._show()
+        data = {"error": error} if error else {}
+        self._publish(outcome, agent, activity_id=activity_id, attempt=attempt, data=data)
+
+    def finished(self, status: str, error: str | None = None) -> None:
+        """The event's outcome (completed, handled or failed), the last item of a run."""
+        snap = self.snapshot
+        self.note("flow_finished", status=status, error=error, completed=snap.completed,
+                  failed=snap.failed)  # fmt: skip
+
+    def note(self, kind: str, agent: str | None = None, **data: Any) -> None:
+        """Tell watchers something happened in this run: ``kind`` names it (``"handoff"``,
+        ``"approval_waiting"``, ``"approval_decided"``, ``"published"``, ...), ``agent`` the agent
+        it concerns (None for the whole run), ``data`` JSON-able details.
+
+        Safe anywhere in workflow code: it records no command, so replay is unaffected.
+        """
+        workflow.logger.debug("%s %s %s", kind, agent or "-", data, extra={"agent": agent})
+        self._publish(kind, agent, data=data)
+
+    def _publish(
+        self,
+        kind: str,
+        agent: str | None,
+        *,
+        activity_id: str | None = None,
+        attempt: int | None = None,
+        data: dict[str, Any],
+    ) -> None:
+        stream = self._run.stream
+        if stream is None:  # a run without a stream (a test's own workflow)
+            return
+        event_id = self._run.input.event.id
+        item = StreamItem(kind=kind, agent=agent, at=workflow.now(), event_id=event_id,
+                          activity_id=activity_id, attempt=attempt, data=data)  # fmt: skip
+        stream.publish(item)
 
     def _of_total(self) -> str:
         total = self.snapshot.total

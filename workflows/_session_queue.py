@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
     )
     from agentflow.models import PRIORITY_KEYS, FlowResult
+    from agentflow.usage import Usage
 
 # Bytes of queued event data a session holds; beyond it events are dead-lettered.
 MAX_QUEUED_BYTES = 1024 * 1024
@@ -96,12 +97,18 @@ class EventBook:
 
     def processed(self, queued: QueuedEvent, result: FlowResult) -> None:
         """Count an event that completed (or that its error handler handled)."""
+        self.count_usage(result)
         if result.status == "handled":
             self.counts.handled += 1
         else:
             self.counts.completed += 1
         self.finished(EventOutcome(event_id=queued.event.id, session_id=self.state.session_id,
                                    status=result.status, result=result))  # fmt: skip
+
+    def count_usage(self, result: FlowResult | None) -> None:
+        """Add what an event's LLM agents used to the session's total (failed ones too)."""
+        if result is not None and result.usage:
+            self.counts.usage = (self.counts.usage or Usage()) + result.usage
 
     def queued_views(self) -> list[QueuedView]:
         return [

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from functools import partial
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -17,6 +18,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from agentflow.approval_models import Approval
     from agentflow.models import (
         PRIORITY_KEYS,
         AgentInput,
@@ -25,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
         FlowResult,
         State,
     )
+    from agentflow.usage import Usage
+    from workflows._approval import Approvals
+    from workflows._batch import local_batch, run_local_batch
     from workflows._bus import Bus, Delivery
     from workflows._calls import (
         agent_hooks,
@@ -33,14 +38,21 @@ with workflow.unsafe.imports_passed_through():
         retry_policy,
         run_agent_activity,
     )
+    from workflows._child import run_cancelled, run_child_flow
+    from workflows._llm_loop import llm_request, run_usage, token_budget
     from workflows._progress import Progress
     from workflows._state import changed_keys, merge_states
+
+if TYPE_CHECKING:
+    from workflows._stream import RunStream
 
 # Continues the workflow as new with this input (a loop's checkpoint); never returns.
 ContinueAsNew = Callable[[FlowInput], Awaitable[NoReturn]]
 
 
-async def _continue_flow_as_new(flow_input: FlowInput) -> NoReturn:
+async def _continue_flow_as_new(flow_input: FlowInput, stream: RunStream | None) -> NoReturn:
+    if stream is not None:  # the next run goes on with the stream (and its watchers)
+        flow_input = flow_input.model_copy(update={"stream": await stream.hand_over()})
     workflow.continue_as_new(flow_input, task_timeout=workflow.info().task_timeout)
 
 
@@ -65,8 +77,9 @@ class FlowRun:
         flow_input: FlowInput,
         *,
         activity_prefix: str = "",
-        continue_as_new: ContinueAsNew = _continue_flow_as_new,
+        continue_as_new: ContinueAsNew | None = None,
         resumed: bool = False,
+        stream: RunStream | None = None,
     ) -> None:
         self.input = flow_input
         self.config = flow_input.config
@@ -79,13 +92,16 @@ class FlowRun:
         # workflow task (a session checkpoints when this grows; see workflows/session.py).
         self.round_trips = 0
         self.unrecorded_local_ms = 0.0
-        self.continue_as_new = continue_as_new
+        self.continue_as_new = continue_as_new or partial(_continue_flow_as_new, stream=stream)
+        self.stream = stream  # the run's live stream (workflows/_stream.py); None: not streamed
         # True when a loop resumes after continue-as-new: its before-event hooks already ran.
         self.resumed = resumed or flow_input.loop is not None
         self.agent_hooks = agent_hooks(self.config)
+        self.usage = run_usage(flow_input)  # what its LLM agents used (agentflow/usage.py)
         # The progress query and the UI's current details (workflows/_progress.py).
         self.progress = Progress(self)
         self.bus = Bus(self)  # publish/subscribe deliveries (workflows/_bus.py)
+        self.approvals = Approvals(self)  # people in the loop (workflows/_approval.py)
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
@@ -95,9 +111,12 @@ class FlowRun:
         return output
 
     async def invoke(
-        self, agent: str, state: State, source: str, delivery: Delivery | None = None
-    ) -> tuple[State, AgentResult]:
-        """Run one agent with Temporal's retries; the caller records the result."""
+        self, agent: str, state: State, source: str, delivery: Delivery | None = None,
+        approval: Approval | None = None,
+    ) -> tuple[State, AgentResult]:  # fmt: skip
+        """Run one agent with Temporal's retries; the caller records the result. ``approval``:
+        a person approved this call already (its handler asked)."""
+        approval = approval or await self.approvals.before(agent)  # approval = "before"
         spec = self.config.agents[agent]
         policy = retry_policy(self.config.retry_settings(agent), self.config.max_attempts(agent))
         event = self.input.event.model_copy(update={"source_agent": source})
@@ -107,7 +126,7 @@ class FlowRun:
         request = AgentInput(
             agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
             llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,
-            hooks=self.agent_hooks,
+            hooks=self.agent_hooks, approval=approval, **llm_request(self.config, agent),
         )  # fmt: skip
         started = workflow.now()
         deadline = self.input.event.deadline
@@ -117,27 +136,38 @@ class FlowRun:
         self.running.append(agent)
         self.calls += 1
         activity_id = f"{self.activity_prefix}{self.calls}-{agent}"
-        self.progress.started(agent)
+        self.progress.started(agent, activity_id)
         try:
-            output = await run_agent_activity(
-                request, policy, local=self.config.is_local(agent), activity_id=activity_id,
-                time_left=time_left, priority_key=PRIORITY_KEYS.get(event.priority),
-            )  # fmt: skip
+            if spec.flow is not None:  # a whole flow: a child workflow (workflows/_child.py)
+                output = await run_child_flow(self.config, request, activity_id, time_left)
+            else:
+                output = await run_agent_activity(
+                    request, policy, local=self.config.is_local(agent), activity_id=activity_id,
+                    time_left=time_left, priority_key=PRIORITY_KEYS.get(event.priority),
+                    budget=token_budget(self.config, self.usage),
+                )  # fmt: skip
         except GeneratorExit:
             # The worker is evicting this run (shutdown, full cache, run ended elsewhere):
             # no workflow call works now, and whoever replays the run redoes the step.
             raise
         except BaseException as err:
-            self._ended(agent, succeeded=False)
+            self._ended(agent, False, activity_id, error=str(getattr(err, "cause", None) or err))
             if not isinstance(err, FailureError):
                 raise
-            raise StepFailed(failed_result(agent, err, policy, started, deadline)) from err
-        self._ended(agent, succeeded=True)
+            if run_cancelled(err):  # the run was cancelled: it ends cancelled, not failed
+                raise asyncio.CancelledError() from err
+            failed = failed_result(agent, err, policy, started, deadline)
+            self.usage += failed.usage or Usage()
+            raise StepFailed(failed) from err
+        self._ended(agent, True, activity_id, attempt=output.attempt)
         if self.config.is_local(agent):
             self.unrecorded_local_ms += (output.ended_at - output.started_at).total_seconds() * 1000
         else:
             self.round_trips += 1
             self.unrecorded_local_ms = 0.0
+        if output.approval_required is not None:  # its handler asks a person first
+            approval = await self.approvals.asked(agent, output.approval_required, approval)
+            return await self.invoke(agent, state, source, delivery, approval)
         result = AgentResult(
             agent=agent,
             status="completed",
@@ -147,22 +177,38 @@ class FlowRun:
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
             changed_keys=changed_keys(state, output.state),
             topic=topic,
+            approval=approval,
+            usage=output.usage,
         )
+        self.usage += output.usage or Usage()
+        result = await self.approvals.after(agent, output.state, result)  # approval = "after"
         return self.bus.published(result, activity_id, output.state, delivery), result
 
     async def sequence(self, agents: list[str], state: State) -> State:
-        """Each agent gets the previous agent's output state."""
+        """Each agent gets the previous agent's output state. Consecutive local agents run as
+        one local activity (workflows/_batch.py), in runs since that patch."""
         source = self.input.event.source_agent
-        for position, agent in enumerate(agents, start=1):
-            try:
-                state = await self.step(agent, state, source)
-            except StepFailed as failed:
+        position, alone = 0, -1  # alone: an agent that asked for an approval in a batch
+        while position < len(agents):
+            failed: AgentResult | None = None
+            batch = local_batch(self, agents[position:]) if position != alone else []
+            if batch:
+                done = await run_local_batch(self, batch, state, source)
+                state, source, failed = done.state, done.source, done.failed
+                position += done.count
+                alone = position if done.run_alone else alone
+            else:
+                try:
+                    state = await self.step(agents[position], state, source)
+                    source, position = agents[position], position + 1
+                except StepFailed as err:
+                    failed = err.result
+            if failed is not None:
                 self.fail(
-                    f"agent {agent!r} (step {position} of {len(agents)}) failed: "
-                    f"{failed.result.error}",
-                    failed.result,
+                    f"agent {failed.agent!r} (step {position + 1} of {len(agents)}) failed: "
+                    f"{failed.error}",
+                    failed,
                 )
-            source = agent
         return state
 
     async def fan_out(self, agents: list[str], state: State) -> State:
@@ -189,14 +235,14 @@ class FlowRun:
             )
         return merge_states(state, [output for output, _ in outcomes if output is not None])
 
-    def _ended(self, agent: str, succeeded: bool) -> None:
+    def _ended(self, agent: str, succeeded: bool, activity_id: str, **outcome: Any) -> None:
         self.running.remove(agent)
-        self.progress.ended(agent, succeeded)
+        self.progress.ended(agent, succeeded, activity_id=activity_id, **outcome)
 
     def finish(self, state: State, **extra: Any) -> FlowResult:
         return FlowResult(
             flow=self.config.name, mode=self.config.mode, state=state,
-            results=self.results, **extra,
+            results=self.results, usage=self.usage or None, **extra,
         )  # fmt: skip
 
     def fail(self, message: str, failed: AgentResult | None = None, **extra: Any) -> NoReturn:

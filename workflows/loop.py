@@ -8,9 +8,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporalio.contrib.workflow_streams import WorkflowStream
+
     from agentflow.models import FlowInput, FlowResult, LoopProgress, State
-    from workflows._event import handle_event
+    from workflows._approval import ApprovalHandlers
     from workflows._steps import FlowRun, StepFailed
+    from workflows._stream import run_streamed
 
 # Iterations per run before continue-as-new: about 6 history events each, so ~3,000 events.
 ITERATIONS_PER_RUN = 500
@@ -19,10 +22,14 @@ RECENT_RESULTS = 100
 
 
 @workflow.defn(name="LoopFlow")
-class LoopFlow:
+class LoopFlow(ApprovalHandlers):  # the approval Update and query
+    @workflow.init
+    def __init__(self, flow_input: FlowInput) -> None:
+        self.stream = WorkflowStream(flow_input.stream)  # live items (workflows/_stream.py)
+
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        return await handle_event(FlowRun(flow_input), orchestrate)
+        return await run_streamed(self.stream, flow_input, orchestrate)
 
 
 async def orchestrate(run: FlowRun) -> FlowResult:
@@ -43,6 +50,7 @@ async def _iterate(run: FlowRun, progress: LoopProgress) -> tuple[State, str]:
             # Deliveries still running would be lost with this run: wait for them.
             await run.bus.drain(iterations=progress.iterations)
             progress.recent_results = run.results[-RECENT_RESULTS:]
+            progress.usage = run.usage or None  # LLM usage so far, for the run's total
             progress.runs += 1
             await run.continue_as_new(
                 run.input.model_copy(update={"state": state, "loop": progress})

@@ -5,16 +5,23 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporalio.contrib.workflow_streams import WorkflowStream
+
     from agentflow.models import FlowInput, FlowResult
-    from workflows._event import handle_event
+    from workflows._approval import ApprovalHandlers
     from workflows._steps import FlowRun
+    from workflows._stream import run_streamed
 
 
 @workflow.defn(name="SequentialFlow")
-class SequentialFlow:
+class SequentialFlow(ApprovalHandlers):  # the approval Update and query
+    @workflow.init
+    def __init__(self, flow_input: FlowInput) -> None:
+        self.stream = WorkflowStream(flow_input.stream)  # live items (workflows/_stream.py)
+
     @workflow.run
     async def run(self, flow_input: FlowInput) -> FlowResult:
-        return await handle_event(FlowRun(flow_input), orchestrate)
+        return await run_streamed(self.stream, flow_input, orchestrate)
 
 
 async def orchestrate(run: FlowRun) -> FlowResult:

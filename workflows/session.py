@@ -20,6 +20,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from temporalio.contrib.workflow_streams import WorkflowStream
+
     from agentflow.events import (
         CLOSE_UPDATE,
         EMIT_AND_WAIT_UPDATE,
@@ -37,16 +39,18 @@ with workflow.unsafe.imports_passed_through():
         initial_state,
     )
     from agentflow.models import FlowInput, FlowResult
+    from workflows._approval import ApprovalHandlers
     from workflows._checkpoint import LocalWork
     from workflows._event import handle_event
     from workflows._letters import Letters
     from workflows._modes import MODE_BODIES
     from workflows._session_queue import EventBook, check_context
     from workflows._steps import FlowRun
+    from workflows._stream import RunStream
 
 
 @workflow.defn(name=SESSION_WORKFLOW)
-class SessionWorkflow:
+class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
     @workflow.init
     def __init__(self, state: SessionState) -> None:
         self.state = state
@@ -57,6 +61,7 @@ class SessionWorkflow:
         self.closing: str | None = None
         self.moving = False  # continuing as new: waiters re-ask the next run
         self.local_work = LocalWork()  # unrecorded local work: checkpoints between events
+        self.stream = RunStream(WorkflowStream(state.stream))  # live items of every event
 
     @workflow.run
     async def run(self, state: SessionState) -> SessionSummary:
@@ -74,6 +79,7 @@ class SessionWorkflow:
                 ):
                     await self._continue_as_new()
             elif self.closing:
+                self.stream.release()  # watchers' polls are handlers too
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self.book and not self.letters.pending:
                     return SessionSummary(view=self.view(), seen=list(self.book.seen),
@@ -172,7 +178,8 @@ class SessionWorkflow:
         self.current = queued
         self.state.last_event_at = workflow.now()
         run = FlowRun(flow_input, activity_prefix=f"{queued.seq}.", resumed=resumed,
-                      continue_as_new=partial(self._continue_mid_event, queued))  # fmt: skip
+                      continue_as_new=partial(self._continue_mid_event, queued),
+                      stream=self.stream)  # fmt: skip
         try:
             await self._handle(queued, run)
         finally:
@@ -187,9 +194,12 @@ class SessionWorkflow:
         except ApplicationError as err:
             failed = err.details[0] if err.details else None
             partial_result = failed if isinstance(failed, FlowResult) else None
+            self.book.count_usage(partial_result)
+            run.progress.finished("failed", err.message)
             await self.letters.failed(queued, flow_input.config, partial_result, str(err),
                                       self.book.finished)  # fmt: skip
         else:
+            run.progress.finished(result.status, result.error)
             self.context = result.state.context
             self.book.processed(queued, result)
 
@@ -198,6 +208,7 @@ class SessionWorkflow:
 
     async def _continue_as_new(self, in_flight: InFlight | None = None) -> NoReturn:
         self.moving = True
+        self.stream.release()  # watchers follow to the next run
         while True:
             # A letter still pending (an unreadable event that arrived meanwhile) would be
             # lost with this run: write it first. No await between this check and the end.
@@ -208,6 +219,7 @@ class SessionWorkflow:
         carried = self.book.carry(self.context)
         carried.in_flight = in_flight
         carried.last_event_at = self.state.last_event_at
+        carried.stream = self.stream.state()
         workflow.continue_as_new(carried)
 
     def _show(self) -> None:

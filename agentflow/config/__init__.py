@@ -19,13 +19,30 @@ from agentflow.config.flow import (
     AgentConfig,
     FlowConfig,
     FlowMeta,
-    LLMConfig,
     OrchestrationConfig,
     RetrySettings,
     TelemetryConfig,
     TemporalConfig,
 )
+from agentflow.config.llm import (
+    PROVIDER_KINDS,
+    AgentLLMConfig,
+    LLMConfig,
+    MissingVariable,
+    ProviderConfig,
+    ResolvedLLM,
+    env_vars,
+    expand_env,
+    resolve_llm,
+)
 from agentflow.config.loader import load_config, parse_config
+from agentflow.config.mcp import MCPCacheConfig, MCPConfig, MCPServerConfig
+from agentflow.config.runtime import (
+    LoggingConfig,
+    RateLimitConfig,
+    RetryPolicyConfig,
+    RuntimeConfig,
+)
 from agentflow.config.security import PayloadsConfig, SecurityConfig
 
 __all__ = [
@@ -34,21 +51,36 @@ __all__ = [
     "HOOK_POINTS",
     "LLM_PROVIDERS",
     "MODES",
+    "PROVIDER_KINDS",
     "AgentConfig",
+    "AgentLLMConfig",
     "BusConfig",
     "ErrorRoutingConfig",
     "FlowConfig",
     "FlowMeta",
     "HooksConfig",
     "LLMConfig",
+    "LoggingConfig",
+    "MCPCacheConfig",
+    "MCPConfig",
+    "MCPServerConfig",
+    "MissingVariable",
     "ModeName",
     "OrchestrationConfig",
     "PayloadsConfig",
+    "ProviderConfig",
+    "RateLimitConfig",
+    "ResolvedLLM",
+    "RetryPolicyConfig",
     "RetrySettings",
+    "RuntimeConfig",
     "SecurityConfig",
     "SessionsConfig",
     "TelemetryConfig",
     "TemporalConfig",
+    "env_vars",
+    "expand_env",
     "load_config",
     "parse_config",
+    "resolve_llm",
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -17,13 +17,14 @@ from agentflow.limits import (
 
 MODES = ("route", "sequential", "collaborative", "loop", "mixed")
 MODE_ALIASES = {"collaborate": "collaborative", "parallel": "collaborative"}
-LLM_PROVIDERS = ("ollama", "openai")
+# The provider kinds (agentflow/config/llm.py PROVIDER_KINDS; here for messages and old imports).
+LLM_PROVIDERS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
 DEFAULT_CONFIG_FILE = "agentflow.toml"
 # The seeds' hook points (AgenticGoKit's HookPoint names are accepted as aliases).
 HOOK_POINTS = ("before_event_handling", "after_event_handling", "before_agent_run",
                "after_agent_run", "agent_error", "all")  # fmt: skip
 # How an agent failed, for [error_routing] category_handlers (see error_kind in workflows).
-ERROR_KINDS = ("validation", "timeout", "fatal", "default")
+ERROR_KINDS = ("validation", "timeout", "fatal", "rejected", "default")  # rejected: approvals
 # AgenticGoKit's error codes for the same kinds.
 ERROR_KIND_ALIASES = {"VALIDATION_ERROR": "validation", "TIMEOUT_ERROR": "timeout"}
 # Temporal keeps ids and Keyword search attribute values short (workflow ids: 1,000 bytes;
@@ -104,5 +105,58 @@ TaskQueueName = Annotated[
 
 
 def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    # A typo keeps most of the word: "sequental_agents", "olama". A hint from a weaker match
+    # ("memory_enabled" -> "enabled", "agents" -> "local_agents") names an unrelated key.
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def zero_means_default(*keys: str) -> Callable[[Any], Any]:
+    """A before-validator: ``key = 0`` is left out, so the key takes its default.
+
+    AgenticGoKit's scaffold writes ``timeout_seconds = 0`` for "not set" (Go's zero value).
+    """
+
+    def drop_zeros(data: Any) -> Any:
+        if isinstance(data, dict) and any(
+            data.get(key) == 0 and not isinstance(data.get(key), bool) for key in keys
+        ):
+            return {k: v for k, v in data.items() if not (k in keys and v == 0)}
+        return data
+
+    return drop_zeros
+
+
+# AgenticGoKit keys agentflow does not support (yet), by table ("*" stands for any agent
+# name) -> what to do instead. The loader says so rather than "unknown key".
+AGK_UNSUPPORTED: dict[str, dict[str, str]] = {
+    "error_routing": {
+        "max_retries": "retries belong to the agent: agents.NAME.retry_policy, or "
+        "[orchestration] retry_attempts for every agent",
+        "retry_delay_ms": "set agents.NAME.retry_policy.base_delay_ms, or "
+        "[orchestration.retry] initial_interval_seconds",
+        "retry": "set agents.NAME.retry_policy, or [orchestration.retry] for every agent",
+        "circuit_breaker": "agents are retried by Temporal (retry_policy), then routed to "
+        "error_handler / category_handlers; there is no circuit breaker",
+        "severity_handlers": "route failures by kind with category_handlers",
+        "enable_circuit_breaker": "there is no circuit breaker; failed agents are retried "
+        "(retry_policy), then routed to error_handler / category_handlers",
+    },
+    "agents.*": {
+        "metadata": "keep descriptive text in description",
+    },
+    "logging": {
+        "max_age": "log rotation by age is not supported; use max_size and max_backups",
+        "compress": "compressed log rotation is not supported; use max_size and max_backups",
+    },
+}
+
+
+def agk_unsupported(loc: tuple[int | str, ...]) -> str | None:
+    """What to use instead of the AgenticGoKit key at ``loc``, None if it is not one."""
+    if not loc:
+        return None
+    *table, key = (str(part) for part in loc)
+    if table[:1] == ["agents"] and len(table) == 2:
+        table = ["agents", "*"]
+    return AGK_UNSUPPORTED.get(".".join(table), {}).get(key)

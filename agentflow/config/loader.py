@@ -13,8 +13,16 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from agentflow.config._base import DEFAULT_CONFIG_FILE, HOOK_POINTS, LLM_PROVIDERS, _did_you_mean
+from agentflow.config._base import (
+    DEFAULT_CONFIG_FILE,
+    HOOK_POINTS,
+    _did_you_mean,
+    agk_unsupported,
+)
 from agentflow.config.flow import FlowConfig
+from agentflow.config.formats import flow_document
+from agentflow.config.llm_checks import llm_problems
+from agentflow.config.nested import Nesting, load_nested
 from agentflow.errors import ConfigError
 from agentflow.limits import key_part
 
@@ -28,7 +36,10 @@ MAX_SNAPSHOT_BYTES = 256 * 1024
 
 
 def load_config(
-    path: str | Path = DEFAULT_CONFIG_FILE, *, check_handlers: bool = True
+    path: str | Path = DEFAULT_CONFIG_FILE,
+    *,
+    check_handlers: bool = True,
+    nesting: Nesting | None = None,
 ) -> FlowConfig:
     """Read, validate and cross-check an agentflow.toml.
 
@@ -53,7 +64,8 @@ def load_config(
         raise ConfigError(
             f"{file}: arrays or inline tables nested too deeply to read (keep it to a few levels)"
         ) from None
-    return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers)
+    return parse_config(raw, source=str(file), base_dir=file.parent, check_handlers=check_handlers,
+                        nesting=(nesting or Nesting()).entering(file, str(file)))  # fmt: skip
 
 
 def parse_config(
@@ -62,8 +74,12 @@ def parse_config(
     source: str = DEFAULT_CONFIG_FILE,
     base_dir: Path | None = None,
     check_handlers: bool = False,
+    nesting: Nesting | None = None,
 ) -> FlowConfig:
-    """Validate an already-parsed TOML document (see load_config)."""
+    """Validate an already-parsed TOML document (see load_config); ``nesting``: where the
+    document sits in a tree of flows inside flows (agentflow/config/nested.py)."""
+    # AgenticGoKit files that are not a flow: say what they are (or translate them).
+    raw = flow_document(raw, source)
     try:
         config = FlowConfig.model_validate(raw)
     except ValidationError as err:
@@ -77,19 +93,22 @@ def parse_config(
             "keep long texts in files the agents read)"
         )
     if check_handlers and not problems:
-        from agentflow.registry import handler_problem  # imports user code: only when asked
+        # Imports user code: only when asked.
+        from agentflow.registry import handler_problem, llm_import_problems
 
         for name in config.enabled_agents():
             handler = config.agents[name].handler
             if handler is not None and (problem := handler_problem(handler, base_dir)):
                 problems.append(f"agents.{name}.handler: {problem}")
+            problems += llm_import_problems(config, name, base_dir)
         for point in HOOK_POINTS:
             for index, path in enumerate(getattr(config.hooks, point)):
                 if problem := handler_problem(path, base_dir):
                     problems.append(f"hooks.{point}[{index}]: {problem}")
     if problems:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
-    return config
+    return load_nested(config, source=source, base_dir=base_dir, check_handlers=check_handlers,
+                       nesting=nesting or Nesting(shown=(source,)))  # fmt: skip
 
 
 def _reference_problems(config: FlowConfig) -> Iterable[str]:
@@ -135,17 +154,8 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
             yield "error_routing." + problem.removeprefix("orchestration.")
     if orch.mode == "route" and not config.enabled_agents():
         yield "agents: route mode needs at least one enabled agent"
-    has_llm = config.llm is not None and bool(config.llm.provider)
-    llm_agents = [name for name in config.enabled_agents() if config.agents[name].handler is None]
-    if has_llm and llm_agents and config.llm is not None and not config.llm.model:
-        yield f'llm.model: required by the LLM agents {", ".join(llm_agents)} (e.g. "gemma3:1b")'
-    for name in config.enabled_agents():
-        if config.agents[name].handler is None and not has_llm:
-            yield (
-                f"agents.{name}: no handler and no [llm] provider; set "
-                f'handler = "package.module:function" or configure [llm] provider '
-                f"({', '.join(LLM_PROVIDERS)}) with a system_prompt"
-            )
+    # LLM agents (providers, models, tools, schemas): agentflow/config/llm_checks.py.
+    yield from llm_problems(config)
 
 
 def _retry_problems(config: FlowConfig) -> Iterable[str]:
@@ -166,7 +176,9 @@ def _describe(source: str, err: ValidationError) -> str:
     for error in err.errors():
         loc = tuple(error["loc"])
         key = _key_path(loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
+        if error["type"] == "extra_forbidden" and (instead := agk_unsupported(loc)):
+            lines.append(f"{source}: {key}: AgenticGoKit's key is not supported; {instead}")
+        elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             hint = _did_you_mean(str(loc[-1]), allowed)
             lines.append(f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}")
@@ -177,6 +189,8 @@ def _describe(source: str, err: ValidationError) -> str:
             value = error.get("input")
             # An unknown mode or provider already quotes the value; a key is in the path.
             quoted = isinstance(value, str) and (repr(value) in message or loc[-1] == "[key]")
+            # A whole table is not echoed (it may hold a connection string with a password).
+            quoted = quoted or isinstance(value, dict)
             got = "" if quoted else f" (got {_shown(value)})"
             lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)

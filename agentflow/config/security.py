@@ -43,7 +43,8 @@ class PayloadsConfig(_Strict):
     """``[payloads]``: payloads of at least ``threshold_bytes`` go to an external store and
     history keeps a small reference (``temporalio.converter.ExternalStorage``)."""
 
-    storage: Literal["filesystem", "s3", "gcs"] = "filesystem"
+    # "none": no store, even on the embedded dev server (where one is on by default).
+    storage: Literal["filesystem", "s3", "gcs", "none"] = "filesystem"
     # Above Temporal's 2 MB payload limit a threshold would let payloads fail inline.
     threshold_bytes: int = Field(DEFAULT_THRESHOLD_BYTES, ge=0, le=2 * 1024 * 1024)
     # The largest payload (an agent's state, a run's input) the store takes; each is held in

@@ -1,0 +1,166 @@
+"""The pydantic-ai model an LLM agent calls, built from its resolved ``[llm]`` settings, and
+what a failed model request means to Temporal.
+
+``${VAR}`` templates (api keys, endpoints, Azure deployments) are expanded here, from the
+worker's environment, when the agent runs: they never enter workflow input or history. The
+SDK clients make one attempt (``max_retries = 0``): Temporal owns retries, so a failure maps
+to a retryable (429, 408, 5xx, network) or non-retryable (other 4xx, a reply that is not the
+API's) ApplicationError naming the agent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic_ai.exceptions import (
+    ModelAPIError,
+    ModelConnectionError,
+    ModelHTTPError,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+    UserError,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+from temporalio.exceptions import ApplicationError
+
+from agentflow.config.llm import MissingVariable, ResolvedLLM, expand_env
+
+RETRYABLE_STATUS = {408, 409, 425, 429}
+# The key sent to servers that need none (a local Ollama, vLLM ...): the OpenAI SDK wants one.
+NO_KEY = "not-needed"
+# Models by their expanded settings: a model holds an HTTP client whose connections are
+# worth keeping between calls. Keys are secrets: this lives in the worker's memory only.
+_models: dict[tuple[Any, ...], Model] = {}
+MAX_CACHED_MODELS = 64
+
+
+def config_error(agent: str, why: str) -> ApplicationError:
+    return ApplicationError(f"agent {agent!r}: {why}", type="LLMConfigError", non_retryable=True)
+
+
+def expanded(agent: str, llm: ResolvedLLM, key: str) -> str | None:
+    """A setting with its ``${VAR}`` templates read from the worker's environment."""
+    value = getattr(llm, key)
+    if value is None:
+        return None
+    try:
+        return expand_env(value, os.environ)
+    except MissingVariable as missing:
+        raise config_error(
+            agent,
+            f"environment variable {missing.name!r} ({key} of provider {llm.provider!r}) is "
+            "not set on this worker",
+        ) from None
+
+
+def model_for(agent: str, llm: ResolvedLLM) -> Model:
+    """The pydantic-ai model for ``llm`` (one per distinct setting in this worker)."""
+    name = expanded(agent, llm, "model") or ""
+    base_url = expanded(agent, llm, "base_url")
+    api_key = expanded(agent, llm, "api_key")
+    if not name and llm.kind != "mock":
+        raise config_error(agent, f"no model is set for provider {llm.provider!r}")
+    cache_key = (llm.kind, name, base_url, api_key, llm.api_version)
+    model = _models.get(cache_key)
+    if model is None:
+        if len(_models) >= MAX_CACHED_MODELS:
+            _models.clear()
+        model = _models[cache_key] = _build(agent, llm, name, base_url, api_key)
+    return model
+
+
+def _build(
+    agent: str, llm: ResolvedLLM, name: str, base_url: str | None, api_key: str | None
+) -> Model:
+    # Imported per kind: each pulls in its own SDK.
+    if llm.kind == "mock":
+        from pydantic_ai.models.test import TestModel
+
+        return TestModel(model_name=name or "test")
+    if llm.kind == "anthropic":
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        return AnthropicModel(name, provider=AnthropicProvider(api_key=api_key or NO_KEY,
+                                                               base_url=base_url))  # fmt: skip
+    from pydantic_ai.models.openai import OpenAIChatModel
+
+    if llm.kind == "azure":
+        from pydantic_ai.providers.azure import AzureProvider
+
+        if not base_url:
+            raise config_error(agent, f"provider {llm.provider!r} needs an endpoint (base_url)")
+        azure = AzureProvider(azure_endpoint=base_url, api_version=llm.api_version,
+                              api_key=api_key or NO_KEY)  # fmt: skip
+        return OpenAIChatModel(name, provider=azure)
+    if llm.kind == "ollama":
+        from pydantic_ai.models.ollama import OllamaModel
+        from pydantic_ai.providers.ollama import OllamaProvider
+
+        # AgenticGoKit names Ollama's root; its OpenAI-compatible API lives under /v1.
+        root = (base_url or "http://localhost:11434").rstrip("/")
+        url = root if root.endswith("/v1") else f"{root}/v1"
+        return OllamaModel(name, provider=OllamaProvider(base_url=url, api_key=api_key))
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    if llm.kind == "openai" and not api_key and not base_url:
+        raise config_error(
+            agent, f"provider {llm.provider!r} has no api_key; set OPENAI_API_KEY on the worker"
+        )
+    provider = OpenAIProvider(base_url=base_url, api_key=api_key or NO_KEY)
+    return OpenAIChatModel(name, provider=provider)
+
+
+def settings_for(llm: ResolvedLLM) -> ModelSettings:
+    """One request's settings: the sampling knobs, the timeout, and no SDK retries."""
+    settings = ModelSettings(temperature=llm.temperature, timeout=llm.timeout_seconds,
+                             max_retries=0)  # fmt: skip
+    if llm.max_tokens is not None:
+        settings["max_tokens"] = llm.max_tokens
+    if llm.top_p is not None:
+        settings["top_p"] = llm.top_p
+    if llm.frequency_penalty is not None:
+        settings["frequency_penalty"] = llm.frequency_penalty
+    if llm.presence_penalty is not None:
+        settings["presence_penalty"] = llm.presence_penalty
+    return settings
+
+
+def as_failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError | None:
+    """A model error as Temporal should see it, or None for anything else."""
+    where = f"agent {agent!r}: {llm.kind}"
+    if isinstance(err, ModelHTTPError):
+        status = err.status_code
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        return ApplicationError(
+            f"{where} answered HTTP {status}: {_body(err.body)}",
+            type=f"LLMHTTP{status}",
+            non_retryable=not retryable,
+        )
+    if isinstance(err, ModelConnectionError):
+        return ApplicationError(f"{where} cannot be reached at {llm.base_url}: {err}",
+                                type="LLMUnreachable")  # fmt: skip
+    if isinstance(err, ModelAPIError | UnexpectedModelBehavior):
+        # A reply that is not the API's (often a base_url missing its path), or one that
+        # never validated against output_schema after the model's own retries.
+        return ApplicationError(
+            f"{where} gave an unusable reply: {err} (is base_url right? {llm.base_url})"
+            if isinstance(err, ModelAPIError)
+            else f"{where} gave an unusable reply: {err}",
+            type="LLMBadResponse",
+            non_retryable=True,
+        )
+    if isinstance(err, UsageLimitExceeded | UserError):
+        return ApplicationError(f"{where}: {err}", type=type(err).__name__, non_retryable=True)
+    return None
+
+
+def _body(body: object) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        return str(error)
+    return str(body)

@@ -1,0 +1,141 @@
+"""Worker and agent runtime tables: ``[runtime]``, ``[logging]``, ``[agent_memory]``, and the
+per-agent ``retry_policy`` and ``rate_limit`` (AgenticGoKit's names and units).
+
+``[runtime]``, ``[logging]`` and ``[agent_memory]`` are worker settings: FlowConfig keeps them
+out of the snapshot that travels in workflow input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+
+from agentflow.config._base import Count, Factor, Retries, Seconds, _Strict, zero_means_default
+from agentflow.limits import INT32_MAX
+
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+LOG_LEVEL_ALIASES = {"warn": "warning"}
+
+
+class RetryPolicyConfig(_Strict):
+    """``[agents.X.retry_policy]``: the agent's Temporal RetryPolicy, in AgenticGoKit's terms.
+
+    ``max_retries`` retries after the first try (maximum_attempts = 1 + max_retries);
+    ``base_delay_ms`` is the first interval, growing by ``backoff_factor`` up to
+    ``max_delay_ms``.
+    """
+
+    max_retries: Retries = 3
+    # Milliseconds as an int32 (up to 24.8 days), like every integer the guard test allows.
+    base_delay_ms: int = Field(1000, ge=1, le=INT32_MAX)
+    max_delay_ms: int = Field(30_000, ge=1, le=INT32_MAX)
+    backoff_factor: Factor = 2.0
+
+    @model_validator(mode="after")
+    def _max_covers_base(self) -> RetryPolicyConfig:
+        if self.max_delay_ms < self.base_delay_ms:
+            raise ValueError(
+                f"max_delay_ms ({self.max_delay_ms}) is less than base_delay_ms "
+                f"({self.base_delay_ms}); Temporal refuses such a retry policy, so raise "
+                "max_delay_ms"
+            )
+        return self
+
+
+class RateLimitConfig(_Strict):
+    """``[agents.X.rate_limit]``: at most ``requests_per_second`` starts of this agent, across
+    every worker (its own task queue, rate-limited by the Temporal server)."""
+
+    requests_per_second: float = Field(gt=0, le=100_000)
+    # AgenticGoKit: burst_size. Temporal's task-queue limit has no burst setting.
+    burst: int | None = Field(
+        None, ge=1, le=100_000, validation_alias=AliasChoices("burst", "burst_size")
+    )
+
+    @field_validator("requests_per_second", mode="before")
+    @classmethod
+    def _int_is_a_rate(cls, value: Any) -> Any:
+        # strict mode refuses an int for a float; `requests_per_second = 5` is a rate.
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 100_000:  # also an int too large for a float
+                raise ValueError("must be at most 100000 (requests per second)")
+            return float(value)
+        return value
+
+    @field_validator("burst")
+    @classmethod
+    def _no_burst(cls, burst: int | None) -> int | None:
+        if burst is not None:
+            raise ValueError(
+                "not supported: the limit is Temporal's task-queue rate limit, which has no "
+                "burst setting (the server lets about one second's worth of starts through "
+                "at once, spread over the queue's partitions); remove it"
+            )
+        return burst
+
+
+class RuntimeConfig(_Strict):
+    """``[runtime]``: how much one worker runs at once, and the agents' default timeout."""
+
+    # Agents (activities, regular and local) one worker process runs at the same time.
+    max_concurrent_agents: Count | None = None
+    # The timeout of an agent's attempt when its table sets none (AgenticGoKit: 30 s).
+    timeout_seconds: Seconds | None = None
+
+    _zero = model_validator(mode="before")(
+        zero_means_default("timeout_seconds", "max_concurrent_agents")
+    )
+
+
+class LoggingConfig(_Strict):
+    """``[logging]``: the worker's log level and line format, and optionally a log file."""
+
+    level: str = "info"
+    # json: one JSON object per line; console (AgenticGoKit also says text): plain lines.
+    format: Literal["json", "console", "text"] = "console"
+    # Also write the lines to this file, rotated at max_size MB keeping max_backups files.
+    file: str | None = None
+    file_only: bool = False
+    max_size: int = Field(100, gt=0, le=1024 * 1024)
+    max_backups: int = Field(3, ge=0, le=1000)
+
+    _zero = model_validator(mode="before")(zero_means_default("max_size"))
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        name = level.lower()
+        if name not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {level!r}; allowed: debug, info, warn, error")
+        return LOG_LEVEL_ALIASES.get(name, name)
+
+    @model_validator(mode="after")
+    def _file_only_needs_file(self) -> LoggingConfig:
+        if self.file_only and not self.file:
+            raise ValueError('file_only = true needs file = "path/to/worker.log"')
+        return self
+
+
+class AgentMemoryConfig(_Strict):
+    """``[agent_memory]``: AgenticGoKit's vector memory and RAG. Not supported: the table is
+    accepted only with ``enabled = false``."""
+
+    enabled: bool = True
+    provider: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_memory(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("enabled") is False:
+            return {"enabled": False}  # settings of a memory that is off
+        provider = data.get("provider")
+        what = f'provider = "{provider}"' if isinstance(provider, str) else "agent memory"
+        raise ValueError(
+            f"{what} is not supported: agentflow has no vector memory or RAG yet. Remove "
+            "[agent_memory] (or set enabled = false); keep what agents must remember in the "
+            "run's state or a session (agentflow emit --session), or give an agent a tool "
+            "that queries your store"
+        )
