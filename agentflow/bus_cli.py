@@ -134,8 +134,6 @@ async def subscriber_counts(client: Client, sub: Subscriber) -> SessionCounts:
         if not session.startswith(prefix):
             continue
         view = await bus_client.session_counts(client, execution.id, QUERY_TIMEOUT_SECONDS)
-        if view is None:
-            continue
-        for field in SessionCounts.model_fields:
-            setattr(total, field, getattr(total, field) + getattr(view, field))
+        if view is not None:
+            total += view
     return total

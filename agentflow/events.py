@@ -94,6 +94,18 @@ class SessionCounts(BaseModel):
     def processed(self) -> int:
         return self.completed + self.handled
 
+    def __add__(self, other: SessionCounts) -> SessionCounts:
+        """Sums over sessions (a bus subscriber's delivery sessions)."""
+        mine, theirs = self.usage, other.usage
+        return SessionCounts(
+            emitted=self.emitted + other.emitted,
+            completed=self.completed + other.completed,
+            handled=self.handled + other.handled,
+            dead_lettered=self.dead_lettered + other.dead_lettered,
+            duplicates=self.duplicates + other.duplicates,
+            usage=theirs if mine is None else mine if theirs is None else mine + theirs,
+        )
+
 
 class InFlight(BaseModel):
     """An event a loop was in the middle of when the session continued as new."""

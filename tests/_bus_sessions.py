@@ -27,8 +27,7 @@ class Tally:
     sessions: int = 0
 
     def add(self, view: SessionView) -> None:
-        for name, value in view.counts.model_dump().items():
-            setattr(self.counts, name, getattr(self.counts, name) + value)
+        self.counts += view.counts
         self.pending += len(view.queued) + (view.current is not None)
         self.sessions += 1
 
