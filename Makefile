@@ -25,8 +25,12 @@ $(NPM_STAMP): tests/mcp/package.json tests/mcp/package-lock.json
 	npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
+# Two test processes (pytest-xdist), each with its own dev server; a file's tests stay in one
+# process, in order. PYTEST_WORKERS=0 runs the suite in this process.
+PYTEST_WORKERS ?= 2
+
 test: setup $(NPM_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The Temporal UI screenshot test needs Debian's chromium, which `make test` does not install
 # (about a minute of apt on a clean machine); without it that test skips. This installs it
