@@ -122,7 +122,7 @@ async def test_emit_then_session_show_and_list(
         code, out, _ = await cli(capsys, "session", "show", run.session, "--config", str(flow))
     assert view["status"] == "idle" and view["context"] == {"history": ["a"]}
     assert view["counts"] == {"emitted": 1, "completed": 1, "handled": 0, "dead_lettered": 0,
-                              "duplicates": 0, "queued": 0}  # fmt: skip
+                              "duplicates": 0, "queued": 0, "usage": None}  # fmt: skip
     assert code == 0 and f"session {run.session} · flow cli-events · idle" in out
     assert "1 emitted · 1 completed · 0 handled · 0 dead-lettered · 0 duplicates · 0 queued" in out
 
@@ -290,7 +290,7 @@ async def test_dead_letters_list_show_redrive_purge(
         assert code == 0 and f"{letter}: already redriven as event ev-1.r1 by tester" in out
         view = await run.processed(1)
         assert view["counts"] == {"emitted": 2, "completed": 1, "handled": 0, "dead_lettered": 1,
-                                  "duplicates": 1, "queued": 0}  # fmt: skip
+                                  "duplicates": 1, "queued": 0, "usage": None}  # fmt: skip
         assert calls.read_text().splitlines() == ["ev-1", "ev-1.r1"]
         assert view["context"] == {"history": ["x"]}
 
