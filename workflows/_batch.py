@@ -6,10 +6,10 @@ agents themselves are often far cheaper. A batch pays that once for its agents. 
 changes: each agent keeps its own hooks, result, attempt and activity id; the first agent's
 failure fails the activity, so Temporal retries it with that agent's retry policy; a later
 agent's failure comes back with the results so far, and is retried (after the backoff, on a
-durable timer) or routed to ``[error_routing]`` exactly as if it had run on its own. As with
-any local work, a batch's results are recorded when the workflow task completes; a batch takes
-no new agent after ``BATCH_BUDGET_SECONDS``, so the worker's workflow task heartbeat can record
-long work as before.
+durable timer, workflows/_batch_retries.py) or routed to ``[error_routing]`` exactly as if it
+had run on its own. As with any local work, a batch's results are recorded when the workflow
+task completes; a batch takes no new agent after ``BATCH_BUDGET_SECONDS``, so the worker's
+workflow task heartbeat can record long work as before.
 
 Only agents that need nothing but the worker's own call join a batch: local ones without
 ``approval``, ``flow``, ``tools`` or ``rate_limit``, in events without a deadline. Runs from
@@ -18,7 +18,6 @@ before the ``local-agent-batch`` patch keep calling each agent on its own.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import takewhile
@@ -32,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.batch_models import BatchCall, BatchFailure, BatchInput, BatchOutput
     from agentflow.config import FlowConfig
     from agentflow.models import AgentOutput, AgentResult, State
-    from workflows._calls import failed_result, failure_detail, retry_policy
+    from workflows._batch_retries import batch_policy, retry_delay
+    from workflows._failures import failed_result, failure_detail
     from workflows._state import changed_keys
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ async def run_local_batch(run: FlowRun, agents: list[str], state: State, source:
             for index, agent in enumerate(remaining, start=1)
         ]  # fmt: skip
         started = workflow.now()
-        policy = _policy(run, remaining[0], first_attempt)
+        policy = batch_policy(run.config, remaining[0], first_attempt)
         try:
             output = await _schedule(run, calls, done, policy, first_attempt)
         except FailureError as err:
@@ -109,7 +109,7 @@ async def run_local_batch(run: FlowRun, agents: list[str], state: State, source:
         done.run_alone = output.run_alone
         first_attempt = 1
         if output.failure is not None:
-            delay = _retry_delay(run.config, output.failure)
+            delay = retry_delay(run.config, output.failure)
             if delay is None:
                 done.failed = _failed(run, output.failure)
             else:
@@ -153,36 +153,6 @@ def _record(run: FlowRun, agent: str, activity_id: str, before: State, out: Agen
     run.results.append(result)
     run.state = state
     return state
-
-
-def _policy(run: FlowRun, agent: str, first_attempt: int) -> RetryPolicy:
-    """``agent``'s retry policy, for the attempts it has left after ``first_attempt`` - 1."""
-    settings = run.config.retry_settings(agent)
-    maximum = run.config.max_attempts(agent)
-    policy = retry_policy(settings, maximum)
-    if first_attempt == 1:
-        return policy
-    spent = first_attempt - 1
-    interval = min(settings.initial_interval_seconds * settings.backoff_coefficient**spent,
-                   settings.maximum_interval_seconds)  # fmt: skip
-    return dataclasses.replace(
-        policy, maximum_attempts=max(1, maximum - spent) if maximum else 0,
-        initial_interval=timedelta(seconds=interval),
-    )  # fmt: skip
-
-
-def _retry_delay(config: FlowConfig, failure: BatchFailure) -> float | None:
-    """The backoff before ``failure``'s agent tries again; None when it has failed for good."""
-    settings = config.retry_settings(failure.agent)
-    maximum = config.max_attempts(failure.agent)
-    if failure.non_retryable or failure.type in settings.non_retryable_errors:
-        return None
-    if maximum and failure.attempt >= maximum:
-        return None
-    delay = settings.initial_interval_seconds * settings.backoff_coefficient ** (
-        failure.attempt - 1
-    )
-    return min(delay, settings.maximum_interval_seconds)
 
 
 def _failed(run: FlowRun, failure: BatchFailure) -> AgentResult:

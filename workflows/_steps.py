@@ -12,36 +12,20 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import (
-    ApplicationError,
-    FailureError,
-)
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.approval_models import Approval
-    from agentflow.models import (
-        PRIORITY_KEYS,
-        AgentInput,
-        AgentResult,
-        FlowInput,
-        FlowResult,
-        State,
-    )
-    from agentflow.usage import Usage
+    from agentflow.models import AgentResult, FlowInput, FlowResult, State
     from workflows._approval import Approvals
     from workflows._batch import local_batch, run_local_batch
     from workflows._bus import Bus, Delivery
-    from workflows._calls import (
-        agent_hooks,
-        failed_result,
-        not_started_result,
-        retry_policy,
-        run_agent_activity,
-    )
-    from workflows._child import run_cancelled, run_child_flow
-    from workflows._llm_loop import llm_request, run_usage, token_budget
+    from workflows._calls import agent_hooks
+    from workflows._invoke import StepFailed as StepFailed  # the modes catch it from here
+    from workflows._invoke import invoke_agent
+    from workflows._llm_loop import run_usage
     from workflows._progress import Progress
-    from workflows._state import changed_keys, merge_states
+    from workflows._state import merge_states
 
 if TYPE_CHECKING:
     from workflows._stream import RunStream
@@ -54,14 +38,6 @@ async def _continue_flow_as_new(flow_input: FlowInput, stream: RunStream | None)
     if stream is not None:  # the next run goes on with the stream (and its watchers)
         flow_input = flow_input.model_copy(update={"stream": await stream.hand_over()})
     workflow.continue_as_new(flow_input, task_timeout=workflow.info().task_timeout)
-
-
-class StepFailed(Exception):
-    """An agent failed after its retries; carries the failed AgentResult."""
-
-    def __init__(self, result: AgentResult) -> None:
-        super().__init__(result.error)
-        self.result = result
 
 
 class FlowRun:
@@ -114,75 +90,9 @@ class FlowRun:
         self, agent: str, state: State, source: str, delivery: Delivery | None = None,
         approval: Approval | None = None,
     ) -> tuple[State, AgentResult]:  # fmt: skip
-        """Run one agent with Temporal's retries; the caller records the result. ``approval``:
-        a person approved this call already (its handler asked)."""
-        approval = approval or await self.approvals.before(agent)  # approval = "before"
-        spec = self.config.agents[agent]
-        policy = retry_policy(self.config.retry_settings(agent), self.config.max_attempts(agent))
-        event = self.input.event.model_copy(update={"source_agent": source})
-        topic = delivery.topic if delivery else None
-        if delivery:
-            event.metadata = {**event.metadata, **self.bus.delivery_metadata(delivery)}
-        request = AgentInput(
-            agent=agent, spec=spec, event=event, state=state, flow=self.config.name,
-            llm=self.config.llm, topic=topic, published_by=delivery and delivery.published_by,
-            hooks=self.agent_hooks, approval=approval, **llm_request(self.config, agent),
-        )  # fmt: skip
-        started = workflow.now()
-        deadline = self.input.event.deadline
-        time_left = None if deadline is None else (deadline - started).total_seconds()
-        if deadline is not None and time_left is not None and time_left <= 0:
-            raise StepFailed(not_started_result(agent, deadline, started))
-        self.running.append(agent)
-        self.calls += 1
-        activity_id = f"{self.activity_prefix}{self.calls}-{agent}"
-        self.progress.started(agent, activity_id)
-        try:
-            if spec.flow is not None:  # a whole flow: a child workflow (workflows/_child.py)
-                output = await run_child_flow(self.config, request, activity_id, time_left)
-            else:
-                output = await run_agent_activity(
-                    request, policy, local=self.config.is_local(agent), activity_id=activity_id,
-                    time_left=time_left, priority_key=PRIORITY_KEYS.get(event.priority),
-                    budget=token_budget(self.config, self.usage),
-                )  # fmt: skip
-        except GeneratorExit:
-            # The worker is evicting this run (shutdown, full cache, run ended elsewhere):
-            # no workflow call works now, and whoever replays the run redoes the step.
-            raise
-        except BaseException as err:
-            self._ended(agent, False, activity_id, error=str(getattr(err, "cause", None) or err))
-            if not isinstance(err, FailureError):
-                raise
-            if run_cancelled(err):  # the run was cancelled: it ends cancelled, not failed
-                raise asyncio.CancelledError() from err
-            failed = failed_result(agent, err, policy, started, deadline)
-            self.usage += failed.usage or Usage()
-            raise StepFailed(failed) from err
-        self._ended(agent, True, activity_id, attempt=output.attempt)
-        if self.config.is_local(agent):
-            self.unrecorded_local_ms += (output.ended_at - output.started_at).total_seconds() * 1000
-        else:
-            self.round_trips += 1
-            self.unrecorded_local_ms = 0.0
-        if output.approval_required is not None:  # its handler asks a person first
-            approval = await self.approvals.asked(agent, output.approval_required, approval)
-            return await self.invoke(agent, state, source, delivery, approval)
-        result = AgentResult(
-            agent=agent,
-            status="completed",
-            attempt=output.attempt,
-            started_at=output.started_at,
-            ended_at=output.ended_at,
-            duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
-            changed_keys=changed_keys(state, output.state),
-            topic=topic,
-            approval=approval,
-            usage=output.usage,
-        )
-        self.usage += output.usage or Usage()
-        result = await self.approvals.after(agent, output.state, result)  # approval = "after"
-        return self.bus.published(result, activity_id, output.state, delivery), result
+        """Run one agent with Temporal's retries (workflows/_invoke.py); the caller records the
+        result. ``approval``: a person approved this call already (its handler asked)."""
+        return await invoke_agent(self, agent, state, source, delivery, approval)
 
     async def sequence(self, agents: list[str], state: State) -> State:
         """Each agent gets the previous agent's output state. Consecutive local agents run as

@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         EVENT_RESULT_UPDATE,
         SESSION_QUERY,
         SESSION_WORKFLOW,
-        EmitRequest,
         EventOutcome,
         InFlight,
         QueuedEvent,
@@ -44,7 +43,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows._event import handle_event
     from workflows._letters import Letters
     from workflows._modes import MODE_BODIES
+    from workflows._session_handover import closed_summary, next_run_state
+    from workflows._session_intake import accept
     from workflows._session_queue import EventBook, check_context
+    from workflows._session_view import idle_details, session_view
     from workflows._steps import FlowRun
     from workflows._stream import RunStream
 
@@ -82,15 +84,13 @@ class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
                 self.stream.release()  # watchers' polls are handlers too
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self.book and not self.letters.pending:
-                    return SessionSummary(view=self.view(), seen=list(self.book.seen),
-                                          next_seq=self.book.next_seq,
-                                          recent=self.book.carried_outcomes())  # fmt: skip
+                    return closed_summary(self.view(), self.book)
             else:
                 await self._idle()
 
     async def _idle(self) -> None:
         self.local_work.recorded()  # waiting ends the workflow task
-        self._show()
+        workflow.set_current_details(idle_details(self.state, self.book))
         timeout = self.state.idle_timeout_seconds
         try:
             await workflow.wait_condition(
@@ -102,11 +102,11 @@ class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
 
     @workflow.signal(name=EMIT_SIGNAL)
     def emit(self, raw: RawValue) -> None:
-        self._accept(raw)
+        accept(raw, self.state.flow, self.book, self.letters)
 
     @workflow.update(name=EMIT_AND_WAIT_UPDATE)
     async def emit_and_wait(self, raw: RawValue) -> EventOutcome:
-        event_id = self._accept(raw)
+        event_id = accept(raw, self.state.flow, self.book, self.letters)
         if event_id is None:
             return EventOutcome(event_id="", session_id=self.state.session_id,
                                 status="dead_lettered", reason="unreadable")  # fmt: skip
@@ -123,31 +123,7 @@ class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
 
     @workflow.query(name=SESSION_QUERY)
     def view(self) -> SessionView:
-        status = "processing" if self.current else "closing" if self.closing else "idle"
-        if self.closing and not self.book and workflow.all_handlers_finished():
-            status = "closed"
-        return SessionView(
-            flow=self.state.flow, session_id=self.state.session_id, status=status,
-            current=self.current.event.id if self.current else None,
-            queued=self.book.queued_views(),
-            counts=self.book.counts, context=self.context, runs=self.state.runs,
-            last_event_at=self.state.last_event_at, closed_reason=self.closing,
-        )  # fmt: skip
-
-    def _accept(self, raw: RawValue) -> str | None:
-        """Queue an emitted event (or dead-letter it); its id, None if it cannot be read."""
-        try:
-            request = workflow.payload_converter().from_payload(raw.payload, EmitRequest)
-            if request.config.name != self.state.flow:
-                raise ValueError(f"it is for flow {request.config.name!r}")
-        except Exception as err:
-            self.book.counts.emitted += 1
-            self.letters.unreadable(raw, err)
-            return None
-        accepted = self.book.accept(request, workflow.now())
-        if accepted == "full":
-            self.letters.queue_full(request, self.book.state.max_queued_events)
-        return request.event.id
+        return session_view(self.state, self.book, self.current, self.closing, self.context)
 
     async def _wait(self, event_id: str) -> EventOutcome:
         """The event's outcome once it has one; "moved" if this run ends first."""
@@ -216,16 +192,5 @@ class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self.letters.pending:
                 break
-        carried = self.book.carry(self.context)
-        carried.in_flight = in_flight
-        carried.last_event_at = self.state.last_event_at
-        carried.stream = self.stream.state()
-        workflow.continue_as_new(carried)
-
-    def _show(self) -> None:
-        counts = self.book.counts
-        workflow.set_current_details(
-            f"**session** `{self.state.session_id}` ({self.state.flow}): idle — "
-            f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
-            f"{len(self.book)} queued"
-        )
+        workflow.continue_as_new(next_run_state(self.book, self.context, in_flight,
+                                                self.state.last_event_at, self.stream))  # fmt: skip
