@@ -7,18 +7,33 @@ else the state's data as JSON). A model that answers ends the agent: the reply i
 asks for tools ends the step instead: the step returns the calls and the conversation so far
 (``LLMTurn``), the workflow runs the calls, and the next step goes on from there
 (workflows/_llm_loop.py). Every step reports its usage.
+
+The model is asked with streaming on: the reply's text goes to the run's live stream as it
+arrives (agentflow/tokens.py batches it; a retried attempt is marked there). Only text is
+streamed, never tool-call arguments or the structured reply of an ``output_schema``; the
+result is the same as without streaming. A local activity streams nothing (tokens.py says why).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import jsonschema
 import pydantic
 from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, StructuredDict
+from pydantic_ai.agent import EventStreamHandler
 from pydantic_ai.exceptions import ModelRetry
-from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.messages import (
+    AgentStreamEvent,
+    ModelMessagesTypeAdapter,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+)
+from pydantic_ai.tools import RunContext
 from pydantic_ai.toolsets import ExternalToolset
 from temporalio.exceptions import ApplicationError
 
@@ -28,6 +43,7 @@ from agentflow.config.llm import ResolvedLLM, merge_llm
 from agentflow.llm_turn import LLMReply, LLMTurn, ToolReturn
 from agentflow.models import AgentInput, State
 from agentflow.registry import AgentRegistry
+from agentflow.tokens import token_stream
 from agentflow.usage import Usage
 
 # How often a reply that does not fit output_schema goes back to the model with the reason.
@@ -53,13 +69,15 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
         model.output_validator(check)
     turn = request.turn
     try:
-        if turn is None:
-            result = await model.run(_prompt(state))
-        else:
-            result = await model.run(
-                message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
-                deferred_tool_results=_results(turn.returns),
-            )
+        async with token_stream(agent, event_id=request.event.id) as push:
+            if turn is None:
+                result = await model.run(_prompt(state), event_stream_handler=_texts_to(push))
+            else:
+                result = await model.run(
+                    message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
+                    deferred_tool_results=_results(turn.returns),
+                    event_stream_handler=_texts_to(push),
+                )
     except ApplicationError:
         raise
     except Exception as err:
@@ -87,6 +105,23 @@ def resolved(request: AgentInput) -> ResolvedLLM:
     if request.llm is None or not request.llm.provider:
         raise config_error(request.agent, "has no handler and the flow has no [llm] provider")
     return merge_llm(request.llm.provider, {}, request.llm, None)
+
+
+def _texts_to(push: Callable[[str], None]) -> EventStreamHandler[object]:
+    """An event stream handler that pushes the text the model streams: a text part's first
+    content, then its deltas."""
+
+    async def handle(_: RunContext[object], events: AsyncIterable[AgentStreamEvent]) -> None:
+        async for event in events:
+            text = ""
+            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                text = event.part.content
+            elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                text = event.delta.content_delta
+            if text:  # a part may open empty
+                push(text)
+
+    return handle
 
 
 def _prompt(state: State) -> str:

@@ -140,8 +140,9 @@ def as_failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError
             non_retryable=not retryable,
         )
     if isinstance(err, ModelConnectionError):
-        return ApplicationError(f"{where} cannot be reached at {llm.base_url}: {err}",
-                                type="LLMUnreachable")  # fmt: skip
+        # Say where the transport broke: a reply cut off mid-stream did reach the server.
+        what = _BROKEN_AT.get(err.phase or "", "lost its connection at")
+        return ApplicationError(f"{where} {what} {llm.base_url}: {err}", type="LLMUnreachable")
     if isinstance(err, ModelAPIError | UnexpectedModelBehavior):
         # A reply that is not the API's (often a base_url missing its path), or one that
         # never validated against output_schema after the model's own retries.
@@ -155,6 +156,14 @@ def as_failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError
     if isinstance(err, UsageLimitExceeded | UserError):
         return ApplicationError(f"{where}: {err}", type=type(err).__name__, non_retryable=True)
     return None
+
+
+_BROKEN_AT = {
+    "pool": "cannot be reached at",
+    "connect": "cannot be reached at",
+    "write": "lost the connection while sending the request to",
+    "read": "lost the connection while reading the reply from",
+}
 
 
 def _body(body: object) -> str:

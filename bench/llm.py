@@ -6,7 +6,9 @@ what is measured is overhead, not a model. Two calls, each made ``runs`` times o
 another, both ways alternating run by run so load from elsewhere falls on both alike:
 
 - ``W9 LLM call, no tools``: one model request. Direct: ``Agent.run`` of pydantic-ai with the
-  same provider model agentflow builds. agentflow: a flow of one LLM agent, ``Runner.run``
+  same provider model agentflow builds, streamed as agentflow's LLM agents stream (an
+  ``event_stream_handler`` that reads every event), so only what agentflow adds differs.
+  agentflow: a flow of one LLM agent, ``Runner.run``
   (start → model request in the agent activity → result).
 - ``W9 LLM call, 3 tool calls``: the model asks for a Python tool (``add``) three times, one
   call per step, then answers: 4 model requests and 3 tool calls. Direct: pydantic-ai runs
@@ -25,7 +27,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 from pydantic_ai import Agent
@@ -76,6 +78,11 @@ def direct_agent(fake: FakeLLM, tools: bool) -> Agent[None, str]:
     return Agent(model, system_prompt=PROMPT, tools=[add] if tools else [])
 
 
+async def _read_events(_ctx: Any, events: AsyncIterable[Any]) -> None:
+    async for _ in events:
+        pass
+
+
 async def _timed(fake: FakeLLM, tools: bool, call: Callable[[], Awaitable[Any]]) -> float:
     fake.script[:] = script(tools)
     started = time.perf_counter()
@@ -96,7 +103,7 @@ async def w9_llm(system: Any, runs: int, tools: bool) -> Metrics:
             runner = Runner(config, system.client, queue)
             ways: dict[str, Callable[[], Awaitable[Any]]] = {
                 "agentflow": lambda: runner.run({"message": "1 + 1?"}),
-                "direct": lambda: direct.run("1 + 1?"),
+                "direct": lambda: direct.run("1 + 1?", event_stream_handler=_read_events),
             }
             for way in ways.values():  # warm up: imports, connections, the worker's caches
                 await _timed(fake, tools, way)

@@ -3,10 +3,13 @@ what Ollama, Azure OpenAI and OpenAI-compatible servers speak) and Anthropic's M
 tool calls included.
 
 Every request is recorded. ``script`` queues answers (a text, tool calls, or a raw status and
-body); with none queued the server echoes ``"<system prompt>| <last message>"``. Every reply
-it builds is parsed with the official SDK's own response type (``openai`` / ``anthropic``)
-before it is sent, and any that does not parse is kept in ``invalid`` (the fixture fails the
-test on it): what the agents are tested against is what the real APIs send.
+body); with none queued the server echoes ``"<system prompt>| <last message>"``. A request with
+``"stream": true`` gets the same reply as Server-Sent Events, a word at a time
+(tests/llm_sse.py), over a chunked response; a ``Text`` can hold its stream part-way (a test
+watches the first tokens arrive) or break it off (a connection lost mid-reply). Every reply
+it builds, and every streamed event, is parsed with the official SDK's own type (``openai`` /
+``anthropic``) before it is sent, and any that does not parse is kept in ``invalid`` (the
+fixture fails the test on it): what the agents are tested against is what the real APIs send.
 """
 
 from __future__ import annotations
@@ -23,12 +26,22 @@ import anthropic.types
 import openai.types.chat
 import pydantic
 
+from tests.llm_sse import Stream, anthropic_stream, openai_stream
+
+_ANTHROPIC_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
+    anthropic.types.RawMessageStreamEvent
+)
+
 
 @dataclass
 class Text:
-    """The model answers with this text."""
+    """The model answers with this text. Streamed, the server waits for ``FakeLLM.release``
+    after ``hold_after`` words (setting ``holding``), and breaks the connection off after
+    ``drop_after`` words."""
 
     content: str
+    hold_after: int | None = None
+    drop_after: int | None = None
 
 
 @dataclass
@@ -47,6 +60,17 @@ class Raw:
 
 
 Answer = Text | Calls | Raw
+
+
+@dataclass
+class Reply:
+    """What the server sends: a status and body, or (streamed) events."""
+
+    status: int
+    body: str = ""
+    stream: Stream | None = None
+    hold_at: int | None = None  # event indexes: wait for ``release`` / break off there
+    drop_at: int | None = None
 
 
 @dataclass
@@ -81,10 +105,10 @@ class FakeLLM:
         root = f"http://127.0.0.1:{self.port}"
         return root if provider in ("ollama", "azure", "anthropic") else f"{root}/v1"
 
-    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+    def answer(self, path: str, body: dict[str, Any]) -> Reply:
         answer = self.script.pop(0) if self.script else None
         if isinstance(answer, Raw):
-            return answer.status, answer.body
+            return Reply(answer.status, answer.body)
         if path.endswith("/chat/completions"):
             reply = self._openai(body, answer)
             kind: type[pydantic.BaseModel] = openai.types.chat.ChatCompletion
@@ -92,12 +116,32 @@ class FakeLLM:
             reply = self._anthropic(body, answer)
             kind = anthropic.types.Message
         else:
-            return 404, json.dumps({"error": {"message": f"no route {path}"}})
+            return Reply(404, json.dumps({"error": {"message": f"no route {path}"}}))
+        self._check(kind.__name__, kind.model_validate, reply)
+        if not body.get("stream"):
+            return Reply(200, json.dumps(reply))
+        check: Callable[[Any], object]
+        if kind is anthropic.types.Message:
+            stream, check = anthropic_stream(reply), _ANTHROPIC_EVENT.validate_python
+        else:
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            stream = openai_stream(reply, usage)
+            check = openai.types.chat.ChatCompletionChunk.model_validate
+        for event in stream.events:
+            if isinstance(event.data, dict):
+                self._check(f"{kind.__name__} stream event", check, event.data)
+        text = answer if isinstance(answer, Text) else Text("")
+        return Reply(
+            200, stream=stream,
+            hold_at=None if text.hold_after is None else stream.before_piece(text.hold_after),
+            drop_at=None if text.drop_after is None else stream.before_piece(text.drop_after),
+        )  # fmt: skip
+
+    def _check(self, what: str, parse: Callable[[Any], object], data: Any) -> None:
         try:
-            kind.model_validate(reply)
+            parse(data)
         except pydantic.ValidationError as err:
-            self.invalid.append(f"{kind.__name__}: {err}")
-        return 200, json.dumps(reply)
+            self.invalid.append(f"{what}: {err}")
 
     def _openai(self, body: dict[str, Any], answer: Text | Calls | None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}
@@ -185,16 +229,40 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             if fake.hold is not None and fake.hold(body):
                 fake.holding.set()
                 fake.release.wait(timeout=60)
-            status, text = fake.answer(path, body)
-            data = text.encode()
+            reply = fake.answer(path, body)
             try:
-                self.send_response(status)
+                if reply.stream is not None:
+                    self._stream(reply, reply.stream)
+                    return
+                data = reply.body.encode()
+                self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:  # the client is gone (a killed worker)
                 pass
+
+        def _stream(self, reply: Reply, stream: Stream) -> None:
+            # Chunked, as the APIs send it: a stream broken off lacks its last chunk, which
+            # clients see as a lost connection (not as a short reply).
+            self.protocol_version = "HTTP/1.1"
+            self.close_connection = True
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for index, event in enumerate(stream.events):
+                if index == reply.hold_at:
+                    fake.holding.set()
+                    fake.release.wait(timeout=60)
+                if index == reply.drop_at:
+                    return
+                data = event.encode()
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
