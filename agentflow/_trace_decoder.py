@@ -119,6 +119,8 @@ class TraceEntry(BaseModel):
     # Flows inside flows: a flow agent's started line names its child workflow, and the
     # child's own lines follow it, one level deeper (agentflow/trace.py splices them in).
     child_workflow_id: str = ""
+    # ...and its run: a loop's flow agent reuses the child's id in every run of the loop.
+    child_run_id: str = ""
     depth: int = 0
 
 
@@ -246,6 +248,7 @@ class _RunDecoder:
         self.letters: dict[int, DeadLetter | None] = {}  # initiated event -> letter
         self.lettered: set[str] = set()
         self.children: dict[int, _Step] = {}  # a flow agent's initiated event -> its step
+        self.flow_lines: dict[int, TraceEntry] = {}  # ... -> its started line
 
     def line(self, event: HistoryEvent, action: Action, agent: str = "", **fields: Any) -> None:
         fields.setdefault("event_id", self.event_id)
@@ -294,6 +297,7 @@ class _RunDecoder:
             await self.child_flow_ended(event)
         elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
             self.letter_started(event)
+            self.child_flow_run(event)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
             if found := await approval_line(self.converter, event):  # waiting, decided
                 self.line(event, found.action, found.agent, detail=found.detail,
@@ -464,6 +468,13 @@ class _RunDecoder:
         self.line(event, "started", agent, attempt=1, child_workflow_id=attrs.workflow_id,
                   detail=f"flow {flow_input.config.name} ({flow_input.config.mode}) as "
                          f"{attrs.workflow_id}", **step.tags)  # fmt: skip
+        self.flow_lines[event.event_id] = self.entries[-1]
+
+    def child_flow_run(self, event: HistoryEvent) -> None:
+        """The run a flow agent's child got: its started line names it."""
+        attrs = event.child_workflow_execution_started_event_attributes
+        if (line := self.flow_lines.get(attrs.initiated_event_id)) is not None:
+            line.child_run_id = attrs.workflow_execution.run_id
 
     async def child_flow_ended(self, event: HistoryEvent) -> None:
         kind = event.event_type

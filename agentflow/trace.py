@@ -148,7 +148,9 @@ async def _with_child_flows(client: Client, entries: list[TraceEntry]) -> list[T
         spliced.append(entry)
         if entry.child_workflow_id:
             try:
-                child = await trace_chain(client, entry.child_workflow_id)
+                child = await trace_chain(
+                    client, entry.child_workflow_id, entry.child_run_id or None
+                )
             except RPCError:  # not started yet, or removed by retention: the agent's lines stay
                 continue
             spliced += [line.model_copy(update={"depth": line.depth + entry.depth + 1})

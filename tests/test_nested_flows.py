@@ -13,10 +13,11 @@ from temporalio.exceptions import CancelledError
 from agentflow.client import Runner
 from agentflow.config import load_config
 from agentflow.errors import ConfigError
-from agentflow.graph import config_graph
+from agentflow.graph import config_graph, run_graph, trace_graph
 from agentflow.trace import format_table, trace
 from tests._worker_process import WorkerProcess, wait_for_line
 from tests.conftest import cli, running_worker
+from tests.test_graph import boxes, parse
 
 PARENT = """
 [agent_flow]
@@ -119,8 +120,10 @@ async def test_child_flow_runs_pinned_traced_and_routed(client: Client, tmp_path
         handle = await Runner(config, client, queue).start({})
         result = await handle.result()
         second = await Runner(edited, client, queue).run({})
-        handled = await Runner(failing, client, queue).run({})
+        handled_run = await Runner(failing, client, queue).start({})
+        handled = await handled_run.result()
         entries = await trace(client, handle.workflow_id)
+        handled_entries = await trace(client, handled_run.workflow_id)
 
     assert result.state.data["trail"] == ["a", "c1", "c2", "b"]
     assert [r.agent for r in result.results] == ["a", "sub", "b"]
@@ -146,6 +149,17 @@ async def test_child_flow_runs_pinned_traced_and_routed(client: Client, tmp_path
     chart = config_graph(config)
     assert 'subgraph n_sub ["sub<br/>flow child (sequential)"]' in chart
     assert "n_sub_c1 --> n_sub_c2" in chart and "n_a --> n_sub" in chart
+    # The run's graph: the flow agent's step is a subgraph of the child run's own steps.
+    run_chart = run_graph(entries)
+    assert boxes(run_chart) == {"sub ✓": ["c1 ✓", "c2 ✓"]}
+    assert parse(run_chart)[1] == [
+        ("parent (sequential)", "a ✓", ""), ("c1 ✓", "c2 ✓", ""), ("a ✓", "sub ✓", ""),
+        ("sub ✓", "b ✓", ""), ("b ✓", "completed", ""),
+    ]  # fmt: skip
+    assert 'subgraph n_step2 ["sub ✓<br/>flow child (sequential)"]' in run_chart
+    handled_chart = trace_graph(handled_entries)
+    assert boxes(handled_chart) == {"sub ✗ failed": ["c1 ✓", "c2 ✗ failed"]}
+    assert ("sub ✗ failed", "fixer ✓", "") in parse(handled_chart)[1]
 
 
 async def test_cancelling_the_parent_cancels_the_child(client: Client, tmp_path: Path) -> None:
@@ -158,7 +172,9 @@ async def test_cancelling_the_parent_cancels_the_child(client: Client, tmp_path:
         with pytest.raises(WorkflowFailureError) as failure:
             await asyncio.wait_for(handle.handle.result(), timeout=60)
         child = await client.get_workflow_handle(f"{handle.workflow_id}/2-sub").describe()
+        chart = run_graph(await trace(client, handle.workflow_id))
     assert isinstance(failure.value.cause, CancelledError)
+    assert boxes(chart) == {"sub ⊘ canceled": ["c1 ✓"]}  # c2's cancelled call has no outcome
     assert child.status == WorkflowExecutionStatus.CANCELED
 
 
