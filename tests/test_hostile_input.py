@@ -203,17 +203,27 @@ hostile_scalars = st.one_of(
 )
 
 
-def _accepted_unchanged(config: FlowConfig, path: str, kind: type, value: Any) -> None:
+# Keys where AgenticGoKit's ``0`` means "not set" (config/_base.py zero_means_default).
+ZERO_MEANS_DEFAULT = {"timeout_seconds", "max_concurrent_agents", "max_size"}
+
+
+def _loaded(config: FlowConfig, path: str) -> Any:
     loaded: Any = config
     parts = path.split(".")
     if parts[0] == "agents":
         parts.insert(1, "a")
     for part in parts:
         loaded = loaded[part] if isinstance(loaded, dict) else getattr(loaded, part)
+    return loaded
+
+
+def _accepted_unchanged(config: FlowConfig, path: str, kind: type, value: Any) -> None:
     if isinstance(value, Token):
         value = tomllib.loads(f"v = {value}")["v"]
     assert type(value) is kind or (kind is float and type(value) is int), (path, value)
-    assert loaded == value
+    if value == 0 and path.rsplit(".", 1)[-1] in ZERO_MEANS_DEFAULT:
+        value = _loaded(parse_config(BASE_CONFIG), path)  # as if the key were left out
+    assert _loaded(config, path) == value
 
 
 def _temporal_takes(config: FlowConfig) -> None:
