@@ -9,6 +9,11 @@ bookkeeping about pending commands, not workflow code, so this runner asks the s
 instance directly. Workflow code itself still runs only inside the sandbox, with the same
 restrictions (tests/test_sandbox.py checks both).
 
+Its restrictions also pass ``beartype`` through. A library the MCP clients import
+(``key_value.aio``) installs beartype's import hook for every file-based import, and inside the
+sandbox that hook re-imported beartype's ~260 modules for each new workflow instance: every run
+on a worker that had used MCP tools cost ~0.8 s of CPU more (tests/test_sandbox.py measures it).
+
 It subclasses a private SDK class. If the installed SDK no longer has the shape this relies on,
 ``faster_sandbox`` hands back the stock runner unchanged and workers are merely slower.
 """
@@ -25,7 +30,7 @@ from temporalio.worker import (
     WorkflowInstanceDetails,
     WorkflowRunner,
 )
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 try:
     from temporalio.worker.workflow_sandbox._runner import _Instance
@@ -52,8 +57,16 @@ if SUPPORTED:
             return self._in_sandbox().get_external_store_context(command_info)
 
 
+# Modules the workflow sandbox takes from the worker instead of importing anew per run.
+PASSTHROUGH = ("beartype",)
+RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+
+
 class AgentflowSandboxRunner(SandboxedWorkflowRunner):
     """``SandboxedWorkflowRunner`` whose instances look up serialization contexts directly."""
+
+    def __init__(self, restrictions: SandboxRestrictions = RESTRICTIONS) -> None:
+        super().__init__(restrictions=restrictions)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         if not SUPPORTED:  # built directly on an SDK without the private class: the stock way
@@ -81,5 +94,5 @@ def faster_sandbox(existing: WorkflowRunner | None) -> WorkflowRunner:
     if existing is not None and not any(existing is default for default in _SDK_DEFAULTS):
         return existing
     if not SUPPORTED:
-        return existing or SandboxedWorkflowRunner()
+        return existing or SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
     return AgentflowSandboxRunner()

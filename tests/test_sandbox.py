@@ -4,9 +4,14 @@ able to replay every golden history."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.machinery
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -83,3 +88,40 @@ async def test_golden_history_replays_under_it(path: Path) -> None:
     assert isinstance(runner, AgentflowSandboxRunner)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
+
+
+def _modules_run_by(replay: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[set[str]]]:
+    """The modules whose code ``replay`` executes (imports inside the sandbox included)."""
+
+    async def run() -> set[str]:
+        executed: set[str] = set()
+        original = importlib.machinery.SourceFileLoader.exec_module
+
+        def exec_module(loader: Any, module: ModuleType) -> None:
+            executed.add(module.__name__)
+            original(loader, module)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(importlib.machinery.SourceFileLoader, "exec_module", exec_module)
+            await replay()
+        return executed
+
+    return run
+
+
+async def test_beartype_import_hook_is_not_reimported_per_run() -> None:
+    # key_value.aio (imported by the MCP clients) installs beartype's import hook for every
+    # file import; inside the sandbox that hook imported beartype anew for each workflow
+    # instance (~0.8 s of CPU per run on a worker that had used MCP tools).
+    importlib.import_module("agentflow._mcp_sessions")
+    history = WorkflowHistory.from_json("golden", json.loads(GOLDEN[0].read_text()))
+
+    def replay(runner: SandboxedWorkflowRunner) -> Callable[[], Awaitable[object]]:
+        replayer = Replayer(workflows=[], plugins=[AgentflowPlugin()], workflow_runner=runner)
+        return lambda: replayer.replay_workflow(history)
+
+    stock = await _modules_run_by(replay(SandboxedWorkflowRunner()))()
+    ours = await _modules_run_by(replay(AgentflowSandboxRunner()))()
+    assert any(name.startswith("beartype.") for name in stock)  # the hook is active here
+    assert not any(name.startswith("beartype") for name in ours)
+    assert any(name.startswith("workflows.") for name in ours)  # workflow code: still anew
