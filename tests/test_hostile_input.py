@@ -21,7 +21,7 @@ from typing import Annotated, Any, Union
 
 import pytest
 from annotated_types import Ge, Gt, Le, Lt
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
@@ -263,6 +263,9 @@ def _owners(config: FlowConfig, path: str) -> list[Any]:
 
 @PROPERTY
 @given(field=st.sampled_from(SCALAR_PATHS), value=hostile_scalars)
+@example(field=("logging.max_size", int), value=0.0)  # a count: 0.0 is a wrong type
+@example(field=("logging.max_size", int), value=0)  # AgenticGoKit's "not set"
+@example(field=("runtime.timeout_seconds", float), value=Token("1e-400"))  # 0.0: "not set"
 def test_config_numbers_are_refused_or_taken_by_temporal(
     tmp_path_factory: pytest.TempPathFactory, field: tuple[str, type], value: Any
 ) -> None:

@@ -117,11 +117,17 @@ def zero_means_default(*keys: str) -> Callable[[Any], Any]:
     AgenticGoKit's scaffold writes ``timeout_seconds = 0`` for "not set" (Go's zero value).
     """
 
+    def unset(key: str, value: Any) -> bool:
+        # 0, or 0.0 for a duration; 0.0 in a count is a wrong type, which the field refuses.
+        return (
+            key in keys
+            and value == 0
+            and (type(value) is int or (type(value) is float and key.endswith("_seconds")))
+        )
+
     def drop_zeros(data: Any) -> Any:
-        if isinstance(data, dict) and any(
-            data.get(key) == 0 and not isinstance(data.get(key), bool) for key in keys
-        ):
-            return {k: v for k, v in data.items() if not (k in keys and v == 0)}
+        if isinstance(data, dict) and any(unset(k, v) for k, v in data.items()):
+            return {k: v for k, v in data.items() if not unset(k, v)}
         return data
 
     return drop_zeros
