@@ -117,6 +117,13 @@ async def _shared_bus_worker(
     client: Client, executor: ThreadPoolExecutor | None, **worker_options: Any
 ) -> AsyncIterator[Worker]:
     shared = _BUS_WORKERS.get(id(client))
+    if shared is not None and shared.running.done():
+        # Its run() ended while flows still used it (a fatal poll error, say): nothing polls
+        # the bus's task queue, so the registry and every fan-out would wait on no one.
+        error = None if shared.running.cancelled() else shared.running.exception()
+        log.warning("the bus worker had stopped (%s); starting a new one", error or "cancelled")
+        del _BUS_WORKERS[id(client)]
+        shared = None
     if shared is None:
         shared = _BUS_WORKERS[id(client)] = _BusWorker(
             build_bus_worker(client, executor, **worker_options)
@@ -126,7 +133,7 @@ async def _shared_bus_worker(
         yield shared.worker
     finally:
         shared.users -= 1
-        if shared.users == 0:
+        if shared.users == 0 and _BUS_WORKERS.get(id(client)) is shared:
             del _BUS_WORKERS[id(client)]
             await shared.worker.shutdown()
             await shared.running
