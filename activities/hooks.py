@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from temporalio.exceptions import ApplicationError
 
 from agentflow.errors import FatalError
-from agentflow.models import CallbackArgs, State
+from agentflow.models import CallbackArgs, Event, State
 from agentflow.registry import AgentRegistry
 
 
@@ -74,3 +74,30 @@ async def run_callbacks(
                 non_retryable=True,
             )
     return HookVerdict(state)
+
+
+async def run_agent_error(
+    registry: AgentRegistry,
+    executor: Executor | None,
+    paths: Sequence[str],
+    failure: ApplicationError,
+    *,
+    agent: str,
+    event: Event,
+    state: State,
+    attempt: int,
+) -> None:
+    """An agent's ``agent_error`` callbacks for a failure outside its own activity (a tool
+    call that failed for good: its message names the agent and the tool). A rejection fails
+    the agent, as it does there."""
+    args = CallbackArgs(hook="agent_error", event=event, state=state, agent=agent,
+                        error=failure.message, error_type=failure.type,
+                        attempt=attempt)  # fmt: skip
+    verdict = await run_callbacks(registry, executor, paths, args)
+    if verdict.rejected_by:
+        raise ApplicationError(
+            f"rejected by agent_error hook {verdict.rejected_by}: {verdict.reason}",
+            {"attempt": attempt, "rejected_by": verdict.rejected_by},
+            type="HookRejected",
+            non_retryable=True,
+        )

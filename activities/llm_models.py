@@ -6,14 +6,23 @@ worker's environment, when the agent runs: they never enter workflow input or hi
 SDK clients make one attempt (``max_retries = 0``): Temporal owns retries, so a failure maps
 to a retryable (429, 408, 5xx, network) or non-retryable (other 4xx, a reply that is not the
 API's) ApplicationError naming the agent.
+
+A failure keeps a short cause: the model error's type and message, without its stack trace or
+the transport errors under it (openai -> httpx -> h11, each with its trace). Temporal stores a
+retried activity's last failure only up to 4 KB (the server's dynamic config
+``limit.mutableStateActivityFailureSize.error``); over it, the next attempt's
+ActivityTaskStarted shows "Failure exceeds size limit." instead. The worker's log keeps the
+whole traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from pydantic_ai.exceptions import (
+    AgentRunError,
     ModelAPIError,
     ModelConnectionError,
     ModelHTTPError,
@@ -26,6 +35,9 @@ from pydantic_ai.settings import ModelSettings
 from temporalio.exceptions import ApplicationError
 
 from agentflow.config.llm import MissingVariable, ResolvedLLM, expand_env
+from agentflow.limits import shorten
+
+log = logging.getLogger("agentflow.llm")
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 # The key sent to servers that need none (a local Ollama, vLLM ...): the OpenAI SDK wants one.
@@ -34,6 +46,9 @@ NO_KEY = "not-needed"
 # worth keeping between calls. Keys are secrets: this lives in the worker's memory only.
 _models: dict[tuple[Any, ...], Model] = {}
 MAX_CACHED_MODELS = 64
+# An error body or message shown in a failure: with the failure's own message and stack trace
+# this keeps it under Temporal's 4 KB for a retried activity's last failure.
+SHOWN_CHARS = 800
 
 
 def config_error(agent: str, why: str) -> ApplicationError:
@@ -129,7 +144,30 @@ def settings_for(llm: ResolvedLLM) -> ModelSettings:
 
 
 def as_failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError | None:
-    """A model error as Temporal should see it, or None for anything else."""
+    """A model error as Temporal should see it, or None for anything else.
+
+    The error becomes a short cause (``_cut_short``): log it first, whole."""
+    failure = _failure(agent, llm, err)
+    if failure is not None:
+        log.warning("agent %r: the %s request failed", agent, llm.kind, exc_info=err)
+        _cut_short(err)
+    return failure
+
+
+def _cut_short(err: BaseException) -> None:
+    """Drop ``err``'s traceback and the exceptions under it, so that the failure that names
+    it as its cause stays well under Temporal's 4 KB for a retried activity's last failure.
+    Its type and message (the provider's words) stay; the failure's message repeats them."""
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    err.__traceback__ = None
+    if isinstance(err, AgentRunError):  # its message may hold a whole error page
+        err.message = shorten(err.message, SHOWN_CHARS)
+        err.args = (err.message,)
+
+
+def _failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError | None:
     where = f"agent {agent!r}: {llm.kind}"
     if isinstance(err, ModelHTTPError):
         status = err.status_code
@@ -170,6 +208,6 @@ def _body(body: object) -> str:
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and "message" in error:
-            return str(error["message"])
-        return str(error)
-    return str(body)
+            return shorten(str(error["message"]), SHOWN_CHARS)
+        return shorten(str(error), SHOWN_CHARS)
+    return shorten(str(body), SHOWN_CHARS)

@@ -23,8 +23,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.agent import _heartbeating
+from activities.hooks import run_agent_error
 from agentflow.errors import FatalError
 from agentflow.limits import shorten
+from agentflow.llm_tool_input import ToolCallInput
 from agentflow.llm_turn import ToolCall, ToolInput, ToolOutput, ToolReturn, ToolSource
 from agentflow.models import AgentInput
 from agentflow.registry import AgentRegistry
@@ -94,7 +96,22 @@ class ToolActivities:
         self._executor = executor
 
     @activity.defn(name="run_tool")
-    async def run_tool(self, request: ToolInput) -> ToolOutput:
+    async def run_tool(self, request: ToolCallInput) -> ToolOutput:
+        try:
+            return await self._run(request)
+        except ApplicationError as failure:
+            # A call that fails for good fails its agent: the agent's agent_error hooks run
+            # now, once, here (the agent's own activity never sees this failure).
+            event, state = request.event, request.state
+            if request.agent_error and event and state and _for_good(failure, activity.info()):
+                await run_agent_error(
+                    self._registry, self._executor, request.agent_error, failure,
+                    agent=request.agent, event=event, state=state,
+                    attempt=activity.info().attempt,
+                )  # fmt: skip
+            raise
+
+    async def _run(self, request: ToolInput) -> ToolOutput:
         from pydantic_ai.exceptions import ModelRetry
 
         call = request.call
@@ -162,6 +179,16 @@ class ToolActivities:
                                        timeout_seconds=request.timeout_seconds)  # fmt: skip
         except mcp.MCPServerError as err:
             raise mcp.application_error(err, request.agent) from None
+
+
+def _for_good(failure: ApplicationError, info: activity.Info) -> bool:
+    """Whether Temporal will not try this call again (its agent then fails)."""
+    policy = info.retry_policy
+    if failure.non_retryable or policy is None:
+        return True
+    if failure.type in (policy.non_retryable_error_types or ()):
+        return True
+    return 0 < policy.maximum_attempts <= info.attempt
 
 
 def _not_registered(agent: str, path: str) -> ApplicationError:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -95,11 +96,34 @@ async def serving(
     limited = rate_limited_workers(client, configs, worker.task_queue, executor, **flow_options)
     # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
     # the flows' worker gets its whole grace period within the shutdown bound.
-    async with _shared_bus_worker(client, executor, **worker_options), worker, limited:
-        flows = await register(client, [config for config, _ in configs], worker.task_queue)
-        if flows:
-            log.info("subscriptions of %s registered on the bus", ", ".join(flows))
-        yield worker
+    _SERVING[0] += 1
+    try:
+        async with _shared_bus_worker(client, executor, **worker_options), worker, limited:
+            flows = await register(client, [config for config, _ in configs], worker.task_queue)
+            if flows:
+                log.info("subscriptions of %s registered on the bus", ", ".join(flows))
+            yield worker
+    finally:
+        _SERVING[0] -= 1
+        if not _SERVING[0]:
+            await _close_mcp_sessions()
+
+
+# serving()s running in this process: the last to stop closes the MCP sessions they share.
+_SERVING = [0]
+
+
+async def _close_mcp_sessions() -> None:
+    """Close the MCP server sessions the agents' tool calls opened (in this event loop, the
+    one that opened them), so stdio servers exit with the worker instead of outliving it."""
+    if "agentflow.mcp" not in sys.modules:  # no tool call used MCP: nothing to close
+        return
+    from agentflow import mcp
+
+    try:
+        await mcp.close_servers()
+    except Exception:
+        log.warning("closing the MCP server sessions failed", exc_info=True)
 
 
 class _BusWorker:

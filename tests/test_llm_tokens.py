@@ -84,6 +84,20 @@ async def test_llm_tokens_stream_live_and_a_retried_reply_shows_once(
         shown = [s.item async for s in again.stream()]
         reader = WorkflowStreamClient.create(client, again.workflow_id)
         raw = [i.data async for i in reader.subscribe(list(TOPICS), result_type=StreamItem)]
+        history = await client.get_workflow_handle(again.workflow_id).fetch_history()
+
+    # The retry's ActivityTaskStarted shows why attempt 1 failed, not "Failure exceeds size
+    # limit." (a failure carrying the transport's exception chain is over Temporal's 4 KB).
+    [retry_started] = [e.activity_task_started_event_attributes for e in history.events
+                       if e.HasField("activity_task_started_event_attributes")
+                       and e.activity_task_started_event_attributes.attempt == 2]  # fmt: skip
+    last = retry_started.last_failure
+    assert last.message.startswith(
+        "agent 'writer': ollama lost the connection while reading "
+        f"the reply from {fake.url('ollama')}"
+    ), last.message
+    assert last.cause.message and not last.cause.cause.message, last
+    assert last.ByteSize() < 4096
 
     items = [s.item for s in seen]
     kinds = [f"{i.kind} {i.agent or ''}".strip() for i in items if i.kind != "tokens"]

@@ -5,6 +5,7 @@ tool call completed runs neither that call nor the model request before it again
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from agentflow.client import Runner
 from agentflow.config import FlowConfig, load_config, parse_config
 from agentflow.errors import FlowFailedError
 from agentflow.trace import trace
+from agentflow.worker import serving
 from tests._worker_process import WorkerProcess
 from tests.conftest import REPO, flow_runner
 from tests.llm_server import Calls, FakeLLM, Text, running_fake
@@ -52,6 +54,25 @@ def tool_flow(base_url: str, agent: dict[str, Any], **tables: Any) -> FlowConfig
     return parse_config(raw, base_dir=REPO, check_handlers=True)
 
 
+def _mcp_server_processes() -> set[int]:
+    """The pids of this process's children that run tests/mcp_server.py over stdio."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if parent == os.getpid() and str(MCP_SERVER).encode() in argv and b"stdio" in argv:
+            found.add(int(stat.parent.name))
+    return found
+
+
+async def _gone(pids: set[int]) -> None:
+    while pids & _mcp_server_processes():
+        await asyncio.sleep(0.05)
+
+
 def tool_messages(request: dict[str, Any]) -> list[str]:
     return [m["content"] for m in request["messages"] if m["role"] == "tool"]
 
@@ -79,9 +100,16 @@ async def test_python_and_mcp_tools_run_as_activities_between_model_steps(
         Calls([("shout", {"text": ["not", "text"]})]),  # arguments that do not fit
         Text("done: 5"),
     ]
-    async with flow_runner(client, config) as runner:
-        handle = await runner.start({"message": "add 2 and 3, look up temporal"})
+    # The worker as `agentflow worker` runs it: its stdio MCP server exits when it stops.
+    queue = f"llm-tools-{uuid.uuid4().hex[:8]}"
+    async with serving(client, [(config, REPO)], task_queue=queue):
+        handle = await Runner(config, client, queue).start(
+            {"message": "add 2 and 3, look up temporal"}
+        )
         result = await handle.result()
+        servers = _mcp_server_processes()
+        assert servers, "the stdio MCP server is not running"
+    await asyncio.wait_for(_gone(servers), 30)
     assert result.state.data["solver"] == "done: 5"
 
     first, second, third = llm_server.requests

@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
     from agentflow.config.llm import resolve_llm
     from agentflow.config.mcp import MCPConfig, MCPServerConfig
-    from agentflow.llm_turn import LLMTurn, ToolCall, ToolInput, ToolOutput, ToolReturn
+    from agentflow.llm_tool_input import ToolCallInput
+    from agentflow.llm_turn import LLMTurn, ToolCall, ToolOutput, ToolReturn
     from agentflow.models import AgentInput, AgentOutput, FlowInput
     from agentflow.usage import BUDGET_ERROR, TokenBudget, Usage
 
@@ -96,10 +97,12 @@ async def finish_llm_agent(
                 type="TooManyToolSteps",
                 non_retryable=True,
             )
-        returns = await asyncio.gather(*(
-            _run_tool(request, call, f"{activity_id}.{turn.step}.{index}-{call.name}", policy)
+        calls = [
+            _run_tool(request, output, call, f"{activity_id}.{turn.step}.{index}-{call.name}",
+                      policy)
             for index, call in enumerate(turn.calls, start=1)
-        ))  # fmt: skip
+        ]  # fmt: skip
+        returns = await asyncio.gather(*calls)
         answered = LLMTurn(messages=turn.messages, returns=list(returns), step=turn.step)
         following = request.model_copy(update={"state": output.state, "turn": answered})
         output = await model_step(following, f"{activity_id}.{turn.step}")
@@ -121,14 +124,18 @@ def _check_budget(agent: str, usage: Usage, budget: TokenBudget | None) -> None:
 
 
 async def _run_tool(
-    request: AgentInput, call: ToolCall, activity_id: str, policy: RetryPolicy
+    request: AgentInput, asking: AgentOutput, call: ToolCall, activity_id: str, policy: RetryPolicy
 ) -> ToolReturn:
-    """One tool call as its own activity, retried with the agent's policy."""
+    """One tool call as its own activity, retried with the agent's policy. The agent's
+    ``agent_error`` hooks go along (with its event and state): a call that fails for good
+    runs them there (agentflow/llm_tool_input.py)."""
     seconds = request.spec.timeout_seconds
     server = _server(request, call) if call.source == "mcp" else None
-    tool_input = ToolInput(
+    hooks = request.hooks.agent_error if request.hooks else []
+    tool_input = ToolCallInput(
         agent=request.agent, flow=request.flow, call=call, server=server,
-        mcp=request.mcp if server else None, timeout_seconds=seconds,
+        mcp=request.mcp if server else None, timeout_seconds=seconds, agent_error=hooks,
+        event=request.event if hooks else None, state=asking.state if hooks else None,
     )  # fmt: skip
     output: ToolOutput = await workflow.execute_activity(
         RUN_TOOL,
