@@ -19,6 +19,8 @@ from agentflow.temporal import ui_url
 
 # A live worker answers a query in milliseconds; longer means none is answering.
 QUERY_TIMEOUT_SECONDS = 5.0
+# Session queries in flight at once for `topics --counts`.
+COUNT_QUERIES = 32
 
 
 def add_commands(commands: Any) -> None:
@@ -88,12 +90,17 @@ async def _topics(client: Client, args: argparse.Namespace) -> int:
     if not found:
         print("no subscriptions: no worker serving a flow with subscribers has started")
         return EXIT_OK
-    for flow in sorted(found):
-        entry = found[flow]
-        serving = await visibility.has_workers(client, entry.task_queue)
-        for sub in subscribers_of(entry.config, entry.task_queue):
-            counts = await subscriber_counts(client, sub) if args.counts else None
-            _print_subscriber(entry, sub, serving, counts, args.json)
+    listed = [(found[flow], sub) for flow in sorted(found)
+              for sub in subscribers_of(found[flow].config, found[flow].task_queue)]  # fmt: skip
+    queues = {entry.task_queue for entry, _ in listed}
+    serving = {queue: await visibility.has_workers(client, queue) for queue in queues}
+    counts: list[SessionCounts | None] = [None] * len(listed)
+    if args.counts:  # all at once: each session whose worker is gone costs a whole timeout
+        gate = asyncio.Semaphore(COUNT_QUERIES)
+        counts = list(await asyncio.gather(*(subscriber_counts(client, sub, gate)
+                                             for _, sub in listed)))  # fmt: skip
+    for (entry, sub), sub_counts in zip(listed, counts, strict=True):
+        _print_subscriber(entry, sub, serving[entry.task_queue], sub_counts, args.json)
     if not args.json:
         print(f"\nbus shards: {ui_url(client, session_workflow_id(BUS_FLOW, 'shard-0'))}")
     return EXIT_OK
@@ -124,16 +131,24 @@ def _pending(counts: SessionCounts) -> int:
     return counts.emitted - counts.processed - counts.dead_lettered
 
 
-async def subscriber_counts(client: Client, sub: Subscriber) -> SessionCounts:
+async def subscriber_counts(
+    client: Client, sub: Subscriber, gate: asyncio.Semaphore
+) -> SessionCounts:
     """The sums over the subscriber's delivery sessions (``bus:AGENT:...``) that answer."""
-    total = SessionCounts()
     query = visibility.session_query(sub.flow, "running")
     prefix = f"bus:{sub.agent}:"
-    async for execution in client.list_workflows(query):
-        session = execution.typed_search_attributes.get(visibility.SESSION) or ""
-        if not session.startswith(prefix):
-            continue
-        view = await bus_client.session_counts(client, execution.id, QUERY_TIMEOUT_SECONDS)
+    ids = [
+        execution.id
+        async for execution in client.list_workflows(query)
+        if (execution.typed_search_attributes.get(visibility.SESSION) or "").startswith(prefix)
+    ]
+
+    async def one(workflow_id: str) -> SessionCounts | None:
+        async with gate:
+            return await bus_client.session_counts(client, workflow_id, QUERY_TIMEOUT_SECONDS)
+
+    total = SessionCounts()
+    for view in await asyncio.gather(*(one(workflow_id) for workflow_id in ids)):
         if view is not None:
             total += view
     return total

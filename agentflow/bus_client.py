@@ -21,7 +21,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from agentflow.bus import (
     BUS_TASK_QUEUE,
@@ -34,7 +34,6 @@ from agentflow.bus import (
     PUBLISH_DENIED,
     PUBLISHER,
     REGISTER_UPDATE,
-    REGISTRY_QUERY,
     REGISTRY_WORKFLOW,
     REGISTRY_WORKFLOW_ID,
     SESSION,
@@ -53,6 +52,9 @@ from agentflow.bus import (
     subscribers,
     subscribers_of,
 )
+
+# Re-exported: the CLI and tests read the registry from here, like the rest of the bus.
+from agentflow.bus_registrations import registrations as registrations
 from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.events import SESSION_QUERY, SessionCounts, SessionView
@@ -62,6 +64,8 @@ from agentflow.topics import topic_problem
 
 # The registry answers an update through a worker; none in this long means none runs.
 FORGET_TIMEOUT_SECONDS = 10.0
+# The fan-out's failure when Temporal cannot even serve the registry's history (retried).
+REGISTRY_UNAVAILABLE = "BusRegistryUnavailable"
 
 
 async def register(client: Client, configs: Sequence[FlowConfig], task_queue: str) -> list[str]:
@@ -84,18 +88,6 @@ async def register(client: Client, configs: Sequence[FlowConfig], task_queue: st
         )  # fmt: skip
         flows.append(config.name)
     return flows
-
-
-async def registrations(client: Client) -> dict[str, Registration]:
-    """The registered flows (none when no worker with subscribers has started yet)."""
-    handle = client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
-    try:
-        state: RegistryState = await handle.query(REGISTRY_QUERY, result_type=RegistryState)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return {}
-        raise
-    return state.registrations
 
 
 async def forget(client: Client, flow: str) -> None:
@@ -173,7 +165,13 @@ async def fan_out(event: Event, state: State) -> State:
     if request.denied:
         raise ApplicationError(request.denied, type=PUBLISH_DENIED, non_retryable=True)
     client = activity.client()
-    found = await registrations(client)
+    try:
+        found = await registrations(client)
+    except RPCError as err:
+        raise ApplicationError(
+            f"the bus registry ({REGISTRY_WORKFLOW_ID}) could not be read: {err.message}",
+            type=REGISTRY_UNAVAILABLE,
+        ) from None
     subs = [
         sub for sub in subscribers(found, request.topic)
         # Agents of the publishing flow got the event within the publishing run.
