@@ -1,5 +1,6 @@
 """The agentflow worker: serves every mode workflow and the ``run_agent`` activity, and the
-durable bus (its shards and registry, on the ``agentflow-bus`` task queue)."""
+durable bus (its shards and registry, on the ``agentflow-bus`` task queue; the bus worker is
+agentflow/bus_worker.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agentflow import telemetry
-from agentflow.bus import BUS_TASK_QUEUE, FAN_OUT_HANDLER
-from agentflow.bus_client import fan_out, register
+from agentflow.bus_client import register
+from agentflow.bus_worker import shared_bus_worker
 from agentflow.config import FlowConfig, load_config
 from agentflow.logs import configure_logging
 from agentflow.rate_limits import rate_limited_workers, runtime_options
@@ -57,26 +58,6 @@ def build_worker(
     )
 
 
-# A fan-out cut short by shutdown runs again elsewhere (its deliveries dedupe).
-BUS_GRACE_SECONDS = 2
-
-
-def build_bus_worker(
-    client: Client, executor: ThreadPoolExecutor | None = None, **worker_options: Any
-) -> Worker:
-    """A Worker for the bus's own task queue: its shard sessions (the fan-out), registry and
-    dead letters. Every agentflow worker runs one, so the bus works while any worker does."""
-    registry = AgentRegistry()
-    registry.add(FAN_OUT_HANDLER, fan_out)
-    return Worker(
-        client,
-        task_queue=BUS_TASK_QUEUE,
-        plugins=[AgentflowPlugin(registry, executor)],
-        graceful_shutdown_timeout=timedelta(seconds=BUS_GRACE_SECONDS),
-        **worker_options,
-    )
-
-
 @contextlib.asynccontextmanager
 async def serving(
     client: Client,
@@ -98,7 +79,7 @@ async def serving(
     # the flows' worker gets its whole grace period within the shutdown bound.
     _SERVING[0] += 1
     try:
-        async with _shared_bus_worker(client, executor, **worker_options), worker, limited:
+        async with shared_bus_worker(client, executor, **worker_options), worker, limited:
             flows = await register(client, [config for config, _ in configs], worker.task_queue)
             if flows:
                 log.info("subscriptions of %s registered on the bus", ", ".join(flows))
@@ -124,43 +105,6 @@ async def _close_mcp_sessions() -> None:
         await mcp.close_servers()
     except Exception:
         log.warning("closing the MCP server sessions failed", exc_info=True)
-
-
-class _BusWorker:
-    def __init__(self, worker: Worker) -> None:
-        self.worker, self.users = worker, 0
-        self.running = asyncio.create_task(worker.run())
-
-
-# One bus worker per client: Temporal allows one worker per task queue and client in a process.
-_BUS_WORKERS: dict[int, _BusWorker] = {}
-
-
-@contextlib.asynccontextmanager
-async def _shared_bus_worker(
-    client: Client, executor: ThreadPoolExecutor | None, **worker_options: Any
-) -> AsyncIterator[Worker]:
-    shared = _BUS_WORKERS.get(id(client))
-    if shared is not None and shared.running.done():
-        # Its run() ended while flows still used it (a fatal poll error, say): nothing polls
-        # the bus's task queue, so the registry and every fan-out would wait on no one.
-        error = None if shared.running.cancelled() else shared.running.exception()
-        log.warning("the bus worker had stopped (%s); starting a new one", error or "cancelled")
-        del _BUS_WORKERS[id(client)]
-        shared = None
-    if shared is None:
-        shared = _BUS_WORKERS[id(client)] = _BusWorker(
-            build_bus_worker(client, executor, **worker_options)
-        )
-    shared.users += 1
-    try:
-        yield shared.worker
-    finally:
-        shared.users -= 1
-        if shared.users == 0 and _BUS_WORKERS.get(id(client)) is shared:
-            del _BUS_WORKERS[id(client)]
-            await shared.worker.shutdown()
-            await shared.running
 
 
 async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None = None) -> None:
