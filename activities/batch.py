@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.agent import BATCH_ATTEMPT, AgentActivities
 from agentflow.batch_models import BatchFailure, BatchInput, BatchOutput
 from agentflow.models import AgentInput, AgentOutput
+from agentflow.telemetry import measured_agent
 
 LOCAL_BATCH = "run_local_agents"
 
@@ -60,18 +61,21 @@ class LocalBatch:
 
     async def _one(self, request: AgentInput, attempt: int) -> AgentOutput:
         """One agent's attempt, bounded by its own ``timeout_seconds`` (the activity's timeout
-        covers the whole batch)."""
+        covers the whole batch), with the span, metrics and log lines of an agent that is its
+        own activity (the worker's interceptor sees only the batch, and does not measure it)."""
         token = BATCH_ATTEMPT.set(attempt)
+        seconds = request.spec.timeout_seconds
         try:
-            seconds = request.spec.timeout_seconds
-            return await asyncio.wait_for(self._agents.run_agent(request), seconds)
-        except asyncio.TimeoutError:
-            raise ApplicationError(
-                f"agent {request.agent!r} timed out after {seconds:g} s (start-to-close, "
-                "in a batch of local agents)",
-                {"attempt": attempt},
-                type="Timeout",
-            ) from None
+            with measured_agent(request.agent, request.flow, attempt):
+                try:
+                    return await asyncio.wait_for(self._agents.run_agent(request), seconds)
+                except asyncio.TimeoutError:
+                    raise ApplicationError(
+                        f"agent {request.agent!r} timed out after {seconds:g} s "
+                        "(start-to-close, in a batch of local agents)",
+                        {"attempt": attempt},
+                        type="Timeout",
+                    ) from None
         finally:
             BATCH_ATTEMPT.reset(token)
 

@@ -28,7 +28,8 @@ class RunContext(logging.Filter):
         record.run_id = activity.get("workflow_run_id") or workflow.get("run_id") or "-"
         record.agent = getattr(record, "agent", None) or "-"
         # A workflow's own "attempt" is its task's, not the agent's: only activities have one.
-        record.attempt = activity.get("attempt", "-")
+        # An agent in a batch of local agents counts its own (agentflow/telemetry.py).
+        record.attempt = getattr(record, "agent_attempt", None) or activity.get("attempt", "-")
         return True
 
 

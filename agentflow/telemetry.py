@@ -6,7 +6,8 @@ client (StartWorkflow), workflow (RunWorkflow, StartActivity) and activity (RunA
 Why the interceptor and not the newer, experimental ``OpenTelemetryPlugin``: its workflow
 spans appear at once and it needs no replay-safe global provider; it creates workflow spans
 only when not replaying, so a replayed workflow adds no spans. ``AgentCallInterceptor``
-(always on, see AgentflowPlugin) adds the "agent NAME" span, the metrics and the log lines.
+(always on, see AgentflowPlugin) adds the "agent NAME" span, the metrics and the log lines
+(``measured_agent``, which a batch of local agents uses for each of its agents).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,32 +138,38 @@ class AgentCallInterceptor(Interceptor):
 class _AgentCall(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         request, input = _agent_call(input)
-        if request is None:
+        if request is None:  # not an agent call: run_local_agents measures its own agents
             return await super().execute_activity(input)
-        info = activity.info()
-        # Looked up per call: the global providers may be installed after the worker starts.
-        tracer = trace.get_tracer(INSTRUMENTATION)
-        meter = metrics.get_meter(INSTRUMENTATION)
-        labels = {"agent": request.agent, "flow": request.flow}
-        log = {"agent": request.agent}
-        activity.logger.info("agent %s started", request.agent, extra=log)
-        started = time.monotonic()
-        with tracer.start_as_current_span(
-            f"agent {request.agent}", attributes={**labels, "attempt": info.attempt}
-        ):
-            try:
-                result = await super().execute_activity(input)
-            except Exception as err:
-                meter.create_counter("agentflow.agent.errors", "{error}").add(
-                    1, {**labels, "error.type": getattr(err, "type", None) or type(err).__name__}
-                )
-                activity.logger.warning("agent %s failed: %s", request.agent, err, extra=log)
-                raise
-            finally:
-                elapsed = (time.monotonic() - started) * 1000
-                meter.create_histogram("agentflow.agent.duration", "ms").record(elapsed, labels)
-        activity.logger.info("agent %s completed in %.1f ms", request.agent, elapsed, extra=log)
-        return result
+        with measured_agent(request.agent, request.flow, activity.info().attempt):
+            return await super().execute_activity(input)
+
+
+@contextmanager
+def measured_agent(agent: str, flow: str, attempt: int) -> Iterator[None]:
+    """One attempt of one agent call: the "agent NAME" span (a child of the current span),
+    the duration and error metrics and the started/completed/failed log lines. Used around
+    every agent activity (``_AgentCall``) and every agent inside a batch (activities/batch.py),
+    so an agent is measured the same way wherever it runs. Call it inside an activity."""
+    # Looked up per call: the global providers may be installed after the worker starts.
+    tracer = trace.get_tracer(INSTRUMENTATION)
+    meter = metrics.get_meter(INSTRUMENTATION)
+    labels = {"agent": agent, "flow": flow}
+    log = {"agent": agent, "agent_attempt": attempt}  # in a batch: the agent's own attempt
+    activity.logger.info("agent %s started", agent, extra=log)
+    started = time.monotonic()
+    with tracer.start_as_current_span(f"agent {agent}", attributes={**labels, "attempt": attempt}):
+        try:
+            yield
+        except Exception as err:
+            meter.create_counter("agentflow.agent.errors", "{error}").add(
+                1, {**labels, "error.type": getattr(err, "type", None) or type(err).__name__}
+            )
+            activity.logger.warning("agent %s failed: %s", agent, err, extra=log)
+            raise
+        finally:
+            elapsed = (time.monotonic() - started) * 1000
+            meter.create_histogram("agentflow.agent.duration", "ms").record(elapsed, labels)
+    activity.logger.info("agent %s completed in %.1f ms", agent, elapsed, extra=log)
 
 
 def _agent_call(input: ExecuteActivityInput) -> tuple[AgentInput | None, ExecuteActivityInput]:

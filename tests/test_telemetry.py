@@ -1,10 +1,12 @@
-"""OpenTelemetry: the span tree of a run, no extra spans on replay, agent metrics, config."""
+"""OpenTelemetry: the span tree of a run, no extra spans on replay, agent metrics (agents in a
+batch of local agents too), config."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import opentelemetry.metrics._internal as metrics_internal
 import opentelemetry.trace as trace_api
@@ -51,12 +53,31 @@ def _tree(spans: tuple[ReadableSpan, ...]) -> list[tuple[str, str | None]]:
     )
 
 
+def _traced(client: Client, installed: telemetry.Telemetry) -> Client:
+    """``client`` with the tracing interceptor, as ``connect`` makes it."""
+    config = client.config()
+    config["interceptors"] = installed.interceptors
+    return Client(**config)
+
+
+def _points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    """Data points by metric name."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {
+        metric.name: list(metric.data.data_points)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+
+
 async def test_span_tree_of_a_run_and_no_spans_on_replay(
     client: Client,
     otel: tuple[telemetry.Telemetry, InMemorySpanExporter, InMemoryMetricReader],
 ) -> None:
     installed, exporter, _ = otel
-    traced = Client(**{**client.config(), "interceptors": installed.interceptors})
+    traced = _traced(client, installed)
     config = flow_config(
         "sequential", {"a": "tests.agents:append", "b": "tests.agents:append"},
         sequential_agents=["a", "b"],
@@ -107,14 +128,7 @@ async def test_agent_metrics_count_durations_and_errors(
     )
     async with flow_runner(client, config) as runner:
         await runner.run({"counter_file": str(tmp_path / "calls"), "fail_times": 2})
-    data = reader.get_metrics_data()
-    assert data is not None
-    points = {
-        metric.name: list(metric.data.data_points)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-    }
+    points = _points(reader)
     durations = {p.attributes["agent"]: p.count for p in points["agentflow.agent.duration"]}
     assert durations == {"f": 3, "a": 1}  # one per attempt
     [errors] = points["agentflow.agent.errors"]
@@ -170,3 +184,60 @@ async def test_worker_log_lines_carry_run_agent_and_attempt(
     assert [(a, m.split(" (")[0]) for _, a, _, m in workflow] == [
         ("a", "agent a started"), ("a", "agent a completed"),
     ]  # fmt: skip
+
+
+async def test_agents_in_a_batch_are_measured_one_by_one(
+    client: Client,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    otel: tuple[telemetry.Telemetry, InMemorySpanExporter, InMemoryMetricReader],
+) -> None:
+    """a, f, b are local, so they run as batches (activities/batch.py); r is regular. f fails
+    twice: mid-batch (attempt 1, retried by the workflow in a new batch [f, b]), then first in
+    that batch (attempt 2, retried by Temporal), and succeeds on attempt 3."""
+    installed, exporter, reader = otel
+    traced = _traced(client, installed)
+    config = flow_config(
+        "sequential",
+        {"a": "tests.agents:append", "b": "tests.agents:append",
+         "f": {"handler": "tests.agents:flaky", "retry_attempts": 3},
+         "r": {"handler": "tests.agents:append", "local": False}},
+        sequential_agents=["a", "f", "b", "r"], local_agents=True,
+    )  # fmt: skip
+    caplog.set_level(logging.INFO)
+    async with flow_runner(traced, config) as runner:
+        await runner.run({"counter_file": str(tmp_path / "calls"), "fail_times": 2})
+    spans = exporter.get_finished_spans()
+    by_id = {span.context.span_id: span for span in spans}
+    agents = sorted(
+        (span.name, (span.attributes or {})["attempt"], by_id[span.parent.span_id].name)
+        for span in spans
+        if span.name.startswith("agent ") and span.parent
+    )
+    batch = "RunActivity:run_local_agents"
+    assert agents == [
+        ("agent a", 1, batch), ("agent b", 1, batch),
+        ("agent f", 1, batch), ("agent f", 2, batch), ("agent f", 3, batch),
+        ("agent r", 1, "RunActivity:agent:r"),
+    ]  # fmt: skip
+    assert len([span for span in spans if span.name.startswith("agent ")]) == len(agents)
+    points = _points(reader)
+    durations = {p.attributes["agent"]: p.count for p in points["agentflow.agent.duration"]}
+    assert durations == {"a": 1, "f": 3, "b": 1, "r": 1}  # the batch is not an agent
+    [errors] = points["agentflow.agent.errors"]
+    assert errors.value == 2
+    assert dict(errors.attributes) == {"agent": "f", "flow": "test-sequential",
+                                       "error.type": "ConnectionError"}  # fmt: skip
+    lines = [r.getMessage().split(" (")[0] for r in caplog.records
+             if r.name == "temporalio.activity" and getattr(r, "agent", None) == "f"]  # fmt: skip
+    assert [line.split(" in ")[0] for line in lines] == [
+        "agent f started", "agent f failed: ConnectionError: transient failure 1",
+        "agent f started", "agent f failed: ConnectionError: transient failure 2",
+        "agent f started", "agent f completed",
+    ]  # fmt: skip
+    # The log format's attempt is the agent's own, not its batch activity's.
+    f_records = [r for r in caplog.records if r.name == "temporalio.activity"]
+    f_records = [r for r in f_records if r.__dict__.get("agent") == "f"]
+    for record in f_records:
+        RunContext().filter(record)
+    assert [r.attempt for r in f_records] == [1, 1, 2, 2, 3, 3]
