@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from agentflow.cli import main
 from agentflow.client import Runner
+from agentflow.codec_server import CodecServer, serve
 from agentflow.config import FlowConfig, parse_config
+from agentflow.config.security import SecurityConfig
 from agentflow.devserver import dev_server_args, temporal_binary
 from agentflow.worker import build_worker
 
@@ -97,3 +100,17 @@ async def flow_runner(
     """A Runner for ``config`` with its own worker."""
     async with running_worker(client, config, **worker_options) as task_queue:
         yield Runner(config, client, task_queue)
+
+
+@contextlib.contextmanager
+def codec_server(security: SecurityConfig) -> Iterator[CodecServer]:
+    """``agentflow codec-server`` for ``security`` on a free port of 127.0.0.1, in a thread."""
+    server = serve(security, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -12,7 +12,6 @@ import base64
 import binascii
 import contextlib
 import json
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -34,13 +33,13 @@ from agentflow.codec import (
     new_key_entry,
     parse_keys,
 )
-from agentflow.codec_server import CodecServer, serve
+from agentflow.codec_server import CodecServer
 from agentflow.config import FlowConfig, SecurityConfig, parse_config
 from agentflow.devserver import DevServer, temporal_binary
 from agentflow.errors import ConfigError
 from agentflow.replay import replay_runs
 from agentflow.temporal import connect_flow
-from tests.conftest import REPO, cli, running_worker
+from tests.conftest import REPO, cli, codec_server, running_worker
 
 REVEAL = "tests.test_encryption:reveal"
 FAILS = "tests.test_encryption:fails_with_secret"
@@ -271,19 +270,8 @@ async def test_trace_reads_encrypted_runs_and_their_errors_with_the_config(
 @pytest.fixture
 def codec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CodecServer]:
     monkeypatch.delenv("AGENTFLOW_CODEC_TOKEN", raising=False)
-    yield from _serving(SecurityConfig(key_file=_key_file(tmp_path / "keys", "k1")))
-
-
-def _serving(security: SecurityConfig) -> Iterator[CodecServer]:
-    server = serve(security, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with codec_server(SecurityConfig(key_file=_key_file(tmp_path / "keys", "k1"))) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _request(
@@ -342,7 +330,7 @@ def test_codec_server_with_a_token_requires_it(
 ) -> None:
     monkeypatch.setenv("UI_TOKEN", "t0ken")
     security = SecurityConfig(key_file=_key_file(tmp_path / "keys", "k1"), token_env="UI_TOKEN")
-    for server in _serving(security):
+    with codec_server(security) as server:
         body = {"payloads": [PLAIN]}
         assert _request(server, "/decode", body)[0] == 401
         assert _request(server, "/decode", body, Authorization="Bearer wrong")[0] == 401
@@ -361,7 +349,7 @@ async def test_temporal_cli_decodes_a_run_through_the_codec_server(
                      {"encrypt": True, "key_file": key_file}, a=REVEAL)  # fmt: skip
     _, workflow_id = await _run(config, {"secret": secret})
     monkeypatch.setenv("CODEC_TOKEN", "t0ken")
-    for server in _serving(SecurityConfig(key_file=key_file, token_env="CODEC_TOKEN")):
+    with codec_server(SecurityConfig(key_file=key_file, token_env="CODEC_TOKEN")) as server:
         shown = await _raw_history(address, workflow_id, "--codec-endpoint", server.url,
                                    "--codec-auth", "Bearer t0ken")  # fmt: skip
         assert f"OUT-{secret}" in _readable(shown)

@@ -17,7 +17,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,12 +28,10 @@ import websockets
 
 from agentflow.client import Runner
 from agentflow.codec import new_key_entry
-from agentflow.codec_server import CodecServer, serve
-from agentflow.config import FlowConfig
 from agentflow.devserver import DevServer
 from agentflow.errors import FlowFailedError
 from agentflow.temporal import connect_flow
-from tests.conftest import REPO, flow_config, running_worker
+from tests.conftest import REPO, codec_server, flow_config, running_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = REPO / ".agentflow" / "ui-screenshot.png"
@@ -57,18 +54,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def _codec_server(config: FlowConfig) -> Iterator[CodecServer]:
-    server = serve(config.security, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager
@@ -167,7 +152,7 @@ async def test_ui_shows_a_decrypted_run_and_its_agents_by_name(
                 "temporal": {"address": f"127.0.0.1:{port}"}},
     )  # fmt: skip
     marker = f"plaintext-{uuid.uuid4().hex[:12]}"
-    with _codec_server(config) as codec:
+    with codec_server(config.security) as codec:
         server = DevServer(port=port, ui_port=ui_port, db=tmp_path / "temporal.db",
                            ui_codec_endpoint=codec.url, log=tmp_path / "server.log")  # fmt: skip
         with server:
