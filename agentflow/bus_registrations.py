@@ -58,9 +58,8 @@ async def registrations(client: Client) -> dict[str, Registration]:
     except WorkflowQueryFailedError as err:  # its workflow task failing, say
         why = str(err)
     log.warning(
-        "the bus registry did not answer its query in %gs (%s); reading its registrations "
-        "from its history instead (its sticky worker may have died, or no bus worker polls "
-        "task queue 'agentflow-bus')",
+        "the bus registry did not answer its query within %gs (%s); reading its "
+        "registrations from its history instead",
         REGISTRY_QUERY_SECONDS, why,
     )  # fmt: skip
     await _unstick(client)
