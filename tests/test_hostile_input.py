@@ -217,12 +217,25 @@ def _loaded(config: FlowConfig, path: str) -> Any:
     return loaded
 
 
+def _without(path: str) -> dict[str, Any]:
+    """BASE_CONFIG with ``path``'s table present (as the file has it) but the key left out."""
+    raw = _with(BASE_CONFIG, path, None)
+    parts = path.split(".")
+    if parts[0] == "agents":
+        parts.insert(1, "a")
+    table = raw
+    for part in parts[:-1]:
+        table = table[part]
+    del table[parts[-1]]
+    return raw
+
+
 def _accepted_unchanged(config: FlowConfig, path: str, kind: type, value: Any) -> None:
     if isinstance(value, Token):
         value = tomllib.loads(f"v = {value}")["v"]
     assert type(value) is kind or (kind is float and type(value) is int), (path, value)
     if value == 0 and path.rsplit(".", 1)[-1] in ZERO_MEANS_DEFAULT:
-        value = _loaded(parse_config(BASE_CONFIG), path)  # as if the key were left out
+        value = _loaded(parse_config(_without(path)), path)  # as if the key were left out
     assert _loaded(config, path) == value
 
 
@@ -266,6 +279,7 @@ def _owners(config: FlowConfig, path: str) -> list[Any]:
 @example(field=("logging.max_size", int), value=0.0)  # a count: 0.0 is a wrong type
 @example(field=("logging.max_size", int), value=0)  # AgenticGoKit's "not set"
 @example(field=("runtime.timeout_seconds", float), value=Token("1e-400"))  # 0.0: "not set"
+@example(field=("llm.timeout_seconds", float), value=0.0)  # a table the base config lacks
 def test_config_numbers_are_refused_or_taken_by_temporal(
     tmp_path_factory: pytest.TempPathFactory, field: tuple[str, type], value: Any
 ) -> None:
