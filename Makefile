@@ -3,16 +3,37 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Every version `make setup` installs, pinned (pip-tools writes it: `make lock`). The ranges
+# in pyproject.toml stay what users of the library get; this file is what the suite ran with.
+LOCK   := constraints.txt
 
-.PHONY: setup demo test ui-test lint bench clean
+.PHONY: setup demo test ui-test lint bench clean lock upgrade drift
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# pip-tools in a venv of its own, so it never decides what the project's venv holds.
+TOOLS := .venv-tools
+$(TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet pip-tools
+
+# Re-pin after a change to pyproject.toml's ranges (keeps every pin the ranges still allow).
+lock: $(TOOLS)/bin/pip-compile
+	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --extra dev \
+	  --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	  --output-file $(LOCK) $(PIP_COMPILE_ARGS) pyproject.toml
+
+# Move every pin to the newest release the ranges allow, reinstall, and run the whole suite:
+# commit constraints.txt only when it passes.
+upgrade:
+	$(MAKE) lock PIP_COMPILE_ARGS=--upgrade
+	rm -f $(STAMP)
+	$(MAKE) test
 
 demo: setup
 	$(BIN)/agentflow demo --config agentflow.toml --input @examples/demo_input.json
@@ -31,6 +52,15 @@ PYTEST_WORKERS ?= 2
 
 test: setup $(NPM_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# What a user who installs today gets: the newest allowed versions, unpinned, in a scratch
+# venv, against the tests that talk to LLM providers and MCP servers (the parts that move).
+DRIFT := .venv-drift
+drift: $(NPM_STAMP)
+	rm -rf $(DRIFT) && $(PYTHON) -m venv $(DRIFT)
+	$(DRIFT)/bin/python -m pip install --quiet --upgrade -e '.[dev]'
+	$(DRIFT)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	  tests/test_llm*.py tests/test_mcp.py $(PYTEST_ARGS)
 
 # The Temporal UI screenshot test needs Debian's chromium, which `make test` does not install
 # (about a minute of apt on a clean machine); without it that test skips. This installs it
@@ -51,4 +81,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info tests/mcp/node_modules
+	rm -rf $(VENV) $(TOOLS) $(DRIFT) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info tests/mcp/node_modules

@@ -38,6 +38,7 @@ from pydantic_ai.toolsets import ExternalToolset
 from temporalio.exceptions import ApplicationError
 
 from activities.llm_models import as_failure, config_error, model_for, settings_for
+from activities.llm_notices import log_once, probe, quietly
 from activities.llm_tools import tool_call, tool_definitions
 from agentflow.config.llm import ResolvedLLM, merge_llm
 from agentflow.llm_turn import LLMReply, LLMTurn, ToolReturn
@@ -57,27 +58,31 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
     output, check = _output_type(agent, spec.output_schema, registry)
     definitions, sources = await tool_definitions(request, registry)
     outputs: list[Any] = [output, DeferredToolRequests] if definitions else [output]
-    model = Agent(
-        model_for(agent, llm),
+    model = model_for(agent, llm)
+    notices = probe(model, settings := settings_for(llm))
+    log_once(agent, model, notices)
+    chat = Agent(
+        model,
         output_type=outputs,
         instructions=spec.system_prompt or None,
         toolsets=[ExternalToolset(definitions)] if definitions else None,
         retries={"output": OUTPUT_RETRIES},
-        model_settings=settings_for(llm),
+        model_settings=notices.kept(settings),
     )
     if check is not None:
-        model.output_validator(check)
+        chat.output_validator(check)
     turn = request.turn
     try:
         async with token_stream(agent, event_id=request.event.id) as push:
-            if turn is None:
-                result = await model.run(_prompt(state), event_stream_handler=_texts_to(push))
-            else:
-                result = await model.run(
-                    message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
-                    deferred_tool_results=_results(turn.returns),
-                    event_stream_handler=_texts_to(push),
-                )
+            with quietly():  # what the provider warns of, the probe has said
+                if turn is None:
+                    result = await chat.run(_prompt(state), event_stream_handler=_texts_to(push))
+                else:
+                    result = await chat.run(
+                        message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
+                        deferred_tool_results=_results(turn.returns),
+                        event_stream_handler=_texts_to(push),
+                    )
     except ApplicationError:
         raise
     except Exception as err:

@@ -82,13 +82,14 @@ def model_for(agent: str, llm: ResolvedLLM) -> Model:
     if model is None:
         if len(_models) >= MAX_CACHED_MODELS:
             _models.clear()
-        model = _models[cache_key] = _build(agent, llm, name, base_url, api_key)
+        model = _models[cache_key] = build_model(agent, llm, name, base_url, api_key)
     return model
 
 
-def _build(
+def build_model(
     agent: str, llm: ResolvedLLM, name: str, base_url: str | None, api_key: str | None
 ) -> Model:
+    """A new pydantic-ai model (``model_for`` keeps one per setting)."""
     # Imported per kind: each pulls in its own SDK.
     if llm.kind == "mock":
         from pydantic_ai.models.test import TestModel

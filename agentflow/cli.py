@@ -140,6 +140,11 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.config}: ok: flow {config.name!r}, mode {config.mode}, "
         f"{len(config.enabled_agents())} enabled agents"
     )
+    if any(config.is_llm_agent(agent) for agent in config.enabled_agents()):
+        from activities.llm_notices import flow_notices  # imports the providers' SDKs
+
+        for line in flow_notices(config):
+            print(f"agentflow: warning: {line}", file=sys.stderr)
     return EXIT_OK
 
 

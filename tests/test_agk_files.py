@@ -229,3 +229,21 @@ def test_zero_timeouts_mean_the_default(tmp_path: Path) -> None:
     assert config.agents["a"].timeout_seconds == 60 and config.orchestration.timeout_seconds == 300
     resolved = resolve_llm(config, "a")
     assert resolved is not None and resolved.timeout_seconds == 120
+
+
+def test_validate_names_a_model_its_provider_deprecated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """researchAgent.toml keeps its gpt-4: validate passes and says, once per agent, that
+    OpenAI deprecated it and what it recommends instead."""
+    from agentflow.cli import main
+
+    assert main(["validate", "--config", str(AGK / "researchAgent.toml")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{AGK / 'researchAgent.toml'}: ok:")
+    lines = err.splitlines()
+    assert [line.split("'")[1] for line in lines] == ["researcher", "analyzer", "synthesizer"]
+    for line in lines:
+        assert line.startswith("agentflow: warning: agent ")
+        assert "model 'gpt-4' (openai): Model 'openai:gpt-4' is deprecated" in line
+        assert "It recommends" in line

@@ -84,7 +84,7 @@ PROVIDERS = {
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 async def test_two_llm_agents_in_sequence(
-    client: Client, llm_server: FakeLLM, provider: str
+    client: Client, llm_server: FakeLLM, provider: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     table, path, key_header = PROVIDERS[provider]
     kind = table.get("type", provider)
@@ -102,7 +102,16 @@ async def test_two_llm_agents_in_sequence(
     assert [r["path"] for r in llm_server.requests] == [path, path]
     writer, critic = llm_server.requests
     assert writer["model"] == ("gemma-deploy" if provider == "azure" else "gemma3:1b")
-    assert writer["temperature"] == 0.2
+    notices = [r.getMessage() for r in caplog.records if r.name == "agentflow.llm"]
+    if provider == "anthropic":  # the current API version takes no sampling settings
+        assert "temperature" not in writer
+        for agent in ("writer", "critic"):  # once each, naming agent, model, setting and fix
+            [line] = [n for n in notices if n.startswith(f"agent {agent!r}")]
+            assert "model 'gemma3:1b' (anthropic)" in line and "['temperature']" in line
+            assert "anthropic-version: 2023-06-01" in line
+    else:
+        assert writer["temperature"] == 0.2
+        assert notices == []
     assert 50 in (writer.get("max_tokens"), writer.get("max_completion_tokens"))
     if key_header:
         assert key_header in writer["headers"] and "sk-test-123" in writer["headers"][key_header]

@@ -20,7 +20,7 @@ def fake() -> Iterator[FakeLLM]:
 
 
 async def test_agenticgokit_flow_files_run(
-    client: Client, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+    client: Client, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-agk-test")  # researchAgent's ${OPENAI_API_KEY}
     configs = {name: agk_config(name, fake.url("openai")) for name in FLOW_FILES}
@@ -38,3 +38,9 @@ async def test_agenticgokit_flow_files_run(
             assert result.usage is not None and result.usage.requests == len(agents), name
             expected = "gpt-4" if name.startswith("research") else "smollm2:latest"
             assert {r["model"] for r in fake.requests} >= {expected}, name
+    # gpt-4 is deprecated by OpenAI: the worker says so once per agent, and the agent runs.
+    deprecated = [r.getMessage() for r in caplog.records
+                  if r.name == "agentflow.llm" and "deprecated" in r.getMessage()]  # fmt: skip
+    assert deprecated and all("model 'gpt-4' (openai)" in line for line in deprecated)
+    assert all("It recommends" in line for line in deprecated)
+    assert len(deprecated) == len(set(deprecated))
