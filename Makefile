@@ -36,7 +36,7 @@ upgrade:
 	$(MAKE) test
 
 demo: setup
-	$(BIN)/agentflow demo --config agentflow.toml --input @examples/demo_input.json
+	$(BIN)/agentflow demo
 
 # The MCP servers the tests start (server-everything from npm, pinned by the lock file):
 # installed here, into tests/mcp/node_modules, so nothing downloads while tests run.

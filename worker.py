@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from agentflow.cli import entrypoint
+from agentflow.cli.main import entrypoint
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["worker"]

@@ -1,5 +1,5 @@
 """All I/O of agentflow lives here: the agent activity and the LLM providers it may call."""
 
-from activities.agent import AgentActivities
+from agentflow.activities.agent import AgentActivities
 
 __all__ = ["AgentActivities"]

@@ -8,13 +8,12 @@ retry can fix them and an unbounded retry would hide the failure.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import reprlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pydantic
@@ -23,13 +22,15 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from activities.approvals import approved_event, asked_output
-from activities.hooks import call, run_callbacks
-from agentflow.activity_types import agent_of
+from agentflow.activities.approvals import approved_event, asked_output
+from agentflow.activities.heartbeat import heartbeating
+from agentflow.activities.hooks import call, run_callbacks
+from agentflow.activities.registry import AgentRegistry
+from agentflow.activities.tokens import announce_retry
+from agentflow.client.payloads import stored_payload_limit
 from agentflow.errors import ApprovalRequired, FatalError
 from agentflow.limits import MAX_MESSAGE_CHARS, data_problem, shorten
-from agentflow.llm_turn import LLMReply
-from agentflow.models import (
+from agentflow.models.flow import (
     AgentInput,
     AgentOutput,
     AgentResult,
@@ -39,9 +40,8 @@ from agentflow.models import (
     HookOutput,
     State,
 )
-from agentflow.payloads import stored_payload_limit
-from agentflow.registry import AgentRegistry
-from agentflow.tokens import announce_retry
+from agentflow.models.llm import LLMReply
+from agentflow.names import RUN_AGENT, RUN_HOOKS, agent_of
 
 # Temporal rejects payloads over 2 MB (blob size limit); fail before sending one.
 MAX_STATE_BYTES = 2 * 1024 * 1024 - 64 * 1024
@@ -70,7 +70,7 @@ class AgentActivities:
         self._registry = registry
         self._executor = executor
 
-    @activity.defn(name="run_agent")
+    @activity.defn(name=RUN_AGENT)
     async def run_agent(self, request: AgentInput) -> AgentOutput:
         info = activity.info()
         started_at = datetime.now(timezone.utc)
@@ -79,7 +79,7 @@ class AgentActivities:
         state = request.state.clone()
         # Watchers see Temporal's retries (regular agents only: agentflow/tokens.py says why).
         await announce_retry(request.agent, request.event.id, attempt=agent_attempt())
-        async with _short_failures(), _heartbeating(info.heartbeat_timeout):
+        async with _short_failures(), heartbeating(info.heartbeat_timeout):
             # An LLM agent's later model steps (request.turn) go on with the hooked state.
             if hooks and hooks.before_agent_run and request.turn is None:
                 state = await self._agent_hooks(
@@ -142,7 +142,7 @@ class AgentActivities:
             )
         return await self.run_agent(agent_request(args))
 
-    @activity.defn(name="run_hooks")
+    @activity.defn(name=RUN_HOOKS)
     async def run_hooks(self, request: HookInput) -> HookOutput:
         """An event hook point (before/after_event_handling): its callbacks, in order."""
         args = CallbackArgs(hook=request.hook, event=request.event, state=request.state,
@@ -184,7 +184,7 @@ class AgentActivities:
         path = request.spec.handler
         if path is None:
             # Imported when an LLM agent first runs: workers of flows without any start faster.
-            from activities.llm import call_llm
+            from agentflow.activities.llm import call_llm
 
             return await call_llm(request, state, self._registry)
         handler = self._registry.get(path)
@@ -344,27 +344,6 @@ async def _short_failures() -> AsyncIterator[None]:
 
 def _fatal(agent: str, why: str) -> ApplicationError:
     return ApplicationError(f"agent {agent!r} {why}", type="AgentConfigError", non_retryable=True)
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(timeout: timedelta | None) -> AsyncIterator[None]:
-    """Heartbeat while the handler runs, so a crashed worker's attempt is retried promptly."""
-    if not timeout:
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(timeout.total_seconds() / 3)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 __all__ = ["AgentActivities", "Event", "output_state"]

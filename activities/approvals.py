@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pydantic_core
 from temporalio.exceptions import ApplicationError
 
-from agentflow.approval_models import MAX_APPROVAL_DATA_BYTES, MAX_REASON_CHARS, ApprovalAsk
 from agentflow.errors import ApprovalRequired
 from agentflow.limits import data_problem, shorten
-from agentflow.models import AgentInput, AgentOutput, Event
+from agentflow.models.approval import MAX_APPROVAL_DATA_BYTES, MAX_REASON_CHARS, ApprovalAsk
+from agentflow.models.flow import AgentInput, AgentOutput, Event
 
 
 def approved_event(request: AgentInput) -> Event:

@@ -15,12 +15,11 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agent import BATCH_ATTEMPT, AgentActivities
-from agentflow.batch_models import BatchFailure, BatchInput, BatchOutput
-from agentflow.models import AgentInput, AgentOutput
-from agentflow.telemetry import measured_agent
-
-LOCAL_BATCH = "run_local_agents"
+from agentflow.activities.agent import BATCH_ATTEMPT, AgentActivities
+from agentflow.activities.metrics import measured_agent
+from agentflow.models.batch import BatchFailure, BatchInput, BatchOutput
+from agentflow.models.flow import AgentInput, AgentOutput
+from agentflow.names import LOCAL_BATCH
 
 
 class LocalBatch:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from agentflow.bus import PUBLISH_ACTIVITY, PublishRequest
-from agentflow.bus_client import publish
+from agentflow.client.bus import publish
+from agentflow.models.bus import PublishRequest
+from agentflow.names import PUBLISH_ACTIVITY
 
 
 @activity.defn(name=PUBLISH_ACTIVITY)

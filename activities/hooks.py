@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 from temporalio.exceptions import ApplicationError
 
+from agentflow.activities.registry import AgentRegistry
 from agentflow.errors import FatalError
-from agentflow.models import CallbackArgs, Event, State
-from agentflow.registry import AgentRegistry
+from agentflow.models.flow import CallbackArgs, Event, State
 
 
 class HookVerdict(NamedTuple):

@@ -37,15 +37,15 @@ from pydantic_ai.tools import RunContext
 from pydantic_ai.toolsets import ExternalToolset
 from temporalio.exceptions import ApplicationError
 
-from activities.llm_models import as_failure, config_error, model_for, settings_for
-from activities.llm_notices import log_once, probe, quietly
-from activities.llm_tools import tool_call, tool_definitions
+from agentflow.activities.llm_models import as_failure, config_error, model_for, settings_for
+from agentflow.activities.llm_notices import log_once, probe, quietly
+from agentflow.activities.llm_tools import tool_call, tool_definitions
+from agentflow.activities.registry import AgentRegistry
+from agentflow.activities.tokens import token_stream
 from agentflow.config.llm import ResolvedLLM, merge_llm
-from agentflow.llm_turn import LLMReply, LLMTurn, ToolReturn
-from agentflow.models import AgentInput, State
-from agentflow.registry import AgentRegistry
-from agentflow.tokens import token_stream
-from agentflow.usage import Usage
+from agentflow.models.flow import AgentInput, State
+from agentflow.models.llm import LLMReply, LLMTurn, ToolReturn
+from agentflow.models.usage import Usage
 
 # How often a reply that does not fit output_schema goes back to the model with the reason.
 OUTPUT_RETRIES = 2

@@ -30,9 +30,10 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from temporalio.exceptions import ApplicationError
 
-from activities.llm_models import NO_KEY, build_model, settings_for
+from agentflow.activities.llm_models import NO_KEY, build_model, settings_for
 from agentflow.config import FlowConfig
-from agentflow.config.llm import MissingVariable, expand_env, resolve_llm
+from agentflow.config.llm import MissingVariable, expand_env
+from agentflow.config.resolve import resolve_llm
 
 log = logging.getLogger("agentflow.llm")
 

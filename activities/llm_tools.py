@@ -22,14 +22,15 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.agent import _heartbeating
-from activities.hooks import run_agent_error
+from agentflow.activities.heartbeat import heartbeating
+from agentflow.activities.hooks import run_agent_error
+from agentflow.activities.registry import AgentRegistry
 from agentflow.errors import FatalError
 from agentflow.limits import shorten
-from agentflow.llm_tool_input import ToolCallInput
-from agentflow.llm_turn import ToolCall, ToolInput, ToolOutput, ToolReturn, ToolSource
-from agentflow.models import AgentInput
-from agentflow.registry import AgentRegistry
+from agentflow.models.flow import AgentInput
+from agentflow.models.llm import ToolCall, ToolInput, ToolOutput, ToolReturn, ToolSource
+from agentflow.models.tool_input import ToolCallInput
+from agentflow.names import RUN_TOOL
 
 if TYPE_CHECKING:  # pydantic-ai is imported when a tool is first used: workers start faster
     from pydantic_ai import Tool
@@ -73,7 +74,7 @@ async def tool_definitions(
             raise _not_registered(agent, path)
         add(_python_tool(path, function).tool_def, ("python", path))
     if request.mcp is not None:
-        from agentflow import mcp
+        from agentflow.activities.mcp import tools as mcp
 
         try:
             for server, definition in await mcp.flow_tools(request.mcp):
@@ -95,7 +96,7 @@ class ToolActivities:
         self._registry = registry if registry is not None else AgentRegistry()
         self._executor = executor
 
-    @activity.defn(name="run_tool")
+    @activity.defn(name=RUN_TOOL)
     async def run_tool(self, request: ToolCallInput) -> ToolOutput:
         try:
             return await self._run(request)
@@ -117,7 +118,7 @@ class ToolActivities:
         call = request.call
         try:
             # Heartbeats, so a dead worker's call is retried elsewhere within its timeout.
-            async with _heartbeating(activity.info().heartbeat_timeout):
+            async with heartbeating(activity.info().heartbeat_timeout):
                 if call.source == "mcp":
                     content = await self._mcp(request)
                 else:
@@ -169,7 +170,7 @@ class ToolActivities:
         return await loop.run_in_executor(self._executor, functools.partial(function, **args))
 
     async def _mcp(self, request: ToolInput) -> Any:
-        from agentflow import mcp
+        from agentflow.activities.mcp import tools as mcp
 
         call = request.call
         if request.server is None:

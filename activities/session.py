@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-SESSION_CHECKPOINT = "session_checkpoint"
+from agentflow.names import SESSION_CHECKPOINT
 
 
 @activity.defn(name=SESSION_CHECKPOINT)

@@ -2,25 +2,39 @@
 
 Handlers import ``Event``, ``State`` and ``FatalError`` from here; applications use
 ``Runner`` to start flows and ``AgentflowPlugin`` to add agentflow to their own workers.
+
+The packages, top to bottom (each imports only those below it; docs/architecture.md):
+``cli`` → ``inspect`` → ``worker`` → ``workflows`` | ``activities`` → ``client`` →
+``models`` → ``config``, with ``names``, ``errors`` and ``limits`` under them all.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from temporalio import workflow
 
-from agentflow.config import FlowConfig, load_config
-from agentflow.errors import AgentflowError, ConfigError, FatalError, FlowFailedError
-from agentflow.models import AgentResult, CallbackArgs, Event, FlowResult, State
-
-if TYPE_CHECKING:
-    from agentflow.client import FlowHandle, Runner
-    from agentflow.sessions import EmitHandle, EventDeadLetteredError
-    from agentflow.temporal import AgentflowPlugin
+# The workflows live in agentflow.workflows, so Temporal's sandbox runs this file anew for
+# every workflow run. Passed through, these imports take the worker's modules: the run sees
+# the same classes as the worker, and the library is not imported once per run.
+with workflow.unsafe.imports_passed_through():
+    from agentflow.client.runner import FlowHandle, Runner
+    from agentflow.client.sessions import EmitHandle, EventDeadLetteredError, new_event
+    from agentflow.config import FlowConfig, load_config
+    from agentflow.errors import AgentflowError, ApprovalRequired, ConfigError, FatalError
+    from agentflow.models.flow import (
+        AgentResult,
+        CallbackArgs,
+        Event,
+        FlowFailedError,
+        FlowResult,
+        State,
+    )
+    from agentflow.worker.plugin import AgentflowPlugin
 
 __all__ = [
     "AgentResult",
     "AgentflowError",
     "AgentflowPlugin",
+    "ApprovalRequired",
     "CallbackArgs",
     "ConfigError",
     "EmitHandle",
@@ -34,18 +48,5 @@ __all__ = [
     "Runner",
     "State",
     "load_config",
+    "new_event",
 ]
-
-_LAZY = {"Runner": "agentflow.client", "FlowHandle": "agentflow.client",
-         "AgentflowPlugin": "agentflow.temporal", "EmitHandle": "agentflow.sessions",
-         "EventDeadLetteredError": "agentflow.sessions"}  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    # The client and plugin import the workflows package, which imports this package's
-    # models: loading them lazily keeps handler and workflow imports light and acyclic.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'agentflow' has no attribute {name!r}")

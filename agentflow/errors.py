@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # models import config, which imports this module
-    from agentflow.models import FlowResult
+from typing import Any
 
 
 class AgentflowError(Exception):
@@ -33,11 +30,3 @@ class ApprovalRequired(AgentflowError):
         super().__init__(reason)
         self.reason = reason
         self.data = dict(data or {})
-
-
-class FlowFailedError(AgentflowError):
-    """A flow run that ended in failure; ``result`` holds what was done before it failed."""
-
-    def __init__(self, message: str, result: FlowResult) -> None:
-        super().__init__(message)
-        self.result = result

@@ -145,3 +145,7 @@ def _path(parents: list[tuple[int, str | int]], node: int, last: str | int | Non
         parts[6:-3] = [f"…({len(parts) - 9} more)…"]
     root = str(parents[0][1])
     return (root + "".join(parts)).removeprefix(".") or "(top level)"
+
+
+# The config snapshot travels in every workflow and activity input, beside the event and state.
+MAX_SNAPSHOT_BYTES = 256 * 1024

@@ -21,7 +21,7 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.devserver import dev_server_args, temporal_binary
+from agentflow.cli.devserver import dev_server_args, temporal_binary
 from bench import bus, llm, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results

@@ -26,21 +26,21 @@ from typing import Any, NamedTuple
 
 from temporalio.client import Client
 
-from agentflow.bus import (
+from agentflow.client.bus import client_request, forget, publish
+from agentflow.client.runner import FlowHandle, Runner
+from agentflow.client.sessions import event_outcome, session_view
+from agentflow.config import FlowConfig, parse_config
+from agentflow.errors import AgentflowError
+from agentflow.models.bus import (
     PublishRequest,
     Subscriber,
     delivery_event_id,
     delivery_session,
     subscribers_of,
 )
-from agentflow.bus_client import client_request, forget, publish
-from agentflow.client import FlowHandle, Runner
-from agentflow.config import FlowConfig, parse_config
-from agentflow.errors import AgentflowError
-from agentflow.events import session_workflow_id
-from agentflow.models import Event, State
-from agentflow.sessions import event_outcome, session_view
-from agentflow.worker import serving
+from agentflow.models.flow import Event, State
+from agentflow.names import session_workflow_id
+from agentflow.worker.serve import serving
 from bench.systems import REPO, AgentflowSystem
 from bench.workloads import p95
 

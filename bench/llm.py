@@ -34,9 +34,9 @@ from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, parse_config
-from agentflow.worker import build_worker
+from agentflow.worker.serve import build_worker
 from bench.systems import REPO
 from bench.workloads import Metrics, p95
 from tests.llm_server import Answer, Calls, FakeLLM, Text

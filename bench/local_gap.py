@@ -24,7 +24,7 @@ from typing import Any
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from agentflow.sandbox import AgentflowSandboxRunner
+from agentflow.worker.sandbox import AgentflowSandboxRunner
 from bench import workloads as w
 from bench.__main__ import start_server
 from bench.report import Report, load

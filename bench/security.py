@@ -21,9 +21,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agentflow.codec import new_key_entry
+from agentflow.client.codec import new_key_entry
+from agentflow.client.connection import connect, data_converter
 from agentflow.config import PayloadsConfig, SecurityConfig, TemporalConfig
-from agentflow.temporal import connect, data_converter
 from bench import workloads as w
 from bench.__main__ import start_server
 from bench.report import load

@@ -26,8 +26,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agentflow import Event, State
-from agentflow.client import Runner
-from agentflow.worker import build_worker
+from agentflow.client.runner import Runner
+from agentflow.worker.serve import build_worker
 from bench.systems import REPO, flow_config
 from bench.workloads import AGENTS, Metrics, p95
 
@@ -49,10 +49,10 @@ def _config() -> Any:
 @contextlib.asynccontextmanager
 async def _workers(client: Client) -> AsyncIterator[tuple[Runner, Runner]]:
     """Runners of the same flow: on a worker as shipped, and on one without streaming."""
-    from activities.agent import AgentActivities
-    from agentflow.registry import AgentRegistry
-    from agentflow.sandbox import faster_sandbox
-    from agentflow.telemetry import AgentCallInterceptor
+    from agentflow.activities.agent import AgentActivities
+    from agentflow.activities.registry import AgentRegistry
+    from agentflow.worker.sandbox import faster_sandbox
+    from agentflow.worker.telemetry import AgentCallInterceptor
     from bench.unstreamed import UnstreamedSequentialFlow
 
     config = _config()

@@ -20,12 +20,12 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
+from agentflow.client.sessions import EmitHandle
 from agentflow.config import FlowConfig, parse_config
-from agentflow.models import Event, State
-from agentflow.sessions import EmitHandle
-from agentflow.trace import run_histories
-from agentflow.worker import build_worker
+from agentflow.inspect.trace.read import run_histories
+from agentflow.models.flow import Event, State
+from agentflow.worker.serve import build_worker
 from bench.agents import HANDLERS, SLEEP_SECONDS
 from bench.raw import RAW_WORKFLOWS, RawFanOut, RawInput, RawLoop, RawSequential, raw_step
 from bench.raw_session import RawEvent, RawSession

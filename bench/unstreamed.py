@@ -6,10 +6,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import FlowInput, FlowResult
-    from workflows import sequential
-    from workflows._event import handle_event
-    from workflows._steps import FlowRun
+    from agentflow.models.flow import FlowInput, FlowResult
+    from agentflow.workflows import sequential
+    from agentflow.workflows._event import handle_event
+    from agentflow.workflows._steps import FlowRun
 
 
 @workflow.defn(name="SequentialFlow")

@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from agentflow.errors import FlowFailedError
+from agentflow.models.flow import FlowFailedError
 from bench import calls
 from bench.systems import AgentflowSystem, SessionSystem, System, history_sizes
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from agentflow.bus import BUS_FLOW, SHARDS
+from agentflow.client.sessions import session_view
 from agentflow.errors import AgentflowError
-from agentflow.events import SessionCounts, SessionView
-from agentflow.sessions import session_view
+from agentflow.models.bus import SHARDS
+from agentflow.models.session import SessionCounts, SessionView
+from agentflow.names import BUS_FLOW
 
 
 @dataclass

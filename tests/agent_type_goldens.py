@@ -15,9 +15,9 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig
-from agentflow.errors import FlowFailedError
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import flow_config, running_worker
 
 AGENT_TYPE_HISTORIES = Path(__file__).parent / "histories" / "agent_types"

@@ -12,9 +12,10 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
-from agentflow.approval_models import APPROVALS_QUERY, DECIDE_UPDATE, Approval, ApprovalDecision
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig
+from agentflow.models.approval import Approval, ApprovalDecision
+from agentflow.names import APPROVALS_QUERY, DECIDE_UPDATE
 from tests.conftest import flow_config, running_worker
 
 APPROVAL_GOLDENS = ("approval",)

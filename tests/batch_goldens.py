@@ -10,9 +10,9 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig
-from agentflow.events import session_workflow_id
+from agentflow.names import session_workflow_id
 from tests.conftest import flow_config, running_worker
 
 BATCH_HISTORIES = Path(__file__).parent / "histories" / "batches"

@@ -9,19 +9,12 @@ import asyncio
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.bus import (
-    BUS_FLOW,
-    REGISTRY_WORKFLOW_ID,
-    PublishRequest,
-    delivery_session,
-    shard_session,
-    subscribers_of,
-)
-from agentflow.bus_client import session_counts
-from agentflow.client import Runner
+from agentflow.client.bus import session_counts
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, parse_config
-from agentflow.events import session_workflow_id
-from agentflow.worker import serving
+from agentflow.models.bus import PublishRequest, delivery_session, shard_session, subscribers_of
+from agentflow.names import BUS_FLOW, REGISTRY_WORKFLOW_ID, session_workflow_id
+from agentflow.worker.serve import serving
 from tests.conftest import REPO
 
 BUS_GOLDENS = ("bus_publisher", "bus_shard", "bus_shard_denied", "bus_delivery", "bus_registry")

@@ -15,13 +15,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.cli import main
-from agentflow.client import Runner
-from agentflow.codec_server import CodecServer, serve
+from agentflow.cli.codec_server import CodecServer, serve
+from agentflow.cli.devserver import dev_server_args, temporal_binary
+from agentflow.cli.main import main
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, parse_config
 from agentflow.config.security import SecurityConfig
-from agentflow.devserver import dev_server_args, temporal_binary
-from agentflow.worker import build_worker
+from agentflow.worker.serve import build_worker
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import parse_config
 from tests.conftest import REPO, running_worker
 from tests.llm_server import Calls, FakeLLM

@@ -8,9 +8,9 @@ import uuid
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
-from agentflow.worker import build_worker
+from agentflow.worker.serve import build_worker
 from tests.conftest import REPO
 
 NESTED_GOLDENS = ("nested",)

@@ -14,9 +14,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.client import Runner
-from agentflow.devserver import dev_server_args, temporal_binary
-from agentflow.errors import FlowFailedError
+from agentflow.cli.devserver import dev_server_args, temporal_binary
+from agentflow.client.runner import Runner
+from agentflow.models.flow import FlowFailedError
 from tests.agent_type_goldens import AGENT_TYPE_GOLDENS, record_agent_type_goldens
 from tests.approval_goldens import APPROVAL_GOLDENS, record_approval_goldens
 from tests.batch_goldens import BATCH_GOLDENS, record_batch_goldens

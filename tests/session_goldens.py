@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig
-from agentflow.events import Redrive, dead_letter_workflow_id, session_workflow_id
+from agentflow.models.session import Redrive
+from agentflow.names import dead_letter_workflow_id, session_workflow_id
 from tests.conftest import flow_config, running_worker
 
 SESSION_GOLDENS = ("session", "dead_letter")

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from agentflow import Event, State
-from agentflow.tokens import token_stream
+from agentflow.activities.tokens import token_stream
 
 WORDS = ["hel", "lo ", "wor", "ld"]
 

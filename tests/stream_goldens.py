@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowHistory
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from tests.conftest import flow_config, running_worker
 
 STREAM_GOLDENS = ("streamed",)

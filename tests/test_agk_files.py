@@ -236,7 +236,7 @@ def test_validate_names_a_model_its_provider_deprecated(
 ) -> None:
     """researchAgent.toml keeps its gpt-4: validate passes and says, once per agent, that
     OpenAI deprecated it and what it recommends instead."""
-    from agentflow.cli import main
+    from agentflow.cli.main import main
 
     assert main(["validate", "--config", str(AGK / "researchAgent.toml")]) == 0
     out, err = capsys.readouterr()

@@ -22,19 +22,20 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from agentflow import approvals
-from agentflow.approval_models import Approval
-from agentflow.approvals import ApprovalDecisionError, PendingApproval
-from agentflow.client import Runner
+from agentflow.client import approvals
+from agentflow.client.approvals import ApprovalDecisionError, PendingApproval
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
-from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.events import session_workflow_id
-from agentflow.trace import trace
-from agentflow.worker import build_worker
+from agentflow.errors import ConfigError
+from agentflow.inspect.trace.read import trace
+from agentflow.models.approval import Approval
+from agentflow.models.flow import FlowFailedError
+from agentflow.names import session_workflow_id
+from agentflow.worker.plugin import ALL_WORKFLOWS
+from agentflow.worker.serve import build_worker
 from tests._worker_process import WorkerProcess
 from tests.approval_goldens import APPROVAL_GOLDENS, HISTORIES, waiting_for
 from tests.conftest import REPO, cli, flow_config, flow_runner, running_worker
-from workflows import ALL_WORKFLOWS
 
 APPEND = "tests.agents:append"
 ASK = "tests.approval_agents:ask"

@@ -11,10 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-import workflows.loop
+import agentflow.workflows.loop as loop_workflow
 from agentflow.config import parse_config
-from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.graph import config_graph, run_graph
+from agentflow.errors import ConfigError
+from agentflow.inspect.graph.flow import config_graph, run_graph
+from agentflow.inspect.trace import trace
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import REPO, flow_config, flow_runner
 from tests.test_graph import parse_set
 
@@ -50,7 +52,7 @@ async def test_subscribers_get_the_event_and_their_output_is_not_merged(
         handle = await runner.start(data, session_id="s-bus")
         result = await handle.result()
         progress = await handle.progress()
-        entries = await runner.trace(handle.workflow_id)
+        entries = await trace(await runner.client(), handle.workflow_id)
     assert result.state.data["trail"] == ["a", "b"]  # subscribers' trails are not merged
     assert "publish" not in result.state.meta
     # Each subscriber right after its publisher, in topic then config order.
@@ -104,7 +106,7 @@ async def test_a_subscriber_may_publish_in_turn(client: Client, tmp_path: Path) 
     async with flow_runner(client, config) as runner:
         handle = await runner.start(data)
         result = await handle.result()
-        chart = run_graph(await runner.trace(handle.workflow_id))
+        chart = run_graph(await trace(await runner.client(), handle.workflow_id))
     assert result.path == ["a"] and result.state.data["trail"] == ["a"]
     assert agents_and_topics(result.results) == [("a", None), ("relay", "t1"), ("sink", "t2")]
     sink = deliveries(log)[-1]
@@ -143,7 +145,7 @@ async def test_a_topic_without_subscribers_is_traced_and_ignored(client: Client)
     async with flow_runner(client, config) as runner:
         handle = await runner.start({"publish": {"a": "void"}})
         result = await handle.result()
-        entries = await runner.trace(handle.workflow_id, flow_only=True)
+        entries = await trace(await runner.client(), handle.workflow_id, flow_only=True)
     assert [r.agent for r in result.results] == ["a", "b"]
     assert "publish" not in result.state.meta
     assert [(e.agent, e.action, e.detail.split(";")[0]) for e in entries if e.agent] == [
@@ -163,7 +165,7 @@ async def test_trace_and_graphs_show_publishes_and_subscriptions(client: Client)
     async with flow_runner(client, config) as runner:
         handle = await runner.start({"publish": {"a": "news"}})
         await handle.result()
-        entries = await runner.trace(handle.workflow_id)
+        entries = await trace(await runner.client(), handle.workflow_id)
     published = next(e for e in entries if e.action == "published")
     a_done = next(e for e in entries if (e.agent, e.action) == ("a", "completed"))
     assert (published.agent, published.topic) == ("a", "news")
@@ -191,7 +193,7 @@ async def test_trace_and_graphs_show_publishes_and_subscriptions(client: Client)
 async def test_publishing_inside_a_loop_that_continues_as_new(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workflows.loop, "ITERATIONS_PER_RUN", 2)
+    monkeypatch.setattr(loop_workflow, "ITERATIONS_PER_RUN", 2)
     config = flow_config("loop", {"c": BUS, "s": subscriber("tick")}, loop_agent="c",
                          max_iterations=5)  # fmt: skip
     log = tmp_path / "log"
@@ -199,7 +201,7 @@ async def test_publishing_inside_a_loop_that_continues_as_new(
     async with flow_runner(client, config, workflow_runner=UnsandboxedWorkflowRunner()) as runner:
         handle = await runner.start(data)
         result = await handle.result()
-        entries = await runner.trace(handle.workflow_id)
+        entries = await trace(await runner.client(), handle.workflow_id)
     assert (result.iterations, result.stop_reason) == (5, "max_iterations")
     assert result.state.data["trail"] == ["c"] * 5
     assert agents_and_topics(result.results) == [("c", None), ("s", "tick")] * 5

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agentflow.bus_client import client_request, forget, publish, register
+from agentflow.client.bus import client_request, forget, publish, register
 from agentflow.config import FlowConfig, load_config
 from tests._bus_sessions import Tally, bus_idle, subscriber_tally, until
 from tests._worker_process import WorkerProcess

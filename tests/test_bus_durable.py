@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from agentflow.bus import Registration
-from agentflow.bus_client import client_request, publish, registrations
+from agentflow.client.bus import client_request, publish, registrations
+from agentflow.client.dead_letters import list_letters
 from agentflow.config import FlowConfig, parse_config
-from agentflow.dead_letters import list_letters
+from agentflow.config.topics import matches, pattern_problem, topic_problem
 from agentflow.errors import ConfigError
-from agentflow.topics import matches, pattern_problem, topic_problem
-from agentflow.worker import serving
+from agentflow.models.bus import Registration
+from agentflow.worker.serve import serving
 from tests.conftest import REPO, cli
 
 BUS = "tests.agents:bus_agent"
@@ -128,7 +128,7 @@ async def test_an_agent_publishes_across_flows_and_its_chain_is_recorded(
                                              "local_sub": {"subscribes": [topic]}})  # fmt: skip
     email = bus_flow(unique("email"), {"emailer": {"subscribes": [topic]}})
     async with served(client, research) as research_queue, served(client, email):
-        from agentflow.client import Runner
+        from agentflow.client.runner import Runner
 
         runner = Runner(research, client, research_queue)
         handle = await runner.start({"log_file": str(log), "publish": {"researcher": topic}})
@@ -155,7 +155,7 @@ async def test_a_publish_outside_publishes_is_dead_lettered_and_not_delivered(
     pub = bus_flow(unique("pub"), {"writer": {"publishes": [allowed]}})
     sub = bus_flow(unique("sub"), {"reader": {"subscribes": [forbidden, allowed]}})
     async with served(client, pub) as queue, served(client, sub):
-        from agentflow.client import Runner
+        from agentflow.client.runner import Runner
 
         handle = await Runner(pub, client, queue).start(
             {"log_file": str(log), "publish": {"writer": f"{forbidden},{allowed}"}}

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agentflow.bus import Subscriber, delivery_event_id, subscribers_of
-from agentflow.bus_client import client_request, forget, publish
+from agentflow.client.bus import client_request, forget, publish
+from agentflow.client.dead_letters import LetterRow, list_letters
 from agentflow.config import FlowConfig, load_config
-from agentflow.dead_letters import LetterRow, list_letters
+from agentflow.models.bus import Subscriber, delivery_event_id, subscribers_of
 from tests._bus_sessions import Tally, subscriber_tally, until
 from tests._worker_process import WorkerProcess
 from tests.conftest import REPO

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.bus_client import client_request, publish, registrations
-from agentflow.bus_registrations import REGISTRY_QUERY_SECONDS, recorded_state
+from agentflow.client.bus import client_request, publish, registrations
+from agentflow.client.bus_registrations import REGISTRY_QUERY_SECONDS, recorded_state
 from agentflow.config import load_config
-from agentflow.worker import serving
+from agentflow.worker.serve import serving
 from tests._worker_process import WorkerProcess, wait_for_lines
 from tests.conftest import REPO
 

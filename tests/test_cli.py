@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli import main
+from agentflow.cli.main import main
 from agentflow.config import load_config
-from agentflow.models import FlowResult
+from agentflow.models.flow import FlowResult
 from tests.conftest import running_worker
 
 TOP_KEYS = {"workflow_id", "run_id", "status", "mode", "state", "results", "error"}

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import pytest
 from temporalio.client import Client
 
-from agentflow import sessions
-from agentflow.cli import main
+from agentflow.cli.main import main
+from agentflow.client import sessions
+from agentflow.client.dead_letters import read_letter, redriven_event
 from agentflow.config import load_config
-from agentflow.dead_letters import read_letter, redriven_event
-from agentflow.events import session_workflow_id
+from agentflow.names import session_workflow_id
 from tests.conftest import running_worker
 from tests.test_cli import TOP_KEYS, cli, one_json_object, write_config
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.models import FlowProgress
-from agentflow.observe import follow, progress_line
+from agentflow.cli.observe import follow, progress_line
+from agentflow.models.flow import FlowProgress
 from tests.conftest import cli, flow_config, flow_runner
 from tests.flows import append_then_noop
 

@@ -16,12 +16,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import LoggingConfig
-from agentflow.errors import FlowFailedError
-from agentflow.logs import configure_logging
-from agentflow.rate_limits import agent_queue, runtime_options
-from agentflow.worker import serving
+from agentflow.models.flow import FlowFailedError
+from agentflow.names import agent_queue
+from agentflow.worker.logs import configure_logging
+from agentflow.worker.rate_limits import runtime_options
+from agentflow.worker.serve import serving
 from tests.conftest import REPO, flow_config, flow_runner
 
 

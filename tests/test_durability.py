@@ -8,7 +8,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
 from tests._worker_process import WorkerProcess, wait_for_line
 

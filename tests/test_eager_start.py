@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from tests.conftest import flow_config, running_worker
 
 

@@ -24,7 +24,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
 
 from agentflow import Event, State
-from agentflow.codec import (
+from agentflow.cli.codec_server import CodecServer
+from agentflow.cli.devserver import DevServer, temporal_binary
+from agentflow.client.codec import (
     DecryptionError,
     KeyRing,
     decrypt_payload,
@@ -33,12 +35,10 @@ from agentflow.codec import (
     new_key_entry,
     parse_keys,
 )
-from agentflow.codec_server import CodecServer
+from agentflow.client.connection import connect_flow
 from agentflow.config import FlowConfig, SecurityConfig, parse_config
-from agentflow.devserver import DevServer, temporal_binary
 from agentflow.errors import ConfigError
-from agentflow.replay import replay_runs
-from agentflow.temporal import connect_flow
+from agentflow.inspect.replay import replay_runs
 from tests.conftest import REPO, cli, codec_server, running_worker
 
 REVEAL = "tests.test_encryption:reveal"
@@ -113,7 +113,7 @@ async def address(client: Client) -> str:
 
 
 async def _run(config: FlowConfig, data: dict[str, Any]) -> tuple[Client, str]:
-    from agentflow.client import Runner
+    from agentflow.client.runner import Runner
 
     flow_client = await connect_flow(config)
     async with running_worker(flow_client, config) as task_queue:

@@ -11,12 +11,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
+from agentflow.client.sessions import EmitHandle, session_view
 from agentflow.config import FlowConfig
 from agentflow.errors import ConfigError
-from agentflow.events import SessionView, session_workflow_id
-from agentflow.sessions import EmitHandle, session_view
-from agentflow.worker import build_worker
+from agentflow.models.session import SessionView
+from agentflow.names import session_workflow_id
+from agentflow.worker.serve import build_worker
 from tests.conftest import REPO, flow_config, running_worker
 from tests.runtime_agents import CALLS
 

@@ -11,12 +11,12 @@ import pytest
 from temporalio.client import Client
 
 from agentflow import FlowResult
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
-from agentflow.worker import build_worker
+from agentflow.worker.serve import build_worker
 from tests.conftest import REPO
 
-DEMO_INPUT = json.loads((REPO / "examples" / "demo_input.json").read_text())
+DEMO_INPUT = json.loads((REPO / "agentflow" / "demo" / "input.json").read_text())
 
 
 async def _run(

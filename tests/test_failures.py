@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 
 from agentflow import FlowFailedError, FlowResult
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from tests.conftest import flow_config, flow_runner, running_worker
 
 

@@ -11,11 +11,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-import workflows.loop
+import agentflow.workflows.loop as loop_workflow
 from agentflow.config import load_config
-from agentflow.errors import FlowFailedError
-from agentflow.graph import config_graph, run_graph, trace_graph
-from agentflow.trace import TraceEntry
+from agentflow.inspect.graph.flow import config_graph, run_graph, trace_graph
+from agentflow.inspect.trace.read import TraceEntry, trace
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import REPO, flow_config, flow_runner
 
 ID = r"[A-Za-z][A-Za-z0-9_]*"
@@ -158,14 +158,14 @@ async def test_graph_of_runs_marks_retries_failures_and_parallel_steps(
         handle = await runner.start(data)
         with pytest.raises(FlowFailedError):
             await handle.result()
-        labels, edges = parse_set(run_graph(await runner.trace(handle.workflow_id)))
+        labels, edges = parse_set(run_graph(await trace(await runner.client(), handle.workflow_id)))
     start = "test-mixed (mixed)"
     assert edges == {
         (start, "x ✓", ""), (start, "y ✓", ""), ("x ✓", "s ✗ failed", ""),
         ("y ✓", "s ✗ failed", ""), ("s ✗ failed", "failed", ""),
     }  # fmt: skip
     assert "y ✓<br/>attempt 2" in labels.values()
-    chart = run_graph(await runner.trace(handle.workflow_id))
+    chart = run_graph(await trace(await runner.client(), handle.workflow_id))
     retried = next(i for i, label in labels.items() if label.startswith("y"))
     failed = next(i for i, label in labels.items() if label.startswith("s"))
     assert f"class {retried} retried" in chart and f"class {failed} failed" in chart
@@ -181,18 +181,18 @@ async def test_graph_of_a_route_and_of_a_continued_loop(
         handle = await runner.start({"routes": {"a": "b", "b": "a"}}, target="a")
         with pytest.raises(FlowFailedError):  # a → b → a … until max_hops
             await handle.result()
-        _, edges = parse(run_graph(await runner.trace(handle.workflow_id)))
+        _, edges = parse(run_graph(await trace(await runner.client(), handle.workflow_id)))
     hops = route.orchestration.max_hops + 1
     path = [("test-route (route)", "a ✓", "")] + [
         ("a ✓", "b ✓", "hand-off") if i % 2 else ("b ✓", "a ✓", "hand-off") for i in range(1, hops)
     ]
     assert edges == [*path, (path[-1][1], "failed", "")]
-    monkeypatch.setattr(workflows.loop, "ITERATIONS_PER_RUN", 2)
+    monkeypatch.setattr(loop_workflow, "ITERATIONS_PER_RUN", 2)
     loop = flow_config("loop", {"c": "tests.agents:counter"}, loop_agent="c", max_iterations=5)
     async with flow_runner(client, loop, workflow_runner=UnsandboxedWorkflowRunner()) as runner:
         handle = await runner.start({})
         await handle.result()
-        _, loop_edges = parse_set(run_graph(await runner.trace(handle.workflow_id)))
+        _, loop_edges = parse_set(run_graph(await trace(await runner.client(), handle.workflow_id)))
     assert loop_edges == {
         ("test-loop (loop)", "c x2 ✓", ""), ("c x2 ✓", "c x2 ✓", "continued-as-new"),
         ("c x2 ✓", "c ✓", "continued-as-new"), ("c ✓", "completed", ""),

@@ -31,17 +31,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.agent import output_state
 from agentflow import FlowFailedError, FlowResult
-from agentflow.cli import _service_message, read_input
+from agentflow.activities.agent import output_state
+from agentflow.cli._common import read_input
+from agentflow.cli.main import _service_message
+from agentflow.client.sessions import new_event
 from agentflow.config import FlowConfig, load_config, parse_config
 from agentflow.config._base import BOUNDING_VALIDATORS
 from agentflow.errors import ConfigError
 from agentflow.limits import INT32_MAX, MAX_DATA_DEPTH, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
-from agentflow.models import AgentOutput, Event, State
-from agentflow.sessions import new_event
+from agentflow.models.flow import AgentOutput, Event, State
+from agentflow.workflows._calls import retry_policy
 from tests.conftest import cli, flow_config, flow_runner
-from workflows._calls import retry_policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -540,7 +541,7 @@ def test_deeply_nested_toml_is_one_line(
 ) -> None:
     file = tmp_path / "agentflow.toml"
     file.write_text(ORCH + AGENT + f"capabilities = {value}\n")
-    from agentflow.cli import main
+    from agentflow.cli.main import main
 
     assert main(["validate", "--config", str(file)]) == 2
     err = capsys.readouterr().err
@@ -555,7 +556,7 @@ def test_module_that_exits_at_import_is_a_config_error(
     (tmp_path / f"{module}.py").write_text("import sys\nsys.exit(3)\n")
     file = tmp_path / "agentflow.toml"
     file.write_text(ORCH + f'[agents.a]\nhandler = "{module}:run"\n')
-    from agentflow.cli import main
+    from agentflow.cli.main import main
 
     assert main(["validate", "--config", str(file)]) == 2
     err = capsys.readouterr().err

@@ -15,7 +15,8 @@ import pytest
 from temporalio.client import Client
 
 from agentflow.config import FlowConfig, parse_config
-from agentflow.errors import ConfigError, FlowFailedError
+from agentflow.errors import ConfigError
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import REPO, cli, flow_runner
 from tests.llm_server import Calls, FakeLLM, Raw, running_fake
 

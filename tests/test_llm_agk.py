@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from tests.conftest import running_worker
 from tests.llm_server import FakeLLM, running_fake
 from tests.test_agk_files import FLOW_FILES, agk_config

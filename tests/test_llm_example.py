@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from agentflow import mcp
-from agentflow.client import Runner
+from agentflow.activities.mcp import tools as mcp
+from agentflow.client.runner import Runner
 from agentflow.config import parse_config
 from agentflow.errors import ConfigError
-from agentflow.worker import build_worker
+from agentflow.worker.serve import build_worker
 from tests.conftest import REPO
 from tests.llm_server import Calls, FakeLLM, Text, running_fake
 

@@ -13,11 +13,11 @@ from pydantic_ai.exceptions import ModelConnectionError, TransportPhase
 from temporalio.client import Client
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-from activities.llm_models import as_failure
-from agentflow.client import FlowHandle
+from agentflow.activities.llm_models import as_failure
+from agentflow.client.runner import FlowHandle
 from agentflow.config import parse_config
 from agentflow.config.llm import ResolvedLLM
-from agentflow.streaming import TOPICS, Streamed, StreamItem
+from agentflow.models.stream import TOPICS, Streamed, StreamItem
 from tests.conftest import REPO, flow_runner
 from tests.llm_server import FakeLLM, Text, running_fake
 

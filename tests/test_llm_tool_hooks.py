@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 from temporalio.client import Client
 
-from agentflow.errors import FlowFailedError
-from agentflow.models import CallbackArgs
+from agentflow.models.flow import CallbackArgs, FlowFailedError
 from tests.conftest import flow_runner
 from tests.llm_server import Calls, FakeLLM, running_fake
 from tests.test_llm_tools import tool_flow

@@ -16,16 +16,16 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, load_config, parse_config
-from agentflow.errors import FlowFailedError
-from agentflow.trace import trace
-from agentflow.worker import serving
+from agentflow.inspect.trace.read import trace
+from agentflow.models.flow import FlowFailedError
+from agentflow.worker.serve import serving
+from agentflow.workflows import _llm_loop
 from tests._worker_process import WorkerProcess
 from tests.conftest import REPO, flow_runner
 from tests.llm_server import Calls, FakeLLM, Text, running_fake
 from tests.llm_tools import MARKER_ENV
-from workflows import _llm_loop
 
 MCP_SERVER = REPO / "tests" / "mcp_server.py"
 

@@ -12,11 +12,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-import workflows.loop
-from agentflow.client import Runner
+import agentflow.workflows.loop as loop_workflow
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
-from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.trace import run_histories
+from agentflow.errors import ConfigError
+from agentflow.inspect.trace.read import run_histories
+from agentflow.models.flow import FlowFailedError
 from tests._worker_process import WorkerProcess, wait_for_line, wait_for_lines
 from tests.conftest import flow_config, flow_runner
 
@@ -182,7 +183,7 @@ async def test_a_short_workflow_task_timeout_narrows_the_crash_window(
 async def test_every_run_of_a_loop_keeps_the_workflow_task_timeout(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workflows.loop, "ITERATIONS_PER_RUN", 2)
+    monkeypatch.setattr(loop_workflow, "ITERATIONS_PER_RUN", 2)
     loop = flow_config("loop", {"c": "tests.agents:counter"}, loop_agent="c", max_iterations=5,
                        workflow_task_timeout_seconds=3)  # fmt: skip
     async with flow_runner(client, loop, workflow_runner=UnsandboxedWorkflowRunner()) as runner:

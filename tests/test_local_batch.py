@@ -21,12 +21,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from agentflow import CallbackArgs, Event, FatalError, State
-from agentflow.errors import FlowFailedError
-from agentflow.trace import trace
+from agentflow.inspect.trace.read import trace
+from agentflow.models.flow import FlowFailedError
+from agentflow.names import LOCAL_BATCH
+from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests.batch_goldens import BATCH_HISTORIES
 from tests.conftest import flow_config, flow_runner
-from workflows import ALL_WORKFLOWS
-from workflows._batch import LOCAL_BATCH
 
 # What ran, by session (the worker runs in this process): "agent" or "hook:agent:attempt".
 CALLS: defaultdict[str, list[str]] = defaultdict(list)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from agentflow.trace import run_histories
+from agentflow.inspect.trace.read import run_histories
+from agentflow.workflows.loop import ITERATIONS_PER_RUN
 from tests.conftest import flow_config, flow_runner
-from workflows.loop import ITERATIONS_PER_RUN
 
 
 async def test_ten_thousand_iterations_with_bounded_history(client: Client) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pydantic_ai.exceptions import ModelRetry
 
-from agentflow import mcp
-from agentflow._mcp_cache import ResultCache
-from agentflow._mcp_errors import identity
-from agentflow._mcp_sessions import pool
+from agentflow.activities.mcp import tools as mcp
+from agentflow.activities.mcp._cache import ResultCache
+from agentflow.activities.mcp._errors import identity
+from agentflow.activities.mcp._sessions import pool
 from agentflow.config.mcp import MCPCacheConfig, MCPConfig, MCPServerConfig
 from tests.mcp_server import everything, free_port, serving
 

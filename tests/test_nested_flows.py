@@ -10,11 +10,11 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from agentflow.client import Runner
+from agentflow.client.runner import Runner
 from agentflow.config import load_config
 from agentflow.errors import ConfigError
-from agentflow.graph import config_graph, run_graph, trace_graph
-from agentflow.trace import format_table, trace
+from agentflow.inspect.graph.flow import config_graph, run_graph, trace_graph
+from agentflow.inspect.trace.read import format_table, trace
 from tests._worker_process import WorkerProcess, wait_for_line
 from tests.conftest import cli, running_worker
 from tests.test_graph import boxes, parse

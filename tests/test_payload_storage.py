@@ -14,13 +14,14 @@ from temporalio.client import Client
 from temporalio.converter import StorageDriverRetrieveContext, StorageDriverStoreContext
 
 from agentflow import Event, State
-from agentflow.client import Runner
-from agentflow.codec import new_key_entry
+from agentflow.client.codec import new_key_entry
+from agentflow.client.connection import connect_flow
+from agentflow.client.payloads import FileSystemDriver, PayloadStoreError, on_this_machine
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, PayloadsConfig, parse_config
-from agentflow.errors import ConfigError, FlowFailedError
-from agentflow.payloads import FileSystemDriver, PayloadStoreError, on_this_machine
-from agentflow.temporal import connect_flow
-from agentflow.trace import trace
+from agentflow.errors import ConfigError
+from agentflow.inspect.trace.read import trace
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import REPO, running_worker
 
 MB = 1024 * 1024

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli import main
-from agentflow.client import FlowHandle, Runner
+from agentflow.cli.devserver import DevServer, port_in_use, serve
+from agentflow.cli.main import main
+from agentflow.client.connection import ui_url
+from agentflow.client.runner import FlowHandle, Runner
 from agentflow.config import load_config
-from agentflow.devserver import DevServer, port_in_use, serve
-from agentflow.temporal import ui_url
 from tests._worker_process import WorkerProcess, wait_for_line
 from tests.conftest import REPO, cli
 
@@ -136,7 +136,7 @@ def test_serve_stops_the_server_when_an_error_interrupts_it(
     def broken_terminal(server: DevServer) -> None:
         raise BrokenPipeError("stdout is gone")
 
-    monkeypatch.setattr("agentflow.devserver._print_banner", broken_terminal)
+    monkeypatch.setattr("agentflow.cli.devserver._print_banner", broken_terminal)
     server = DevServer(port=free_port(), db=tmp_path / "temporal.db", headless=True)
     with pytest.raises(BrokenPipeError):
         serve(server)
@@ -286,7 +286,7 @@ async def test_demo_tells_the_flows_story_and_keeps_worker_logs_in_a_file(
     command = [
         sys.executable, "-m", "agentflow.cli", "demo", "--port", port,
         "--config", str(REPO / "agentflow.toml"),
-        "--input", f"@{REPO / 'examples' / 'demo_input.json'}",
+        "--input", f"@{REPO / 'agentflow' / 'demo' / 'input.json'}",
     ]  # fmt: skip
     demo = await asyncio.create_subprocess_exec(
         *command, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT

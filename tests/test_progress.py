@@ -8,8 +8,8 @@ from pathlib import Path
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from agentflow.client import FlowHandle
-from agentflow.models import FlowProgress
+from agentflow.client.runner import FlowHandle
+from agentflow.models.flow import FlowProgress
 from tests.conftest import flow_config, flow_runner
 
 

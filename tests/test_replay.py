@@ -14,9 +14,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from agentflow.client import Runner
-from agentflow.errors import FlowFailedError
-from agentflow.models import FlowInput, FlowResult
+from agentflow.client.runner import Runner
+from agentflow.models.flow import FlowFailedError, FlowInput, FlowResult
+from agentflow.worker.plugin import ALL_WORKFLOWS
+from agentflow.workflows._steps import FlowRun
 from tests.bus_goldens import BUS_GOLDENS
 from tests.conftest import running_worker
 from tests.flows import sample_flows
@@ -24,8 +25,6 @@ from tests.llm_goldens import LLM_GOLDENS
 from tests.nested_goldens import NESTED_GOLDENS
 from tests.session_goldens import SESSION_GOLDENS
 from tests.stream_goldens import STREAM_GOLDENS
-from workflows import ALL_WORKFLOWS
-from workflows._steps import FlowRun
 
 HISTORIES = Path(__file__).parent / "histories"
 GOLDEN = sorted(HISTORIES.glob("*.json"))

@@ -17,14 +17,14 @@ import pytest
 from temporalio import workflow
 from temporalio.client import Client
 
-from agentflow import visibility
-from agentflow.cli import main
+from agentflow.cli.main import main
+from agentflow.client import visibility
 from agentflow.config import FlowConfig
-from agentflow.models import FlowInput
-from agentflow.replay import ReplayReport, parse_duration, replay_runs
+from agentflow.inspect.replay import ReplayReport, parse_duration, replay_runs
+from agentflow.models.flow import FlowInput
+from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests.conftest import cli, flow_config, flow_runner
 from tests.flows import append_then_noop
-from workflows import ALL_WORKFLOWS
 
 POLLS = 100  # visibility is eventually consistent: list again until our runs show up
 

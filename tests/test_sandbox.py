@@ -19,9 +19,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from agentflow.sandbox import SUPPORTED, AgentflowSandboxRunner, faster_sandbox
-from agentflow.temporal import AgentflowPlugin
-from agentflow.worker import build_worker
+from agentflow.worker.plugin import AgentflowPlugin
+from agentflow.worker.sandbox import SUPPORTED, AgentflowSandboxRunner, faster_sandbox
+from agentflow.worker.serve import build_worker
 from tests.conftest import REPO, flow_config
 from tests.sandbox_workflows import ReadsWallClock
 
@@ -113,7 +113,7 @@ async def test_beartype_import_hook_is_not_reimported_per_run() -> None:
     # key_value.aio (imported by the MCP clients) installs beartype's import hook for every
     # file import; inside the sandbox that hook imported beartype anew for each workflow
     # instance (~0.8 s of CPU per run on a worker that had used MCP tools).
-    importlib.import_module("agentflow._mcp_sessions")
+    importlib.import_module("agentflow.activities.mcp._sessions")
     history = WorkflowHistory.from_json("golden", json.loads(GOLDEN[0].read_text()))
 
     def replay(runner: SandboxedWorkflowRunner) -> Callable[[], Awaitable[object]]:
@@ -124,4 +124,6 @@ async def test_beartype_import_hook_is_not_reimported_per_run() -> None:
     ours = await _modules_run_by(replay(AgentflowSandboxRunner()))()
     assert any(name.startswith("beartype.") for name in stock)  # the hook is active here
     assert not any(name.startswith("beartype") for name in ours)
-    assert any(name.startswith("workflows.") for name in ours)  # workflow code: still anew
+    assert any(
+        name.startswith("agentflow.workflows.") for name in ours
+    )  # workflow code: still anew

@@ -11,10 +11,12 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from agentflow import visibility
-from agentflow.client import Runner
+from agentflow import names
+from agentflow.client import visibility
+from agentflow.client.runner import Runner
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.worker import serving
+from agentflow.models import attributes
+from agentflow.worker.serve import serving
 from tests.conftest import flow_config, flow_runner
 
 
@@ -26,11 +28,11 @@ async def test_runs_carry_search_attributes_and_summaries(client: Client) -> Non
         await handle.result()
     description = await handle.handle.describe()
     attrs = description.typed_search_attributes
-    assert attrs.get(visibility.FLOW) == "test-sequential"
-    assert attrs.get(visibility.MODE) == "sequential"
-    assert attrs.get(visibility.SESSION) == session
+    assert attrs.get(names.FLOW) == "test-sequential"
+    assert attrs.get(names.MODE) == "sequential"
+    assert attrs.get(names.SESSION) == session
     summary = await description.static_summary()
-    assert summary == f"test-sequential · sequential · input {visibility.input_digest({'x': 1})}"
+    assert summary == f"test-sequential · sequential · input {attributes.input_digest({'x': 1})}"
     details = await description.static_details()
     assert details is not None and session in details and "Agents: a" in details
 

@@ -26,18 +26,19 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from agentflow._trace_decoder import LOCAL_ACTIVITY_MARKER
-from agentflow.client import Runner
+from agentflow.cli.devserver import DevServer
+from agentflow.client.runner import Runner
+from agentflow.client.sessions import EmitHandle, session_view
 from agentflow.config import FlowConfig, load_config
-from agentflow.devserver import DevServer
-from agentflow.events import EmitRequest, EventOutcome, SessionView, session_workflow_id
-from agentflow.sessions import EmitHandle, session_view
-from agentflow.trace import run_histories
-from agentflow.worker import build_worker
+from agentflow.inspect.trace._decoder import LOCAL_ACTIVITY_MARKER
+from agentflow.inspect.trace.read import run_histories
+from agentflow.models.session import EmitRequest, EventOutcome, SessionView
+from agentflow.names import session_workflow_id
+from agentflow.worker.serve import build_worker
+from agentflow.workflows._checkpoint import CHECKPOINT_EVENTS
 from tests._worker_process import WorkerProcess, wait_for_lines
 from tests.conftest import REPO, flow_config, flow_runner
 from tests.session_agents import Call, read_calls
-from workflows._checkpoint import CHECKPOINT_EVENTS
 
 AGENTS = ("a", "b", "c")
 EVENTS_PER_SESSION = 10

@@ -12,17 +12,17 @@ from temporalio.client import Client
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
-from agentflow.client import Runner
+from agentflow.activities.registry import AgentRegistry
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, FlowMeta
-from agentflow.events import QueuedEvent, SessionState, session_workflow_id
-from agentflow.models import FlowInput
-from agentflow.registry import AgentRegistry
-from agentflow.replay import replay_runs
-from agentflow.temporal import AgentflowPlugin
+from agentflow.inspect.replay import replay_runs
+from agentflow.models.flow import FlowInput
+from agentflow.models.session import QueuedEvent, SessionState
+from agentflow.names import session_workflow_id
+from agentflow.worker.plugin import ALL_WORKFLOWS, AgentflowPlugin
+from agentflow.workflows.session import SessionWorkflow
 from tests.conftest import REPO, running_worker
 from tests.session_goldens import golden_session_config
-from workflows import ALL_WORKFLOWS
-from workflows.session import SessionWorkflow
 
 
 # Unsandboxed: the sandbox would re-import this test module and its fixtures.

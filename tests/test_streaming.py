@@ -15,15 +15,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from agentflow.cli import main
-from agentflow.client import FlowHandle
+from agentflow.cli.main import main
+from agentflow.cli.watch import follow_run
+from agentflow.client.runner import FlowHandle
 from agentflow.config import FlowConfig
-from agentflow.events import CLOSE_UPDATE, SESSION_WORKFLOW, SessionView, session_workflow_id
-from agentflow.streaming import Streamed, StreamItem, TokenDedupe
-from agentflow.visibility import SESSION
-from agentflow.watch import follow_run
+from agentflow.models.session import SessionView
+from agentflow.models.stream import Streamed, StreamItem, TokenDedupe
+from agentflow.names import CLOSE_UPDATE, SESSION, SESSION_WORKFLOW, session_workflow_id
+from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests.conftest import cli, flow_config, flow_runner
-from workflows import ALL_WORKFLOWS
 
 TALKER = "tests.stream_agents:talker"
 WAIT = 60.0

@@ -19,12 +19,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from agentflow import telemetry
+from agentflow.client import telemetry
 from agentflow.config import TelemetryConfig, parse_config
 from agentflow.errors import ConfigError
-from agentflow.logs import RunContext
+from agentflow.worker.logs import RunContext
+from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests.conftest import flow_config, flow_runner
-from workflows import ALL_WORKFLOWS
 
 
 def _reset_globals() -> None:

@@ -10,9 +10,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-import workflows.loop
-from agentflow.errors import FlowFailedError
-from agentflow.trace import TraceEntry, format_table, trace
+import agentflow.workflows.loop as loop_workflow
+from agentflow.inspect.trace.read import TraceEntry, format_table, trace
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import flow_config, flow_runner
 from tests.flows import append_then_noop
 
@@ -30,7 +30,7 @@ async def test_trace_of_a_sequential_run(client: Client) -> None:
     async with flow_runner(client, config) as runner:
         handle = await runner.start({"trail": []})
         await handle.result()
-        entries = await runner.trace(handle.workflow_id)
+        entries = await trace(await runner.client(), handle.workflow_id)
     assert steps(entries) == [
         ("", "started", None),
         ("a", "started", 1), ("a", "completed", 1),
@@ -63,7 +63,7 @@ async def test_trace_of_a_collaborative_run(client: Client) -> None:
     async with flow_runner(client, config) as runner:
         handle = await runner.start({})
         await handle.result()
-        entries = await runner.trace(handle.workflow_id)
+        entries = await trace(await runner.client(), handle.workflow_id)
     agents = entries[1:-1]
     starts = [e for e in agents if e.action == "started"]
     assert [e.agent for e in starts] == ["x", "y", "z"]  # scheduled in config order
@@ -85,7 +85,7 @@ async def test_trace_of_a_failing_then_retried_agent(client: Client, tmp_path: P
     async with flow_runner(client, config) as runner:
         handle = await runner.start(data)
         await handle.result()
-        entries = await runner.trace(handle.workflow_id, agent="f")
+        entries = await trace(await runner.client(), handle.workflow_id, agent="f")
     assert steps(entries) == [("f", "started", 1), ("f", "retried", 3), ("f", "completed", 3)]
     assert "after 2 failed attempt(s)" in entries[1].detail
     assert "transient failure 2" in entries[1].detail
@@ -103,8 +103,8 @@ async def test_trace_of_a_failed_run(client: Client) -> None:
         handle = await runner.start({})
         with pytest.raises(FlowFailedError):
             await handle.result()
-        entries = await runner.trace(handle.workflow_id)
-        flow_only = await runner.trace(handle.workflow_id, flow_only=True)
+        entries = await trace(await runner.client(), handle.workflow_id)
+        flow_only = await trace(await runner.client(), handle.workflow_id, flow_only=True)
     assert steps(entries) == [
         ("", "started", None),
         ("a", "started", 1), ("a", "completed", 1),
@@ -122,14 +122,16 @@ async def test_trace_follows_continue_as_new(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two iterations per run instead of 500; the unsandboxed runner sees the patched module.
-    monkeypatch.setattr(workflows.loop, "ITERATIONS_PER_RUN", 2)
+    monkeypatch.setattr(loop_workflow, "ITERATIONS_PER_RUN", 2)
     config = flow_config("loop", {"c": "tests.agents:counter"}, loop_agent="c", max_iterations=9)
     async with flow_runner(client, config, workflow_runner=UnsandboxedWorkflowRunner()) as runner:
         handle = await runner.start({"stop_at": 5})
         result = await handle.result()
-        entries = await runner.trace(handle.workflow_id)  # the latest run's id is not needed
+        entries = await trace(
+            await runner.client(), handle.workflow_id
+        )  # the latest run's id is not needed
         middle = next(e.run_id for e in entries if e.run_id != handle.run_id)
-        from_middle = await runner.trace(handle.workflow_id, middle)
+        from_middle = await trace(await runner.client(), handle.workflow_id, middle)
     assert result.iterations == 5
     flow = [(e.action, e.run_id) for e in entries if not e.agent]
     runs = list(dict.fromkeys(run for _, run in flow))

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli import main
-from agentflow.client import Runner
+from agentflow.cli.main import main
+from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig
-from agentflow.errors import FlowFailedError
-from agentflow.events import session_workflow_id
-from agentflow.graph import run_graph, session_graph
-from agentflow.trace import TraceEntry, format_table, trace, trace_chain
+from agentflow.inspect.graph.flow import run_graph, session_graph
+from agentflow.inspect.trace.read import TraceEntry, format_table, trace, trace_chain
+from agentflow.models.flow import FlowFailedError
+from agentflow.names import session_workflow_id
 from tests.conftest import flow_config, flow_runner, running_worker
 from tests.test_graph import EDGE, NODE, STYLE
 

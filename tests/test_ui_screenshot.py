@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import websockets
 
-from agentflow.client import Runner
-from agentflow.codec import new_key_entry
-from agentflow.devserver import DevServer
-from agentflow.errors import FlowFailedError
-from agentflow.temporal import connect_flow
+from agentflow.cli.devserver import DevServer
+from agentflow.client.codec import new_key_entry
+from agentflow.client.connection import connect_flow
+from agentflow.client.runner import Runner
+from agentflow.models.flow import FlowFailedError
 from tests.conftest import REPO, codec_server, flow_config, running_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agentflow.cli import main
+from agentflow.cli.main import main
+from agentflow.client.connection import connect, connect_settings
 from agentflow.config import TemporalConfig
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.temporal import connect, connect_settings
 
 
 @pytest.fixture(autouse=True)

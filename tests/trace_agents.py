@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentflow import Event, FatalError, State
-from agentflow.models import CallbackArgs
+from agentflow.models.flow import CallbackArgs
 
 
 def check(event: Event, state: State) -> dict[str, Any]:

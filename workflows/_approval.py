@@ -28,15 +28,16 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     import pydantic_core
 
-    from agentflow.approval_models import (
+    from agentflow.models.approval import (
         Approval,
         ApprovalAsk,
         ApprovalPoint,
     )
-    from agentflow.models import AgentResult, State
+    from agentflow.models.flow import AgentResult, State
+    from agentflow.workflows._failures import StepFailed
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
+    from agentflow.workflows._steps import FlowRun
 
 # A handler that asks again after each approval of the same call is stopped after this many.
 MAX_HANDLER_ASKS = 5
@@ -45,7 +46,7 @@ PREVIEW_BYTES = 4096
 
 
 with workflow.unsafe.imports_passed_through():
-    from workflows._approval_desk import ApprovalDesk, ApprovalHandlers
+    from agentflow.workflows._approval_desk import ApprovalDesk, ApprovalHandlers
 
 __all__ = ["ApprovalDesk", "ApprovalHandlers", "Approvals", "refused_result"]
 
@@ -79,8 +80,6 @@ class Approvals:
         """The handler raised or returned ApprovalRequired: once approved, it runs again."""
         asks = previous.asks + 1 if previous is not None and previous.point == "handler" else 1
         if asks > MAX_HANDLER_ASKS:
-            from workflows._steps import StepFailed  # _steps imports this module
-
             now = workflow.now()
             raise StepFailed(AgentResult(
                 agent=agent, status="failed", started_at=now, ended_at=now,
@@ -125,7 +124,6 @@ class Approvals:
         """The approval if it was granted; else StepFailed with the agent's failed result."""
         if approval.approved:
             return approval
-        from workflows._steps import StepFailed  # _steps imports this module
 
         raise StepFailed(refused_result(approval, done))
 

@@ -7,17 +7,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.approval_models import (
-        APPROVALS_QUERY,
-        CHANGE_MEMO,
-        DECIDE_UPDATE,
+    from agentflow.models.approval import (
         MAX_BY_CHARS,
         MAX_COMMENT_CHARS,
-        WAITING_MEMO,
         Approval,
         ApprovalDecision,
     )
-    from agentflow.visibility import APPROVAL
+    from agentflow.names import APPROVAL, APPROVALS_QUERY, CHANGE_MEMO, DECIDE_UPDATE, WAITING_MEMO
 
 _OUTCOME = {"approve": "approved", "reject": "rejected", "fail": "timed_out"}
 

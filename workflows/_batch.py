@@ -28,18 +28,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.batch_models import BatchCall, BatchFailure, BatchInput, BatchOutput
     from agentflow.config import FlowConfig
-    from agentflow.models import AgentOutput, AgentResult, State
-    from workflows._batch_retries import batch_policy, retry_delay
-    from workflows._failures import failed_result, failure_detail
-    from workflows._state import changed_keys
+    from agentflow.models.batch import BatchCall, BatchFailure, BatchInput, BatchOutput
+    from agentflow.models.flow import AgentOutput, AgentResult, State
+    from agentflow.names import LOCAL_BATCH
+    from agentflow.workflows._batch_retries import batch_policy, retry_delay
+    from agentflow.workflows._failures import failed_result, failure_detail
+    from agentflow.workflows._state import changed_keys
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
+    from agentflow.workflows._steps import FlowRun
 
 BATCH_PATCH = "local-agent-batch"
-LOCAL_BATCH = "run_local_agents"  # activities/batch.py
 BATCH_BUDGET_SECONDS = 1.0
 # Spec fields that make an agent more than a call in this worker (approvals wait for a person,
 # a nested flow is a child workflow, tools and rate limits have their own activities).
@@ -96,7 +96,7 @@ async def run_local_batch(run: FlowRun, agents: list[str], state: State, source:
         try:
             output = await _schedule(run, calls, done, policy, first_attempt)
         except FailureError as err:
-            _ended(run, remaining[0], calls[0].activity_id, False, error=str(err.cause or err))
+            ended(run, remaining[0], calls[0].activity_id, False, error=str(err.cause or err))
             failed = failed_result(remaining[0], err, policy, started, None)
             if failure_detail(err, "attempt") is None:  # the policy counted from first_attempt
                 failed.attempt += first_attempt - 1
@@ -141,7 +141,7 @@ async def _schedule(
 def _record(run: FlowRun, agent: str, activity_id: str, before: State, out: AgentOutput) -> State:
     """A batch agent's result, recorded as ``FlowRun.step`` records a local agent's."""
     run.calls += 1
-    _ended(run, agent, activity_id, True, attempt=out.attempt)
+    ended(run, agent, activity_id, True, attempt=out.attempt)
     duration_ms = (out.ended_at - out.started_at).total_seconds() * 1000
     run.unrecorded_local_ms += duration_ms
     result = AgentResult(
@@ -159,7 +159,7 @@ def _failed(run: FlowRun, failure: BatchFailure) -> AgentResult:
     """The AgentResult of a later batch agent that failed for good."""
     now = workflow.now()
     activity_id = f"{run.activity_prefix}{run.calls + 1}-{failure.agent}"
-    _ended(run, failure.agent, activity_id, False, error=failure.message)
+    ended(run, failure.agent, activity_id, False, error=failure.message)
     return AgentResult(
         agent=failure.agent, status="failed", attempt=failure.attempt, started_at=now,
         ended_at=now, error=failure.message, error_type=failure.type,
@@ -167,8 +167,8 @@ def _failed(run: FlowRun, failure: BatchFailure) -> AgentResult:
     )  # fmt: skip
 
 
-def _ended(run: FlowRun, agent: str, activity_id: str, succeeded: bool, **outcome: object) -> None:
+def ended(run: FlowRun, agent: str, activity_id: str, succeeded: bool, **outcome: object) -> None:
     """Progress (the UI's details, the run's stream) sees a batch agent start and end."""
     run.running.append(agent)
     run.progress.started(agent, activity_id)
-    run._ended(agent, succeeded, activity_id, **outcome)
+    run.ended(agent, succeeded, activity_id, **outcome)

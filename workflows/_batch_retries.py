@@ -12,9 +12,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.batch_models import BatchFailure
     from agentflow.config import FlowConfig
-    from workflows._calls import retry_policy
+    from agentflow.models.batch import BatchFailure
+    from agentflow.workflows._calls import retry_policy
 
 
 def batch_policy(config: FlowConfig, agent: str, first_attempt: int) -> RetryPolicy:

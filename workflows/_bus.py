@@ -30,12 +30,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import PublishRequest, chain_of
-    from agentflow.models import AgentResult, FlowResult, State
-    from workflows._publish import denied, publish_request, record, subscriber_metadata
+    from agentflow.models.bus import PublishRequest, chain_of
+    from agentflow.models.flow import AgentResult, FlowResult, State
+    from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._publish import denied, publish_request, record, subscriber_metadata
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
+    from agentflow.workflows._steps import FlowRun
 
 PUBLISH = "publish"
 PUBLISH_KEY = "publish_key"  # the key of what the agent publishes (else the event's own key)
@@ -129,7 +130,6 @@ class Bus:
         self.error = self.error or await record(request, activity_id)
 
     async def _deliver(self, sent: _Sent, state: State) -> None:
-        from workflows._steps import StepFailed  # _steps builds the Bus: import when used
 
         async with self._gate:
             try:

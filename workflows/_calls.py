@@ -11,12 +11,11 @@ from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.activity_types import RUN_AGENT, agent_activity_type
     from agentflow.config import FlowConfig, RetrySettings
-    from agentflow.models import AgentHooks, AgentInput, AgentOutput
-    from agentflow.rate_limits import agent_queue
-    from agentflow.usage import TokenBudget
-    from workflows._llm_loop import finish_llm_agent
+    from agentflow.models.flow import AgentHooks, AgentInput, AgentOutput
+    from agentflow.models.usage import TokenBudget
+    from agentflow.names import RUN_AGENT, agent_activity_type, agent_queue
+    from agentflow.workflows._llm_loop import finish_llm_agent
 
 # Since this patch an agent runs as activity type "agent:NAME" (agentflow/activity_types.py);
 # histories without its marker replay with "run_agent", as they were recorded.

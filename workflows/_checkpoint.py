@@ -8,8 +8,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.session import SESSION_CHECKPOINT
-    from workflows._steps import FlowRun
+    from agentflow.names import SESSION_CHECKPOINT
+    from agentflow.workflows._steps import FlowRun
 
 CHECKPOINT_LOCAL_MS = 50.0
 CHECKPOINT_EVENTS = 10

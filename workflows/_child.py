@@ -29,10 +29,10 @@ from temporalio.exceptions import (
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow import visibility
     from agentflow.config import FlowConfig
-    from agentflow.models import AgentInput, AgentOutput, FlowInput, FlowResult
-    from workflows import _MODULES
+    from agentflow.models import attributes
+    from agentflow.models.flow import AgentInput, AgentOutput, FlowInput, FlowResult
+    from agentflow.names import MODE_WORKFLOWS
 
 # Since this patch a cancelled run ends as cancelled (it used to fail: "agent X failed:
 # Cancelled"), so a child flow whose parent is cancelled shows as cancelled too.
@@ -70,17 +70,17 @@ async def run_child_flow(
     started = workflow.now()
     try:
         result: FlowResult = await workflow.execute_child_workflow(
-            _MODULES[child.mode][1],
+            MODE_WORKFLOWS[child.mode],
             FlowInput(config=child, event=event, state=request.state),
             id=child_workflow_id(info.workflow_id, activity_id),
             result_type=FlowResult,
             execution_timeout=timedelta(seconds=seconds),
             task_timeout=timedelta(seconds=child.orchestration.workflow_task_timeout_seconds),
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            search_attributes=visibility.search_attributes(child, event.session_id or None),
+            search_attributes=attributes.search_attributes(child, event.session_id or None),
             static_summary=f"{child.name} · {child.mode} · agent {request.agent} of "
             f"{parent.name} ({info.workflow_id})",
-            static_details=visibility.static_details(child, event.session_id or None),
+            static_details=attributes.static_details(child, event.session_id or None),
         )
     except ChildWorkflowError as err:
         if run_cancelled(err):

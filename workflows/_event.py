@@ -9,6 +9,7 @@ without them keep the commands (and the golden histories) they had.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -16,12 +17,23 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.config import FlowConfig
-    from agentflow.models import AgentResult, FlowResult, HookInput, HookOutput, State
-    from workflows._calls import retry_policy
-    from workflows._steps import FlowRun, StepFailed
+    from temporalio.contrib.workflow_streams import WorkflowStream
 
-RUN_HOOKS = "run_hooks"
+    from agentflow.config import FlowConfig
+    from agentflow.models.flow import (
+        AgentResult,
+        FlowInput,
+        FlowResult,
+        HookInput,
+        HookOutput,
+        State,
+    )
+    from agentflow.names import RUN_HOOKS
+    from agentflow.workflows._calls import retry_policy
+    from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._steps import FlowRun
+    from agentflow.workflows._stream import RunStream
+
 HOOK_TIMEOUT_SECONDS = 60.0
 
 ModeBody = Callable[[FlowRun], Awaitable[FlowResult]]
@@ -155,3 +167,21 @@ async def _event_hooks(run: FlowRun, point: str, state: State, error: str | None
             rejected_by=output.rejected_by,
         )
     return output.state
+
+
+async def run_streamed(stream: WorkflowStream, flow_input: FlowInput, body: ModeBody) -> FlowResult:
+    """A mode workflow's run: the event through ``body``, told on the stream as it goes."""
+    published = RunStream(stream)
+    run = FlowRun(flow_input, stream=published)
+    try:
+        result = await handle_event(run, body)
+    except ApplicationError as err:
+        run.progress.finished("failed", err.message)
+        await published.close()
+        raise
+    except asyncio.CancelledError:
+        published.release()  # the cancelled run ends in this task: no waiting now
+        raise
+    run.progress.finished(result.status, result.error)
+    await published.close()
+    return result

@@ -16,8 +16,8 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import AgentResult
-    from agentflow.usage import Usage
+    from agentflow.models.flow import AgentResult
+    from agentflow.models.usage import Usage
 
 
 def deadline_message(deadline: datetime | None, agent: str, err: BaseException) -> str | None:
@@ -87,3 +87,11 @@ def not_started_result(agent: str, deadline: datetime, now: datetime) -> AgentRe
         error=f"the event's deadline {deadline.isoformat()} passed before {agent!r} started",
         error_type="DeadlinePassed",
     )  # fmt: skip
+
+
+class StepFailed(Exception):
+    """An agent failed after its retries; carries the failed AgentResult."""
+
+    def __init__(self, result: AgentResult) -> None:
+        super().__init__(result.error)
+        self.result = result

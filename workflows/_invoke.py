@@ -12,26 +12,18 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.approval_models import Approval
-    from agentflow.models import PRIORITY_KEYS, AgentInput, AgentOutput, AgentResult, State
-    from agentflow.usage import Usage
-    from workflows._bus import Delivery
-    from workflows._calls import AgentCall, retry_policy, run_agent_activity
-    from workflows._child import run_cancelled, run_child_flow
-    from workflows._failures import failed_result, not_started_result
-    from workflows._llm_loop import llm_request, token_budget
-    from workflows._state import changed_keys
+    from agentflow.models.approval import Approval
+    from agentflow.models.flow import PRIORITY_KEYS, AgentInput, AgentOutput, AgentResult, State
+    from agentflow.models.usage import Usage
+    from agentflow.workflows._bus import Delivery
+    from agentflow.workflows._calls import AgentCall, retry_policy, run_agent_activity
+    from agentflow.workflows._child import run_cancelled, run_child_flow
+    from agentflow.workflows._failures import StepFailed, failed_result, not_started_result
+    from agentflow.workflows._llm_loop import llm_request, token_budget
+    from agentflow.workflows._state import changed_keys
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
-
-
-class StepFailed(Exception):
-    """An agent failed after its retries; carries the failed AgentResult."""
-
-    def __init__(self, result: AgentResult) -> None:
-        super().__init__(result.error)
-        self.result = result
+    from agentflow.workflows._steps import FlowRun
 
 
 async def invoke_agent(
@@ -65,7 +57,7 @@ async def invoke_agent(
         # no workflow call works now, and whoever replays the run redoes the step.
         raise
     except BaseException as err:
-        run._ended(agent, False, activity_id, error=str(getattr(err, "cause", None) or err))
+        run.ended(agent, False, activity_id, error=str(getattr(err, "cause", None) or err))
         if not isinstance(err, FailureError):
             raise
         if run_cancelled(err):  # the run was cancelled: it ends cancelled, not failed
@@ -73,7 +65,7 @@ async def invoke_agent(
         failed = failed_result(agent, err, policy, started, deadline)
         run.usage += failed.usage or Usage()
         raise StepFailed(failed) from err
-    run._ended(agent, True, activity_id, attempt=output.attempt)
+    run.ended(agent, True, activity_id, attempt=output.attempt)
     _count_work(run, agent, output)
     if output.approval_required is not None:  # its handler asks a person first
         approval = await run.approvals.asked(agent, output.approval_required, approval)

@@ -20,9 +20,10 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import DENIED, PUBLISH_DENIED
     from agentflow.config import FlowConfig
-    from agentflow.events import (
+    from agentflow.models.bus import DENIED, PUBLISH_DENIED
+    from agentflow.models.flow import FlowResult
+    from agentflow.models.session import (
         DeadLetter,
         DeadLetterReason,
         EmitRequest,
@@ -30,11 +31,9 @@ with workflow.unsafe.imports_passed_through():
         QueuedEvent,
         SessionCounts,
         SessionState,
-        dead_letter_workflow_id,
     )
-    from agentflow.models import FlowResult
-    from agentflow.visibility import FLOW, MODE, SESSION
-    from workflows.dead_letter import DeadLetterWorkflow
+    from agentflow.names import FLOW, MODE, SESSION, dead_letter_workflow_id
+    from agentflow.workflows.dead_letter import DeadLetterWorkflow
 
 # What is kept of an unreadable payload: enough to see what arrived.
 RAW_KEPT_BYTES = 64 * 1024

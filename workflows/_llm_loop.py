@@ -24,14 +24,14 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
-    from agentflow.config.llm import resolve_llm
     from agentflow.config.mcp import MCPConfig, MCPServerConfig
-    from agentflow.llm_tool_input import ToolCallInput
-    from agentflow.llm_turn import LLMTurn, ToolCall, ToolOutput, ToolReturn
-    from agentflow.models import AgentInput, AgentOutput, FlowInput
-    from agentflow.usage import BUDGET_ERROR, TokenBudget, Usage
+    from agentflow.config.resolve import resolve_llm
+    from agentflow.models.flow import AgentInput, AgentOutput, FlowInput
+    from agentflow.models.llm import LLMTurn, ToolCall, ToolOutput, ToolReturn
+    from agentflow.models.tool_input import ToolCallInput
+    from agentflow.models.usage import BUDGET_ERROR, TokenBudget, Usage
+    from agentflow.names import RUN_TOOL
 
-RUN_TOOL = "run_tool"
 # Model steps one agent call may take (each but the last asks for tools) before it fails.
 MAX_MODEL_STEPS = 10
 # A crashed worker's tool call is retried after this long without a heartbeat.

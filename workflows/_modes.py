@@ -9,8 +9,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import collaborative, loop, mixed, route, sequential
-    from workflows._event import ModeBody
+    from agentflow.workflows import collaborative, loop, mixed, route, sequential
+    from agentflow.workflows._event import ModeBody
 
 MODE_BODIES: dict[str, ModeBody] = {
     "route": route.orchestrate,

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import FlowProgress
-    from agentflow.streaming import StreamItem
+    from agentflow.models.flow import FlowProgress
+    from agentflow.models.stream import StreamItem
+    from agentflow.names import PROGRESS_QUERY
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
-
-PROGRESS_QUERY = "progress"
+    from agentflow.workflows._steps import FlowRun
 
 
 class Progress:

@@ -16,23 +16,23 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import (
+    from agentflow.config import FlowConfig
+    from agentflow.config.topics import topic_problem
+    from agentflow.models.bus import (
         CHAIN,
         KEY,
         PARENT_EVENT,
-        PUBLISH_ACTIVITY,
         PUBLISHER,
         SESSION,
         TOPIC,
         PublishRequest,
         publication_id,
     )
-    from agentflow.config import FlowConfig
-    from agentflow.models import State
-    from agentflow.topics import topic_problem
+    from agentflow.models.flow import State
+    from agentflow.names import PUBLISH_ACTIVITY
 
 if TYPE_CHECKING:
-    from workflows._steps import FlowRun
+    from agentflow.workflows._steps import FlowRun
 
 PUBLISH_RETRY = RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30),
                             non_retryable_error_types=["ConfigError"])  # fmt: skip

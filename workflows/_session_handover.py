@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.events import InFlight, SessionState, SessionSummary, SessionView
-    from workflows._session_queue import EventBook
+    from agentflow.models.session import InFlight, SessionState, SessionSummary, SessionView
+    from agentflow.workflows._session_queue import EventBook
 
 if TYPE_CHECKING:
-    from workflows._stream import RunStream
+    from agentflow.workflows._stream import RunStream
 
 
 def next_run_state(

@@ -8,9 +8,9 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.events import EmitRequest
-    from workflows._letters import Letters
-    from workflows._session_queue import EventBook
+    from agentflow.models.session import EmitRequest
+    from agentflow.workflows._letters import Letters
+    from agentflow.workflows._session_queue import EventBook
 
 
 def accept(raw: RawValue, flow: str, book: EventBook, letters: Letters) -> str | None:

@@ -17,7 +17,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
-    from agentflow.events import (
+    from agentflow.models.flow import PRIORITY_KEYS, FlowResult
+    from agentflow.models.session import (
         EmitRequest,
         EventOutcome,
         QueuedEvent,
@@ -25,8 +26,7 @@ with workflow.unsafe.imports_passed_through():
         SessionCounts,
         SessionState,
     )
-    from agentflow.models import PRIORITY_KEYS, FlowResult
-    from agentflow.usage import Usage
+    from agentflow.models.usage import Usage
 
 # Bytes of queued event data a session holds; beyond it events are dead-lettered.
 MAX_QUEUED_BYTES = 1024 * 1024

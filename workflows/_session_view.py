@@ -8,8 +8,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.events import QueuedEvent, SessionState, SessionView
-    from workflows._session_queue import EventBook
+    from agentflow.models.session import QueuedEvent, SessionState, SessionView
+    from agentflow.workflows._session_queue import EventBook
 
 
 def session_view(

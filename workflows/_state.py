@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models import State
+    from agentflow.models.flow import State
 
 
 def changed_keys(before: State, after: State) -> list[str]:

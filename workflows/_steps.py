@@ -9,26 +9,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.approval_models import Approval
-    from agentflow.models import AgentResult, FlowInput, FlowResult, State
-    from workflows._approval import Approvals
-    from workflows._batch import local_batch, run_local_batch
-    from workflows._bus import Bus, Delivery
-    from workflows._calls import agent_hooks
-    from workflows._invoke import StepFailed as StepFailed  # the modes catch it from here
-    from workflows._invoke import invoke_agent
-    from workflows._llm_loop import run_usage
-    from workflows._progress import Progress
-    from workflows._state import merge_states
+    from agentflow.models.approval import Approval
+    from agentflow.models.flow import AgentResult, FlowInput, FlowResult, State
+    from agentflow.workflows._approval import Approvals
+    from agentflow.workflows._batch import local_batch, run_local_batch
+    from agentflow.workflows._bus import Bus, Delivery
+    from agentflow.workflows._calls import agent_hooks
+    from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._invoke import invoke_agent
+    from agentflow.workflows._llm_loop import run_usage
+    from agentflow.workflows._progress import Progress
+    from agentflow.workflows._state import merge_states
+    from agentflow.workflows._stream import RunStream
 
-if TYPE_CHECKING:
-    from workflows._stream import RunStream
 
 # Continues the workflow as new with this input (a loop's checkpoint); never returns.
 ContinueAsNew = Callable[[FlowInput], Awaitable[NoReturn]]
@@ -145,7 +144,7 @@ class FlowRun:
             )
         return merge_states(state, [output for output, _ in outcomes if output is not None])
 
-    def _ended(self, agent: str, succeeded: bool, activity_id: str, **outcome: Any) -> None:
+    def ended(self, agent: str, succeeded: bool, activity_id: str, **outcome: Any) -> None:
         self.running.remove(agent)
         self.progress.ended(agent, succeeded, activity_id=activity_id, **outcome)
 

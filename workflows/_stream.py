@@ -13,18 +13,12 @@ its last ``CARRIED_ITEMS`` so a long loop or session does not grow its input wit
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
-    from agentflow.models import FlowInput, FlowResult
-    from agentflow.streaming import EVENTS_TOPIC, StreamItem
-    from workflows._event import ModeBody, handle_event
-    from workflows._steps import FlowRun
+    from agentflow.models.stream import EVENTS_TOPIC, StreamItem
 
 # Items a continued run keeps: a watcher further behind restarts from the oldest one kept.
 CARRIED_ITEMS = 100
@@ -62,21 +56,3 @@ class RunStream:
         """Before continue-as-new: close, then the state to carry."""
         await self.close()
         return self.state()
-
-
-async def run_streamed(stream: WorkflowStream, flow_input: FlowInput, body: ModeBody) -> FlowResult:
-    """A mode workflow's run: the event through ``body``, told on the stream as it goes."""
-    published = RunStream(stream)
-    run = FlowRun(flow_input, stream=published)
-    try:
-        result = await handle_event(run, body)
-    except ApplicationError as err:
-        run.progress.finished("failed", err.message)
-        await published.close()
-        raise
-    except asyncio.CancelledError:
-        published.release()  # the cancelled run ends in this task: no waiting now
-        raise
-    run.progress.finished(result.status, result.error)
-    await published.close()
-    return result

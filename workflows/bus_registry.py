@@ -13,14 +13,8 @@ from functools import partial
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.bus import (
-        FORGET_UPDATE,
-        REGISTER_UPDATE,
-        REGISTRY_QUERY,
-        REGISTRY_WORKFLOW,
-        Registration,
-        RegistryState,
-    )
+    from agentflow.models.bus import Registration, RegistryState
+    from agentflow.names import FORGET_UPDATE, REGISTER_UPDATE, REGISTRY_QUERY, REGISTRY_WORKFLOW
 
 UPDATES_PER_RUN = 500
 

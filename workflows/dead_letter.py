@@ -11,11 +11,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.events import DEAD_LETTER_WORKFLOW, DeadLetter, DeadLetterView, Redrive
-
-LETTER_QUERY = "letter"
-REDRIVEN_UPDATE = "redriven"
-PURGE_UPDATE = "purge"
+    from agentflow.models.session import DeadLetter, DeadLetterView, Redrive
+    from agentflow.names import DEAD_LETTER_WORKFLOW, LETTER_QUERY, PURGE_UPDATE, REDRIVEN_UPDATE
 
 
 @workflow.defn(name=DEAD_LETTER_WORKFLOW)

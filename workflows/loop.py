@@ -10,10 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from agentflow.models import FlowInput, FlowResult, LoopProgress, State
-    from workflows._approval import ApprovalHandlers
-    from workflows._steps import FlowRun, StepFailed
-    from workflows._stream import run_streamed
+    from agentflow.models.flow import FlowInput, FlowResult, LoopProgress, State
+    from agentflow.names import LOOP_WORKFLOW
+    from agentflow.workflows._approval import ApprovalHandlers
+    from agentflow.workflows._event import run_streamed
+    from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._steps import FlowRun
 
 # Iterations per run before continue-as-new: about 6 history events each, so ~3,000 events.
 ITERATIONS_PER_RUN = 500
@@ -21,7 +23,7 @@ ITERATIONS_PER_RUN = 500
 RECENT_RESULTS = 100
 
 
-@workflow.defn(name="LoopFlow")
+@workflow.defn(name=LOOP_WORKFLOW)
 class LoopFlow(ApprovalHandlers):  # the approval Update and query
     @workflow.init
     def __init__(self, flow_input: FlowInput) -> None:

@@ -7,13 +7,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from agentflow.models import FlowInput, FlowResult, State
-    from workflows._approval import ApprovalHandlers
-    from workflows._steps import FlowRun
-    from workflows._stream import run_streamed
+    from agentflow.models.flow import FlowInput, FlowResult, State
+    from agentflow.names import MIXED_WORKFLOW
+    from agentflow.workflows._approval import ApprovalHandlers
+    from agentflow.workflows._event import run_streamed
+    from agentflow.workflows._steps import FlowRun
 
 
-@workflow.defn(name="MixedFlow")
+@workflow.defn(name=MIXED_WORKFLOW)
 class MixedFlow(ApprovalHandlers):  # the approval Update and query
     @workflow.init
     def __init__(self, flow_input: FlowInput) -> None:

@@ -7,13 +7,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from agentflow.models import FlowInput, FlowResult, State
-    from workflows._approval import ApprovalHandlers
-    from workflows._steps import FlowRun, StepFailed
-    from workflows._stream import run_streamed
+    from agentflow.models.flow import FlowInput, FlowResult, State
+    from agentflow.names import ROUTE_WORKFLOW
+    from agentflow.workflows._approval import ApprovalHandlers
+    from agentflow.workflows._event import run_streamed
+    from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._steps import FlowRun
 
 
-@workflow.defn(name="RouteFlow")
+@workflow.defn(name=ROUTE_WORKFLOW)
 class RouteFlow(ApprovalHandlers):  # the approval Update and query
     @workflow.init
     def __init__(self, flow_input: FlowInput) -> None:

@@ -22,13 +22,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from agentflow.events import (
-        CLOSE_UPDATE,
-        EMIT_AND_WAIT_UPDATE,
-        EMIT_SIGNAL,
-        EVENT_RESULT_UPDATE,
-        SESSION_QUERY,
-        SESSION_WORKFLOW,
+    from agentflow.models.flow import FlowInput, FlowResult
+    from agentflow.models.session import (
         EventOutcome,
         InFlight,
         QueuedEvent,
@@ -37,18 +32,25 @@ with workflow.unsafe.imports_passed_through():
         SessionView,
         initial_state,
     )
-    from agentflow.models import FlowInput, FlowResult
-    from workflows._approval import ApprovalHandlers
-    from workflows._checkpoint import LocalWork
-    from workflows._event import handle_event
-    from workflows._letters import Letters
-    from workflows._modes import MODE_BODIES
-    from workflows._session_handover import closed_summary, next_run_state
-    from workflows._session_intake import accept
-    from workflows._session_queue import EventBook, check_context
-    from workflows._session_view import idle_details, session_view
-    from workflows._steps import FlowRun
-    from workflows._stream import RunStream
+    from agentflow.names import (
+        CLOSE_UPDATE,
+        EMIT_AND_WAIT_UPDATE,
+        EMIT_SIGNAL,
+        EVENT_RESULT_UPDATE,
+        SESSION_QUERY,
+        SESSION_WORKFLOW,
+    )
+    from agentflow.workflows._approval import ApprovalHandlers
+    from agentflow.workflows._checkpoint import LocalWork
+    from agentflow.workflows._event import handle_event
+    from agentflow.workflows._letters import Letters
+    from agentflow.workflows._modes import MODE_BODIES
+    from agentflow.workflows._session_handover import closed_summary, next_run_state
+    from agentflow.workflows._session_intake import accept
+    from agentflow.workflows._session_queue import EventBook, check_context
+    from agentflow.workflows._session_view import idle_details, session_view
+    from agentflow.workflows._steps import FlowRun
+    from agentflow.workflows._stream import RunStream
 
 
 @workflow.defn(name=SESSION_WORKFLOW)

@@ -33,10 +33,10 @@ from agentflow.config.llm import (
     ResolvedLLM,
     env_vars,
     expand_env,
-    resolve_llm,
 )
 from agentflow.config.loader import load_config, parse_config
 from agentflow.config.mcp import MCPCacheConfig, MCPConfig, MCPServerConfig
+from agentflow.config.resolve import resolve_llm
 from agentflow.config.runtime import (
     LoggingConfig,
     RateLimitConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from agentflow.config._base import _Strict
-from agentflow.topics import check_optional_patterns, check_ordered, check_patterns
+from agentflow.config.topics import check_optional_patterns, check_ordered, check_patterns
 
 
 class BusConfig(_Strict):

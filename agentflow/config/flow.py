@@ -37,7 +37,12 @@ from agentflow.config.runtime import (
     RuntimeConfig,
 )
 from agentflow.config.security import PayloadsConfig, SecurityConfig
-from agentflow.topics import check_optional_patterns, check_ordered, check_patterns, matches_any
+from agentflow.config.topics import (
+    check_optional_patterns,
+    check_ordered,
+    check_patterns,
+    matches_any,
+)
 
 
 class FlowMeta(_Strict):

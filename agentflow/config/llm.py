@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import (
     AliasChoices,
@@ -24,9 +24,6 @@ from pydantic import (
 )
 
 from agentflow.config._base import Count, Seconds, _Strict, zero_means_default
-
-if TYPE_CHECKING:
-    from agentflow.config.flow import FlowConfig
 
 # What a provider can be (its ``type``; a [providers] table named like a kind needs none).
 PROVIDER_KINDS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
@@ -261,13 +258,3 @@ def merge_llm(
             DEFAULT_LLM_TIMEOUT_SECONDS,
         ),
     )
-
-
-def resolve_llm(config: FlowConfig, agent: str) -> ResolvedLLM | None:
-    """The LLM ``agent`` calls, None when no provider is named anywhere (the loader refuses
-    an LLM agent without one). Pure: safe in workflow code; templates stay unexpanded."""
-    spec = config.agents[agent]
-    name = provider_name(config.llm, config.agent_flow.provider, spec.llm)
-    if not name:
-        return None
-    return merge_llm(name, config.providers, config.llm, spec.llm)

@@ -10,7 +10,8 @@ from typing import Any
 
 from agentflow.config._base import _did_you_mean
 from agentflow.config.flow import FlowConfig
-from agentflow.config.llm import PROVIDER_ALIASES, PROVIDER_KINDS, provider_kind, resolve_llm
+from agentflow.config.llm import PROVIDER_ALIASES, PROVIDER_KINDS, provider_kind
+from agentflow.config.resolve import resolve_llm
 
 LLM_ONLY_KEYS = ("llm", "tools", "mcp_servers", "output_schema")
 

@@ -21,18 +21,16 @@ from agentflow.config._base import (
 )
 from agentflow.config.flow import FlowConfig
 from agentflow.config.formats import flow_document
+from agentflow.config.handlers import handler_problem, llm_import_problems
 from agentflow.config.llm_checks import llm_problems
 from agentflow.config.nested import Nesting, load_nested
 from agentflow.errors import ConfigError
-from agentflow.limits import key_part
+from agentflow.limits import MAX_SNAPSHOT_BYTES, key_part
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
-
-# The config snapshot travels in every workflow and activity input, beside the event and state.
-MAX_SNAPSHOT_BYTES = 256 * 1024
 
 
 def load_config(
@@ -94,8 +92,6 @@ def parse_config(
         )
     if check_handlers and not problems:
         # Imports user code: only when asked.
-        from agentflow.registry import handler_problem, llm_import_problems
-
         for name in config.enabled_agents():
             handler = config.agents[name].handler
             if handler is not None and (problem := handler_problem(handler, base_dir)):
@@ -108,7 +104,7 @@ def parse_config(
     if problems:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
     return load_nested(config, source=source, base_dir=base_dir, check_handlers=check_handlers,
-                       nesting=nesting or Nesting(shown=(source,)))  # fmt: skip
+                       nesting=nesting or Nesting(shown=(source,)), load=load_config)  # fmt: skip
 
 
 def _reference_problems(config: FlowConfig) -> Iterable[str]:

@@ -13,10 +13,12 @@ than the root file's ``[orchestration] max_flow_depth``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from agentflow.config.flow import FlowConfig
 from agentflow.errors import ConfigError
+from agentflow.limits import MAX_SNAPSHOT_BYTES
 
 ARROW = " → "
 
@@ -46,14 +48,14 @@ def load_nested(
     base_dir: Path | None,
     check_handlers: bool,
     nesting: Nesting,
+    load: Callable[..., FlowConfig],
 ) -> FlowConfig:
     """``config`` with the flow of each enabled agent that names one loaded into ``nested``.
 
     Raises ConfigError naming the file, the agent's key and what is wrong: a missing file, a
     cycle (with the chain of files), nesting too deep, or the child file's own problems.
+    ``load`` loads a child file (the loader's ``load_config``, which calls this in turn).
     """
-    from agentflow.config import loader  # loader imports this module: import it when used
-
     if config.nested:
         raise ConfigError(
             f"{source}: nested: unknown key; agentflow fills it from agents.*.flow, so "
@@ -81,12 +83,11 @@ def load_nested(
                 f"of {source})"
             )
         inner = dataclasses.replace(nesting, depth=nesting.depth + 1, limit=limit)
-        config.nested[name] = loader.load_config(file, check_handlers=check_handlers,
-                                                 nesting=inner)  # fmt: skip
-    if config.nested and (size := len(config.model_dump_json())) > loader.MAX_SNAPSHOT_BYTES:
+        config.nested[name] = load(file, check_handlers=check_handlers, nesting=inner)
+    if config.nested and (size := len(config.model_dump_json())) > MAX_SNAPSHOT_BYTES:
         raise ConfigError(
             f"{source}: the flow's settings with its nested flows are {size / 1024:.0f} KB as "
-            f"JSON; at most {loader.MAX_SNAPSHOT_BYTES // 1024} KB, since they travel in every "
+            f"JSON; at most {MAX_SNAPSHOT_BYTES // 1024} KB, since they travel in every "
             "workflow input (shorten system_prompt and descriptions, or nest fewer flows)"
         )
     return config

@@ -1,0 +1,215 @@
+"""The CLI's inspection commands: ``trace``, ``status``, ``list``, ``graph``; live progress.
+
+Kept apart from cli.py so that file stays a small dispatcher. Everything here reads what
+Temporal already recorded: history (trace, graph of a run or a session), queries (progress),
+visibility.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+
+from agentflow import names
+from agentflow.cli._common import connected, connection_flag
+from agentflow.client import visibility
+from agentflow.config import DEFAULT_CONFIG_FILE, load_config
+from agentflow.errors import ConfigError
+from agentflow.inspect.graph.flow import SESSION_EVENTS, config_graph, trace_graph
+from agentflow.inspect.trace.bus_path import event_graph, trace_event
+from agentflow.inspect.trace.read import (
+    format_table,
+    resolve_workflow_id,
+    to_json,
+    trace,
+    trace_chain,
+)
+from agentflow.models.flow import FlowProgress
+
+REFRESH_SECONDS = 0.5
+
+
+def add_commands(commands: Any) -> None:
+    """Register the subcommands on cli.py's subparsers."""
+    cmd = commands.add_parser("trace", help="one line per step of a run, from Temporal history")
+    cmd.add_argument("run", nargs="?", help="workflow id or run id")
+    cmd.add_argument("--run-id", help="a specific run of the workflow (default: whole chain)")
+    cmd.add_argument("--session", help="trace this session instead: its events, in order")
+    cmd.add_argument("--agent", help="only this agent's lines")
+    cmd.add_argument("--event", help="only this flow event's lines (its id, or a prefix); "
+                     "alone: a bus event through every delivery and chain")  # fmt: skip
+    cmd.add_argument("--flow-only", action="store_true", help="only outcomes and hand-offs")
+    cmd.add_argument("--json", action="store_true", help="a JSON array of entries")
+    connection_flag(cmd)
+    cmd.set_defaults(func=lambda args: connected(args, _trace))
+
+    cmd = commands.add_parser("status", help="state and live progress of a run")
+    cmd.add_argument("run", help="workflow id or run id")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object and return")
+    connection_flag(cmd)
+    cmd.set_defaults(func=lambda args: connected(args, _status))
+
+    cmd = commands.add_parser("list", help="list runs through Temporal visibility")
+    cmd.add_argument("--session")
+    cmd.add_argument("--flow")
+    cmd.add_argument("--status", help=", ".join(visibility.STATUSES))
+    cmd.add_argument("--limit", type=int, default=50)
+    cmd.add_argument("--json", action="store_true", help="one JSON object per line")
+    connection_flag(cmd)
+    cmd.set_defaults(func=lambda args: connected(args, _list))
+
+    cmd = commands.add_parser(
+        "graph", help="Mermaid diagram of the flow, of a run's path, or of a session's events"
+    )
+    cmd.add_argument("run", nargs="?", help="draw the path this run took (workflow/run id)")
+    cmd.add_argument("--output", help="write here (a .md file gets a ```mermaid fence)")
+    cmd.add_argument("--last", type=int, default=SESSION_EVENTS, metavar="N",
+                     help=f"a session: its last N events (default {SESSION_EVENTS})")  # fmt: skip
+    connection_flag(cmd)
+    cmd.set_defaults(func=_graph)
+
+
+async def _trace(client: Client, args: argparse.Namespace) -> int:
+    if not args.run and not args.session and args.event:
+        entries = await trace_event(client, args.event)
+        print(to_json(entries) if args.json else format_table(entries))
+        if not args.json:
+            print("\n```mermaid\n" + event_graph(entries) + "\n```")
+        return 0
+    if not args.run and not args.session:
+        raise ConfigError("trace: give a workflow/run id, --session ID, or --event ID")
+    filters: dict[str, Any] = {"agent": args.agent, "flow_only": args.flow_only,
+                               "event": args.event}  # fmt: skip
+    if args.session:
+        entries = await trace(client, session=args.session, **filters)
+    else:
+        workflow_id, run_id = await resolve_workflow_id(client, args.run)
+        entries = await trace(client, workflow_id, args.run_id or run_id, **filters)
+    print(to_json(entries) if args.json else format_table(entries))
+    return 0
+
+
+async def _status(client: Client, args: argparse.Namespace) -> int:
+    workflow_id, _ = await resolve_workflow_id(client, args.run)
+    handle = client.get_workflow_handle(workflow_id)  # latest run of a continue-as-new chain
+    description = await handle.describe()
+    progress = await _progress(handle)
+    if args.json:
+        body = {"workflow_id": workflow_id, "run_id": description.run_id,
+                "status": visibility.status_name(description.status),
+                "progress": progress.model_dump(mode="json") if progress else None}  # fmt: skip
+        print(json.dumps(body, ensure_ascii=False))
+    else:
+        name = visibility.status_name(description.status)
+        print(f"{workflow_id} (run {description.run_id}): {name}")
+        start = description.start_time.timestamp()
+        if description.status == WorkflowExecutionStatus.RUNNING and sys.stdout.isatty():
+            await follow(handle, asyncio.ensure_future(handle.result()), start)
+        elif progress:
+            end = description.close_time.timestamp() if description.close_time else time.time()
+            print(progress_line(progress, end - start))
+    failed = description.status not in (
+        WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
+    )  # fmt: skip
+    return 1 if failed else 0
+
+
+async def _progress(handle: WorkflowHandle[Any, Any]) -> FlowProgress | None:
+    try:
+        return await visibility.query_progress(handle)
+    except Exception:  # no worker to answer, or a run from before the query existed
+        return None
+
+
+async def follow(
+    handle: WorkflowHandle[Any, Any],
+    waiting: asyncio.Future[Any],
+    started: float,
+    out: TextIO = sys.stdout,
+) -> None:
+    """Redraw one progress line until ``waiting`` is done (the terminal's live display)."""
+    last: FlowProgress | None = None
+    while not waiting.done():
+        last = await _progress(handle) or last
+        line = progress_line(last, time.time() - started) if last else "waiting for a worker…"
+        out.write("\r\x1b[2K" + line)
+        out.flush()
+        await asyncio.wait([waiting], timeout=REFRESH_SECONDS)
+    last = await _progress(handle) or last
+    if last:
+        out.write("\r\x1b[2K" + progress_line(last, time.time() - started))
+    out.write("\n")
+    out.flush()
+
+
+def progress_line(progress: FlowProgress, elapsed: float) -> str:
+    """``[####------] 4/10 done · 1 running (b) · 0 failed · 2.3s``"""
+    total = progress.total
+    done = progress.completed + progress.failed
+    bar = ""
+    if total:
+        filled = min(10, round(10 * done / total))
+        bar = f"[{'#' * filled}{'-' * (10 - filled)}] "
+    of = f"{progress.completed}/{total}" if total is not None else str(progress.completed)
+    running = ", ".join(progress.running)
+    return (
+        f"{bar}{of} done · {len(progress.running)} running"
+        + (f" ({running})" if running else "")
+        + f" · {progress.failed} failed · {elapsed:.1f}s"
+    )
+
+
+async def _list(client: Client, args: argparse.Namespace) -> int:
+    runs = visibility.list_runs(client, args.session, args.flow, args.status, args.limit)
+    async for run in runs:
+        attrs = run.typed_search_attributes
+        row = {
+            "workflow_id": run.id,
+            "run_id": run.run_id,
+            "status": visibility.status_name(run.status),
+            "flow": attrs.get(names.FLOW),
+            "mode": attrs.get(names.MODE),
+            "session": attrs.get(names.SESSION),
+            "start_time": run.start_time.isoformat(),
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            started = run.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            session = f"  session {row['session']}" if row["session"] else ""
+            print(f"{started}  {row['status']:<16} {row['flow']} ({row['mode']})  "
+                  f"{run.id}{session}")  # fmt: skip
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    if args.run:
+        return connected(args, _graph_of_run)
+    config = load_config(args.config or DEFAULT_CONFIG_FILE, check_handlers=False)
+    _write_chart(config_graph(config), args.output)
+    return 0
+
+
+async def _graph_of_run(client: Client, args: argparse.Namespace) -> int:
+    if args.last < 1:
+        raise ConfigError(f"--last: must be at least 1, not {args.last}")
+    workflow_id, run_id = await resolve_workflow_id(client, args.run)
+    entries = await trace_chain(client, workflow_id, run_id)
+    _write_chart(trace_graph(entries, args.last), args.output)
+    return 0
+
+
+def _write_chart(chart: str, output: str | None) -> None:
+    if output:
+        fenced = f"```mermaid\n{chart}```\n" if output.endswith(".md") else chart
+        Path(output).write_text(fenced, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(chart)

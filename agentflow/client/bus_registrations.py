@@ -1,0 +1,111 @@
+"""Reading the bus registry (``AgentflowBusRegistry``): by query, else from its history.
+
+A query is answered by a bus worker: first the registry's sticky worker (the one that ran
+its last workflow task), then any worker of the ``agentflow-bus`` task queue. When that
+sticky worker was killed, or no bus worker polls, Temporal holds the query for up to its
+own ~30 s deadline and then fails it; the fan-out would wait as long for every publish
+and retry into the same wait. So the query gets ``REGISTRY_QUERY_SECONDS``; past that the
+registrations are read from the registry's history, which the server serves with no
+worker: each ``register``/``forget`` update's result is the whole registry after it, so
+the last one (else the run's input) is the registry now. The registry's stickiness is
+reset too, so its next workflow task and query go to a live worker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from temporalio.api.common.v1 import Payloads, WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import (
+    GetWorkflowExecutionHistoryReverseRequest,
+    ResetStickyTaskQueueRequest,
+)
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentflow.models.bus import Registration, RegistryState
+from agentflow.names import REGISTRY_QUERY, REGISTRY_WORKFLOW_ID
+
+log = logging.getLogger("agentflow.bus")
+
+# A live registry worker answers in milliseconds; this only bounds waiting on a dead one.
+REGISTRY_QUERY_SECONDS = 5.0
+# Events per page when reading the history backwards: the answer is near its end.
+PAGE_SIZE = 50
+
+
+async def registrations(client: Client) -> dict[str, Registration]:
+    """The registered flows (none when no worker with subscribers has started yet).
+
+    Raises ``RPCError`` only when Temporal itself cannot be read (the caller retries)."""
+    handle = client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
+    timeout = timedelta(seconds=REGISTRY_QUERY_SECONDS)
+    try:
+        state: RegistryState = await asyncio.wait_for(
+            handle.query(REGISTRY_QUERY, result_type=RegistryState, rpc_timeout=timeout),
+            REGISTRY_QUERY_SECONDS + 1,  # the RPC's own deadline should end it first
+        )
+        return state.registrations
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return {}
+        why = f"{err.status.name if err.status else 'error'}: {err.message}"
+    except asyncio.TimeoutError:
+        why = "no answer"
+    except WorkflowQueryFailedError as err:  # its workflow task failing, say
+        why = str(err)
+    log.warning(
+        "the bus registry did not answer its query within %gs (%s); reading its "
+        "registrations from its history instead",
+        REGISTRY_QUERY_SECONDS, why,
+    )  # fmt: skip
+    await _unstick(client)
+    return (await recorded_state(client)).registrations
+
+
+async def recorded_state(client: Client) -> RegistryState:
+    """The registry's state as its current run's history records it (no worker needed)."""
+    run_id = (await client.get_workflow_handle(REGISTRY_WORKFLOW_ID).describe()).run_id
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=REGISTRY_WORKFLOW_ID, run_id=run_id),
+        maximum_page_size=PAGE_SIZE,
+    )
+    while True:
+        page = await client.workflow_service.get_workflow_execution_history_reverse(request)
+        for event in page.history.events:  # newest first
+            payloads = _state_payloads(event)
+            if payloads is not None:
+                [state] = await client.data_converter.decode(payloads.payloads, [RegistryState])
+                return state if isinstance(state, RegistryState) else RegistryState()
+        if not page.next_page_token:
+            return RegistryState()
+        request.next_page_token = page.next_page_token
+
+
+def _state_payloads(event: HistoryEvent) -> Payloads | None:
+    """The whole registry, if ``event`` records it: an update's result, or the run's input."""
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+        outcome = event.workflow_execution_update_completed_event_attributes.outcome
+        return outcome.success if outcome.HasField("success") else None
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        return event.workflow_execution_started_event_attributes.input
+    return None
+
+
+async def _unstick(client: Client) -> None:
+    """Send the registry's next workflow task and query to any bus worker, not to the one
+    it last ran on (best effort: without it Temporal moves on after its sticky timeout)."""
+    request = ResetStickyTaskQueueRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=REGISTRY_WORKFLOW_ID)
+    )
+    try:
+        await client.workflow_service.reset_sticky_task_queue(
+            request, timeout=timedelta(seconds=REGISTRY_QUERY_SECONDS)
+        )
+    except RPCError as err:
+        log.info("could not reset the bus registry's sticky worker: %s", err.message)

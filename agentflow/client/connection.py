@@ -1,0 +1,133 @@
+"""Connecting to Temporal: the settings, the data converter, and a run's page in the UI.
+
+Connection settings come from Temporal's own client configuration (``TEMPORAL_ADDRESS``,
+``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS settings, profiles in the Temporal config
+file); a ``[temporal]`` table in agentflow.toml overrides them. The data converter is
+pydantic's, plus the ``[security]`` codec and the ``[payloads]`` store when configured (the
+filesystem store by default on the embedded dev server): one converter for client, worker and
+Replayer alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.envconfig import ClientConfigProfile
+
+from agentflow.client.codec import EncryptionCodec, find_keys, load_keys
+from agentflow.client.payloads import default_storage, with_storage
+from agentflow.config import FlowConfig, PayloadsConfig, SecurityConfig, TemporalConfig
+from agentflow.errors import AgentflowError, ConfigError
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
+    """Temporal's standard settings (env and config file), then the ``[temporal]`` table."""
+    temporal = temporal or TemporalConfig()
+    try:
+        profile = ClientConfigProfile.load(profile=temporal.profile)
+    except Exception as err:  # the SDK's bridge ConfigError is not a public type
+        raise ConfigError(
+            f"Temporal client settings: {err} (see [temporal] profile, TEMPORAL_PROFILE, "
+            "TEMPORAL_CONFIG_FILE)"
+        ) from None
+    settings: dict[str, Any] = dict(profile.to_client_connect_config())
+    if temporal.address:
+        settings["target_host"] = temporal.address
+    if temporal.namespace:
+        settings["namespace"] = temporal.namespace
+    if temporal.tls is not None:
+        settings["tls"] = temporal.tls
+    settings.setdefault("target_host", DEFAULT_ADDRESS)
+    settings.setdefault("namespace", "default")
+    return settings
+
+
+async def data_converter(
+    security: SecurityConfig | None = None, payloads: PayloadsConfig | None = None
+) -> DataConverter:
+    """pydantic's converter, encrypting when ``security.encrypt``, storing big payloads when
+    ``payloads`` is set (encryption first: stored blobs are sealed too)."""
+    security = security or SecurityConfig()
+    if security.encrypt:
+        converter = dataclasses.replace(
+            pydantic_data_converter,
+            payload_codec=EncryptionCodec(load_keys(security), seal=True),
+            # Failure messages and stack traces travel as an encrypted payload too: they often
+            # quote the data that made an agent fail.
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+    else:  # not sealing, but able to read runs sealed before (or say which key is missing)
+        codec = EncryptionCodec(find_keys(security), seal=False)
+        converter = dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return await with_storage(converter, payloads)
+
+
+async def connect(
+    temporal: TemporalConfig | None = None,
+    interceptors: Sequence[Any] = (),
+    *,
+    converter: DataConverter | None = None,
+) -> Client:
+    """Connect a client with agentflow's data converter (``converter``, else pydantic's).
+
+    Workers add AgentflowPlugin themselves; putting it on the client too would make every
+    worker built from this client register the workflows twice.
+    """
+    settings = connect_settings(temporal)
+    try:
+        return await Client.connect(
+            **settings,
+            data_converter=converter or pydantic_data_converter,
+            interceptors=interceptors,
+        )
+    except RuntimeError as err:
+        reason = "connection refused" if "ConnectionRefused" in str(err) else str(err)
+        raise AgentflowError(
+            f"cannot connect to Temporal at {settings['target_host']}: {reason} "
+            "(start a server with `agentflow dev`, or set TEMPORAL_ADDRESS / [temporal] address)"
+        ) from None
+
+
+async def connect_flow(config: FlowConfig | None, interceptors: Sequence[Any] = ()) -> Client:
+    """Connect with a flow's ``[temporal]``, ``[security]`` and ``[payloads]`` tables (None:
+    Temporal's own settings, no encryption).
+
+    Without a ``[payloads]`` table, large payloads go to the filesystem store when the server
+    is the embedded dev server (agentflow/payloads.py ``default_storage``). Every worker,
+    client and Replayer of a flow connects through here, so they decide alike.
+    """
+    payloads = config.payloads if config else None
+    converter = await data_converter(config.security if config else None, payloads)
+    client = await connect(config.temporal if config else None, interceptors,
+                           converter=converter)  # fmt: skip
+    stored = await default_storage(converter, payloads, client)
+    if stored is None:
+        return client
+    settings = client.config()  # the same connection, with the store in its converter
+    settings["data_converter"] = stored
+    return Client(**settings)
+
+
+def ui_url(
+    client: Client, workflow_id: str, run_id: str | None = None, base: str | None = None
+) -> str:
+    """The Temporal UI page of a run. ``base`` is the UI's address (``[temporal] ui_url``);
+    without it: Temporal Cloud's UI for a Cloud address, else a dev server's, whose UI listens
+    on the gRPC port + 1000 (``temporal server start-dev`` and ``agentflow dev`` defaults)."""
+    if base is None:
+        host, _, port = client.service_client.config.target_host.rpartition(":")
+        host = host or "localhost"
+        if host.endswith(".tmprl.cloud"):
+            base = "https://cloud.temporal.io"
+        else:
+            base = f"http://{host}:{int(port) + 1000 if port.isdigit() else 8233}"
+    path = f"{base.rstrip('/')}/namespaces/{quote(client.namespace)}/workflows/{quote(workflow_id)}"
+    return f"{path}/{run_id}/history" if run_id else path

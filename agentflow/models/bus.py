@@ -1,0 +1,203 @@
+"""The durable bus across flows and workers: names, models and the pure rules of delivery.
+
+How an event travels (the I/O lives in ``agentflow/bus_client.py``):
+
+1. **Publish** (``agentflow publish``, ``Runner.publish``, or an agent's ``meta["publish"]``)
+   emits the event into one of ``SHARDS`` sessions of the internal ``agentflow-bus`` flow,
+   chosen by its key (else its id). The call returns once Temporal has recorded it; the
+   session dedupes repeated event ids, and takes one event at a time, so events with the same
+   key leave it in publish order.
+2. **Fan-out**: the shard's only agent (a local activity) reads the subscriptions that workers
+   registered (the ``AgentflowBusRegistry`` workflow) and emits one delivery event per
+   subscriber into that subscriber's own session, on the subscriber's task queue.
+3. **Delivery**: the subscriber's session runs it like any emitted event: its retries and
+   timeout, hooks, error routing and dead letters. Its workers down: it waits in Temporal.
+
+Pure code: workflows import this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from agentflow.config import AgentConfig, FlowConfig, FlowMeta, OrchestrationConfig
+from agentflow.config.topics import matches_any
+from agentflow.names import BUS_FLOW, FAN_OUT_HANDLER
+
+FAN_OUT_AGENT = "fan-out"
+# Fixed, not configurable: every publisher must pick the same shard for a key.
+SHARDS = 8
+# The flow itself (not one of its agents) as a subscriber.
+WHOLE_FLOW = "*"
+
+# Event metadata the bus sets. A publishing handler cannot set them: the workflow or the
+# client builds them, never from the handler's output.
+TOPIC = "topic"
+PUBLISHER = "publisher"
+PARENT_EVENT = "parent_event"
+CHAIN = "bus_chain"  # JSON list: the agents that published along the way, first to last
+KEY = "bus_key"
+SESSION = "bus_session"  # the publish named a session: deliveries go to it, chains keep it
+ORIGIN_FLOW = "bus_origin_flow"  # its agents' subscribers got the event within the run
+DENIED = "bus_denied"  # why the publisher may not publish this: dead-lettered, not delivered
+PUBLISH_DENIED = "PublishDenied"  # the error type of that dead letter
+
+
+class Registration(BaseModel):
+    """One flow's subscriptions, as the worker that serves it registered them."""
+
+    flow: str
+    task_queue: str
+    config: FlowConfig
+    worker: str = ""  # the worker's Temporal identity (pid@host)
+    registered_at: datetime | None = None
+
+
+class RegistryState(BaseModel):
+    """The registry workflow's input and its query's answer: registrations by flow name."""
+
+    registrations: dict[str, Registration] = Field(default_factory=dict)
+
+
+class Subscriber(BaseModel):
+    """One subscriber of a topic: an agent of a flow, or the whole flow (``agent == "*"``)."""
+
+    flow: str
+    agent: str
+    task_queue: str
+    patterns: list[str]
+    ordered: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.flow if self.agent == WHOLE_FLOW else f"{self.flow}.{self.agent}"
+
+
+class PublishRequest(BaseModel):
+    """One publish: what the ``bus_publish`` activity and ``Runner.publish`` send."""
+
+    topic: str
+    data: dict[str, object] = Field(default_factory=dict)
+    event_id: str
+    key: str | None = None
+    session_id: str | None = None  # deliveries go to this session of each subscriber
+    publisher: str  # "flow.agent", or "client <identity>"
+    parent_event: str | None = None
+    chain: list[str] = Field(default_factory=list)
+    origin_flow: str | None = None
+    denied: str | None = None
+
+
+class Delivery(BaseModel):
+    """Where the fan-out sent one event for one subscriber."""
+
+    subscriber: str
+    flow: str
+    agent: str
+    task_queue: str
+    session_id: str
+    event_id: str
+
+
+def subscribers(registrations: dict[str, Registration], topic: str) -> list[Subscriber]:
+    """Every subscriber of ``topic``, in flow then config order: one per agent (or flow)
+    however many of its patterns match."""
+    return [
+        sub
+        for flow in sorted(registrations)
+        for sub in subscribers_of(registrations[flow].config, registrations[flow].task_queue)
+        if matches_any(sub.patterns, topic)
+    ]
+
+
+def subscribers_of(config: FlowConfig, task_queue: str) -> list[Subscriber]:
+    """The subscribers a worker serving ``config`` on ``task_queue`` registers."""
+    wanted = [(WHOLE_FLOW, config.bus.subscribes, config.bus.ordered)] + [
+        (name, config.agents[name].subscribes, config.agents[name].ordered)
+        for name in config.enabled_agents()
+    ]
+    return [
+        Subscriber(
+            flow=config.name, agent=agent, task_queue=task_queue, patterns=patterns, ordered=ordered
+        )
+        for agent, patterns, ordered in wanted
+        if patterns
+    ]
+
+
+def shard_session(key: str | None, event_id: str) -> str:
+    """The bus session that takes a publish: by key, so a key's events stay in order."""
+    return f"shard-{_bucket(key if key is not None else event_id, SHARDS)}"
+
+
+def delivery_session(sub: Subscriber, request: PublishRequest, max_parallel: int) -> str:
+    """The subscriber's session for this event: the publish's session when it names one;
+    else one of ``max_parallel`` slots, by key when the subscriber is ordered."""
+    if request.session_id is not None:
+        slot = request.session_id
+    elif sub.ordered and request.key is not None:
+        slot = f"k{_bucket(request.key, max_parallel)}"
+    else:
+        slot = f"p{_bucket(request.event_id, max_parallel)}"
+    return short_id(f"bus:{sub.agent}:{slot}")
+
+
+def delivery_event_id(sub: Subscriber, event_id: str) -> str:
+    return short_id(f"{event_id}@{sub.name}")
+
+
+def delivery_config(config: FlowConfig, sub: Subscriber) -> FlowConfig:
+    """What a delivery runs: the whole flow, or just the subscribing agent (with the flow's
+    hooks, error routing and in-run subscribers)."""
+    if sub.agent == WHOLE_FLOW:
+        return config
+    orchestration = config.orchestration.model_copy(
+        update={"mode": "sequential", "sequential_agents": [sub.agent]}
+    )
+    return config.model_copy(update={"orchestration": orchestration})
+
+
+def publication_id(run_id: str, activity_id: str, topic: str) -> str:
+    """The bus event an agent's publish becomes: from its run, its call and the topic, so a
+    replay or a retried ``bus_publish`` names the same event (and the trace can find it)."""
+    return short_id(f"{run_id}/{activity_id}/{topic}")
+
+
+def chain_of(metadata: dict[str, str]) -> list[str]:
+    """The publishers an event passed through (empty for one that did not come by the bus)."""
+    raw = metadata.get(CHAIN)
+    if not raw:
+        return []
+    chain = json.loads(raw)
+    return [str(name) for name in chain] if isinstance(chain, list) else []
+
+
+def bus_config() -> FlowConfig:
+    """The internal flow whose sessions (the shards) fan published events out."""
+    return FlowConfig(
+        agent_flow=FlowMeta(name=BUS_FLOW, description="the durable bus: fan-out"),
+        orchestration=OrchestrationConfig(
+            mode="sequential",
+            sequential_agents=[FAN_OUT_AGENT],
+            retry_attempts=10,
+        ),
+        agents={FAN_OUT_AGENT: AgentConfig(handler=FAN_OUT_HANDLER, local=True)},
+    )
+
+
+def _bucket(value: str, buckets: int) -> int:
+    digest = hashlib.sha256(value.encode("utf-8", errors="surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
+
+
+def short_id(value: str, limit: int = 256) -> str:
+    """``value``, or a digest of it when it is longer than an id may be."""
+    if len(value.encode("utf-8", errors="surrogatepass")) <= limit:
+        return value
+    raw = value.encode("utf-8", errors="surrogatepass")
+    head = raw[:160].decode("utf-8", errors="ignore")
+    return f"{head}#{hashlib.sha256(raw).hexdigest()}"

@@ -1,0 +1,124 @@
+"""Every name agentflow gives Temporal: workflow and activity types, signals, updates, queries,
+search attributes, memo keys, task queues and workflow id formats. One module, so that the
+workflows that register a name and the clients, CLI and trace that use it cannot drift apart.
+
+They are recorded in histories: renaming one breaks the runs that are in flight (and the golden
+histories in ``tests/histories/``). Add names; never change one.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+# --- Workflow types ----------------------------------------------------------------------------
+SEQUENTIAL_WORKFLOW = "SequentialFlow"
+ROUTE_WORKFLOW = "RouteFlow"
+COLLABORATIVE_WORKFLOW = "CollaborativeFlow"
+LOOP_WORKFLOW = "LoopFlow"
+MIXED_WORKFLOW = "MixedFlow"
+# The workflow that runs a flow of each orchestration mode.
+MODE_WORKFLOWS = {
+    "route": ROUTE_WORKFLOW,
+    "sequential": SEQUENTIAL_WORKFLOW,
+    "collaborative": COLLABORATIVE_WORKFLOW,
+    "loop": LOOP_WORKFLOW,
+    "mixed": MIXED_WORKFLOW,
+}
+SESSION_WORKFLOW = "AgentflowSession"
+DEAD_LETTER_WORKFLOW = "AgentflowDeadLetter"
+REGISTRY_WORKFLOW = "AgentflowBusRegistry"
+
+# --- Activity types ----------------------------------------------------------------------------
+# Runs started before the ``agent-activity-type`` patch (workflows/_calls.py) call every agent
+# as ``run_agent``; since then each agent is its own type, ``agent:NAME``, served by one dynamic
+# activity on the worker. Why: the Temporal UI, ``temporal workflow show`` and the SDK's own
+# activity metrics (``activity_type``) label rows by type, and ``run_agent`` told no agent apart.
+# Whatever reads histories must understand both.
+RUN_AGENT = "run_agent"
+AGENT_TYPE_PREFIX = "agent:"
+RUN_HOOKS = "run_hooks"  # [hooks] callbacks around an event or an agent
+RUN_TOOL = "run_tool"  # one tool call of an LLM agent
+LOCAL_BATCH = "run_local_agents"  # consecutive local agents of a sequence
+SESSION_CHECKPOINT = "session_checkpoint"  # a session ends its workflow task here
+PUBLISH_ACTIVITY = "bus_publish"  # an agent's meta["publish"] recorded on the durable bus
+
+# --- Signals, updates and queries --------------------------------------------------------------
+PROGRESS_QUERY = "progress"  # every flow run: FlowProgress
+DECIDE_UPDATE = "decide"  # settles an approval (any client, knowing only the workflow id)
+APPROVALS_QUERY = "approvals"  # what waits for a person
+EMIT_SIGNAL = "emit"  # a session: an event, fire and forget
+EMIT_AND_WAIT_UPDATE = "emit_and_wait"  # a session: an event, and wait for its outcome
+EVENT_RESULT_UPDATE = "event_result"  # a session: the outcome of an event sent before
+CLOSE_UPDATE = "close"  # a session: take no more events, finish the queued ones
+SESSION_QUERY = "session"  # a session: SessionView
+LETTER_QUERY = "letter"  # a dead letter: DeadLetterView
+REDRIVEN_UPDATE = "redriven"  # a dead letter was sent back to its session
+PURGE_UPDATE = "purge"  # a dead letter is dropped
+REGISTER_UPDATE = "register"  # the bus registry: a worker's subscriptions
+FORGET_UPDATE = "forget"  # the bus registry: a worker's subscriptions, gone
+REGISTRY_QUERY = "subscriptions"  # the bus registry: every registration
+
+# --- Search attributes and memo keys -----------------------------------------------------------
+FLOW_ATTRIBUTE = "AgentflowFlow"
+MODE_ATTRIBUTE = "AgentflowMode"
+SESSION_ATTRIBUTE = "AgentflowSession"
+# Set only while agents wait for approval: the names of those agents (`agentflow pending` and
+# the UI's filter box find waiting runs with it).
+APPROVAL_ATTRIBUTE = "AgentflowApproval"
+# What `agentflow dev` registers on its server (other clusters: create them once).
+SEARCH_ATTRIBUTES = {
+    FLOW_ATTRIBUTE: "Keyword",
+    MODE_ATTRIBUTE: "Keyword",
+    SESSION_ATTRIBUTE: "Keyword",
+    APPROVAL_ATTRIBUTE: "KeywordList",
+}
+FLOW = SearchAttributeKey.for_keyword(FLOW_ATTRIBUTE)
+MODE = SearchAttributeKey.for_keyword(MODE_ATTRIBUTE)
+SESSION = SearchAttributeKey.for_keyword(SESSION_ATTRIBUTE)
+APPROVAL = SearchAttributeKey.for_keyword_list(APPROVAL_ATTRIBUTE)
+# Memo keys: the approvals waiting now (read by `agentflow pending` with no worker running),
+# and the change each upsert records (the trace reads one line from each).
+WAITING_MEMO = "agentflow_approvals"
+CHANGE_MEMO = "agentflow_approval"
+
+# The OpenTelemetry instrumentation name of agentflow's spans and metrics.
+INSTRUMENTATION = "agentflow"
+
+# --- Task queues, handlers and workflow ids ----------------------------------------------------
+BUS_FLOW = "agentflow-bus"
+BUS_TASK_QUEUE = "agentflow-bus"
+REGISTRY_WORKFLOW_ID = "agentflow-bus:registry"
+# The bus's fan-out agent is registered under this handler key on every worker (a key, not an
+# import path: it is in the config snapshot of bus runs, so it stays as first recorded).
+FAN_OUT_HANDLER = "agentflow.bus_client:fan_out"
+
+
+def agent_activity_type(agent: str) -> str:
+    """The activity type ``agent`` runs as: ``agent:NAME``."""
+    return f"{AGENT_TYPE_PREFIX}{agent}"
+
+
+def agent_of(activity_type: str) -> str | None:
+    """The agent an ``agent:NAME`` type names; None for any other type (``run_agent``
+    names no agent: its input does)."""
+    if activity_type.startswith(AGENT_TYPE_PREFIX):
+        return activity_type[len(AGENT_TYPE_PREFIX) :]
+    return None
+
+
+def is_agent_call(activity_type: str) -> bool:
+    """Whether an activity of this type is an agent call (either form)."""
+    return activity_type == RUN_AGENT or activity_type.startswith(AGENT_TYPE_PREFIX)
+
+
+def agent_queue(task_queue: str, agent: str) -> str:
+    """The task queue of a rate-limited agent's activities."""
+    return f"{task_queue}-agent-{agent}"
+
+
+def session_workflow_id(flow: str, session_id: str) -> str:
+    return f"{flow}:session:{session_id}"
+
+
+def dead_letter_workflow_id(flow: str, session_id: str, event_id: str) -> str:
+    return f"{flow}:dead-letter:{session_id}:{event_id}"

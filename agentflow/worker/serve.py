@@ -1,0 +1,217 @@
+"""The agentflow worker: serves every mode workflow and the ``run_agent`` activity, and the
+durable bus (its shards and registry, on the ``agentflow-bus`` task queue; the bus worker is
+agentflow/bus_worker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agentflow.activities.registry import AgentRegistry
+from agentflow.client import telemetry
+from agentflow.client.bus import register
+from agentflow.client.connection import connect_flow
+from agentflow.client.visibility import require_search_attributes
+from agentflow.config import FlowConfig, load_config
+from agentflow.worker.bus_worker import shared_bus_worker
+from agentflow.worker.logs import configure_logging
+from agentflow.worker.plugin import AgentflowPlugin
+from agentflow.worker.rate_limits import rate_limited_workers, runtime_options
+
+log = logging.getLogger("agentflow.worker")
+
+# Sync handlers run here; sized like the worker's default activity slots.
+HANDLER_THREADS = 100
+
+
+def build_worker(
+    client: Client,
+    configs: Sequence[tuple[FlowConfig, Path | None]],
+    *,
+    task_queue: str | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    **worker_options: Any,
+) -> Worker:
+    """A Worker for ``configs`` (their handlers form the registry) on ``task_queue``."""
+    registry = AgentRegistry.from_configs(configs)
+    if any(config.is_llm_agent(agent) for config, _ in configs for agent in config.agents):
+        import activities.llm  # noqa: F401 - the LLM library, loaded now, not in the first call
+    queue = task_queue or configs[0][0].temporal.task_queue
+    return Worker(
+        client,
+        task_queue=queue,
+        plugins=[AgentflowPlugin(registry, executor)],
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        **worker_options,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    client: Client,
+    configs: Sequence[tuple[FlowConfig, Path | None]],
+    *,
+    task_queue: str | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    **worker_options: Any,
+) -> AsyncIterator[Worker]:
+    """Run the flows' worker and a bus worker; once both poll, register the flows'
+    subscriptions on the bus (so nothing published from then on misses them)."""
+    await require_search_attributes(client)
+    # [runtime] max_concurrent_agents; rate-limited agents get a worker on their own queue.
+    flow_options = runtime_options(configs, worker_options)
+    worker = build_worker(client, configs, task_queue=task_queue, executor=executor,
+                          **flow_options)  # fmt: skip
+    limited = rate_limited_workers(client, configs, worker.task_queue, executor, **flow_options)
+    # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
+    # the flows' worker gets its whole grace period within the shutdown bound.
+    _SERVING[0] += 1
+    try:
+        async with shared_bus_worker(client, executor, **worker_options), worker, limited:
+            flows = await register(client, [config for config, _ in configs], worker.task_queue)
+            if flows:
+                log.info("subscriptions of %s registered on the bus", ", ".join(flows))
+            yield worker
+    finally:
+        _SERVING[0] -= 1
+        if not _SERVING[0]:
+            await _close_mcp_sessions()
+
+
+# serving()s running in this process: the last to stop closes the MCP sessions they share.
+_SERVING = [0]
+
+
+async def _close_mcp_sessions() -> None:
+    """Close the MCP server sessions the agents' tool calls opened (in this event loop, the
+    one that opened them), so stdio servers exit with the worker instead of outliving it."""
+    if (
+        "agentflow.activities.mcp.tools" not in sys.modules
+    ):  # no tool call used MCP: nothing to close
+        return
+    from agentflow.activities.mcp import tools as mcp
+
+    try:
+        await mcp.close_servers()
+    except Exception:
+        log.warning("closing the MCP server sessions failed", exc_info=True)
+
+
+async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None = None) -> None:
+    """Run a worker until SIGINT/SIGTERM, then let running agents finish and return.
+
+    The shutdown is bounded: agents still running after the worker's graceful shutdown
+    timeout are cancelled, and sync handlers that ignore it (a thread cannot be stopped) are
+    abandoned, not waited for; Temporal retries their attempts on another worker. The process
+    should exit when this returns (``agentflow worker`` does, with ``os._exit``): a stuck
+    handler thread would otherwise hold the interpreter's exit until the watchdog ends it.
+    """
+    configs = [(load_config(path), Path(path).parent) for path in config_paths]
+    first = configs[0][0]
+    configure_logging(first.logging)  # [logging]: level, json or console, file
+    client = await connect_flow(first, telemetry.interceptors(first.telemetry))
+    executor = HandlerPool(HANDLER_THREADS, thread_name_prefix="agent")
+    watchdog: threading.Timer | None = None
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        flows = ", ".join(f"{config.name} ({config.mode})" for config, _ in configs)
+        async with serving(client, configs, task_queue=task_queue, executor=executor) as worker:
+            log.info(
+                "worker on task queue %r at %s (namespace %s), flows: %s",
+                worker.task_queue, client.service_client.config.target_host, client.namespace,
+                flows,
+            )  # fmt: skip
+            if first.payloads is None and client.data_converter.external_storage is not None:
+                log.info("large payloads go to .agentflow/payloads (the dev server's default)")
+            await stop.wait()
+            grace = worker.config().get("graceful_shutdown_timeout") or timedelta()
+            log.info(
+                "shutting down: letting running agents finish (up to %.0f s)",
+                grace.total_seconds(),
+            )
+            watchdog = _exit_after(grace + SHUTDOWN_MARGIN)
+    finally:
+        stuck = _abandon_stuck_handlers(executor)
+        if watchdog is not None and not stuck:
+            watchdog.cancel()
+
+
+# Beyond the graceful shutdown timeout: time for the SDK to cancel agents and report them.
+SHUTDOWN_MARGIN = timedelta(seconds=5)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class HandlerPool(ThreadPoolExecutor):
+    """The sync handlers' thread pool; counts the calls running, to report stuck ones."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        def counted() -> _T:
+            with self._lock:
+                self.running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return super().submit(counted)
+
+
+def _abandon_stuck_handlers(executor: HandlerPool) -> int:
+    """Shut the pool down without waiting; the number of handler calls still running."""
+    # ThreadPoolExecutor's own exit waits for every thread: one stuck handler (a network call
+    # without a timeout, say) would keep a stopped worker alive for as long as it hangs.
+    executor.shutdown(wait=False, cancel_futures=True)
+    stuck = executor.running
+    if stuck:
+        log.warning(
+            "%d sync agent handler(s) still running after they were cancelled; exiting "
+            "without them (Temporal retries their attempts)",
+            stuck,
+        )
+    return stuck
+
+
+def _exit_after(delay: timedelta) -> threading.Timer:
+    """End the process if the shutdown has not finished after ``delay``.
+
+    A daemon thread, so it fires even while the SDK waits for an async handler that ignores
+    its cancellation, or while the interpreter waits for stuck handler threads at exit.
+    """
+
+    def exit_now() -> None:
+        log.error(
+            "still running %.0f s after the stop signal; exiting now (Temporal retries the "
+            "agents that were running)",
+            delay.total_seconds(),
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(delay.total_seconds(), exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer
