@@ -1,4 +1,4 @@
-"""``[hooks]`` callbacks: calling them, in order, with the seeds' CallbackArgs.
+"""``[hooks]`` callbacks: calling them, in order, with CallbackArgs.
 
 A callback is ``def callback(args: CallbackArgs) -> State | None`` (or ``async def``). What it
 returns is the state that flows on (None keeps the one it got); raising ``FatalError`` rejects

@@ -149,3 +149,6 @@ def _path(parents: list[tuple[int, str | int]], node: int, last: str | int | Non
 
 # The config snapshot travels in every workflow and activity input, beside the event and state.
 MAX_SNAPSHOT_BYTES = 256 * 1024
+# Bytes of event ids a session remembers to drop repeated events (its dedupe window is the
+# smaller of this and [sessions] dedupe_window); the trace replays the same window.
+MAX_SEEN_BYTES = 400 * 1024

@@ -30,8 +30,7 @@ from agentflow.cli.devserver import DevServer
 from agentflow.client.runner import Runner
 from agentflow.client.sessions import EmitHandle, session_view
 from agentflow.config import FlowConfig, load_config
-from agentflow.inspect.trace._decoder import LOCAL_ACTIVITY_MARKER
-from agentflow.inspect.trace.read import run_histories
+from agentflow.inspect.trace.read import LOCAL_ACTIVITY_MARKER, run_histories
 from agentflow.models.session import EmitRequest, EventOutcome, SessionView
 from agentflow.names import session_workflow_id
 from agentflow.worker.serve import build_worker

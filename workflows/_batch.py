@@ -31,10 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
     from agentflow.models.batch import BatchCall, BatchFailure, BatchInput, BatchOutput
     from agentflow.models.flow import AgentOutput, AgentResult, State
+    from agentflow.models.state import changed_keys
     from agentflow.names import LOCAL_BATCH
     from agentflow.workflows._batch_retries import batch_policy, retry_delay
     from agentflow.workflows._failures import failed_result, failure_detail
-    from agentflow.workflows._state import changed_keys
 
 if TYPE_CHECKING:
     from agentflow.workflows._steps import FlowRun

@@ -30,7 +30,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models.bus import PublishRequest, chain_of
+    from agentflow.models.bus import (
+        PUBLISH,
+        PUBLISH_KEY,
+        PublishRequest,
+        chain_of,
+        published_topics,
+    )
     from agentflow.models.flow import AgentResult, FlowResult, State
     from agentflow.workflows._failures import StepFailed
     from agentflow.workflows._publish import denied, publish_request, record, subscriber_metadata
@@ -38,17 +44,9 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from agentflow.workflows._steps import FlowRun
 
-PUBLISH = "publish"
-PUBLISH_KEY = "publish_key"  # the key of what the agent publishes (else the event's own key)
 # Runs started before the durable bus existed replay without its activity.
 DURABLE_BUS_PATCH = "durable-bus"
 T = TypeVar("T")
-
-
-def published_topics(value: str | None) -> list[str]:
-    """``meta["publish"]`` as topics: comma-separated, blanks and repeats dropped."""
-    names = (name.strip() for name in (value or "").split(","))
-    return list(dict.fromkeys(name for name in names if name))
 
 
 class Delivery(NamedTuple):

@@ -14,13 +14,13 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from agentflow.models.approval import Approval
     from agentflow.models.flow import PRIORITY_KEYS, AgentInput, AgentOutput, AgentResult, State
+    from agentflow.models.state import changed_keys
     from agentflow.models.usage import Usage
     from agentflow.workflows._bus import Delivery
     from agentflow.workflows._calls import AgentCall, retry_policy, run_agent_activity
     from agentflow.workflows._child import run_cancelled, run_child_flow
     from agentflow.workflows._failures import StepFailed, failed_result, not_started_result
     from agentflow.workflows._llm_loop import llm_request, token_budget
-    from agentflow.workflows._state import changed_keys
 
 if TYPE_CHECKING:
     from agentflow.workflows._steps import FlowRun

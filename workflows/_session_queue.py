@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
+    from agentflow.limits import MAX_SEEN_BYTES
     from agentflow.models.flow import PRIORITY_KEYS, FlowResult
     from agentflow.models.session import (
         EmitRequest,
@@ -30,8 +31,6 @@ with workflow.unsafe.imports_passed_through():
 
 # Bytes of queued event data a session holds; beyond it events are dead-lettered.
 MAX_QUEUED_BYTES = 1024 * 1024
-# Bytes of remembered event ids (the dedupe window is the smaller of this and the count).
-MAX_SEEN_BYTES = 400 * 1024
 # Outcomes of the last events, for clients that ask after the fact; the newest keep their
 # full result as far as this many bytes of results go when the session continues as new.
 RECENT_OUTCOMES = 100

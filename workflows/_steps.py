@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from agentflow.models.approval import Approval
     from agentflow.models.flow import AgentResult, FlowInput, FlowResult, State
+    from agentflow.models.state import merge_states
     from agentflow.workflows._approval import Approvals
     from agentflow.workflows._batch import local_batch, run_local_batch
     from agentflow.workflows._bus import Bus, Delivery
@@ -25,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._invoke import invoke_agent
     from agentflow.workflows._llm_loop import run_usage
     from agentflow.workflows._progress import Progress
-    from agentflow.workflows._state import merge_states
     from agentflow.workflows._stream import RunStream
 
 

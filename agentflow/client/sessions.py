@@ -4,16 +4,17 @@
 call returns, whether or not a worker runs, and starts the session's workflow if it is not
 running. ``emit(..., wait=True)`` uses update-with-start instead, which returns the event's
 outcome in one round trip once a worker has processed it.
+
+Events are built and checked in ``inputs.py``; what became of one (``EmitHandle``,
+``event_outcome``) is in ``outcomes.py``. Both are importable from here too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -26,14 +27,18 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.client import visibility
+from agentflow.client.inputs import check_data, check_run, new_event
+from agentflow.client.outcomes import (
+    EmitHandle,
+    EventDeadLetteredError,
+    closed_summary,
+    event_outcome,
+)
 from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.limits import MAX_ID_BYTES, data_problem
 from agentflow.models import attributes
-from agentflow.models.flow import PRIORITY_KEYS, Event, FlowResult
+from agentflow.models.flow import Event
 from agentflow.models.session import (
-    MAX_EVENT_ID_BYTES,
-    MAX_SESSION_ID_BYTES,
     EmitRequest,
     EventOutcome,
     SessionState,
@@ -44,127 +49,27 @@ from agentflow.names import (
     CLOSE_UPDATE,
     EMIT_AND_WAIT_UPDATE,
     EMIT_SIGNAL,
-    EVENT_RESULT_UPDATE,
     SESSION_QUERY,
     SESSION_WORKFLOW,
     session_workflow_id,
 )
 
+__all__ = [
+    "MAX_EMIT_BYTES",
+    "EmitHandle",
+    "EventDeadLetteredError",
+    "check_data",
+    "check_run",
+    "close_session",
+    "emit",
+    "event_outcome",
+    "new_event",
+    "redrive_id",
+    "session_view",
+]
+
 # Temporal limits one payload to 2 MB; leave room for the config that travels with the event.
 MAX_EMIT_BYTES = 2 * 1024 * 1024 - 128 * 1024
-# How long a client waits between asking a session that was continuing as new again.
-MOVED_RETRY_SECONDS = 0.05
-
-
-class EventDeadLetteredError(AgentflowError):
-    """The event could not be processed; ``outcome.dead_letter_id`` names its dead letter."""
-
-    def __init__(self, outcome: EventOutcome) -> None:
-        super().__init__(
-            f"event {outcome.event_id or '(unreadable)'} was dead-lettered "
-            f"({outcome.reason}): {outcome.error or ''} [dead letter {outcome.dead_letter_id}]"
-        )
-        self.outcome = outcome
-
-
-@dataclass
-class EmitHandle:
-    """An emitted event: durably recorded in its session, processed in its turn."""
-
-    event_id: str
-    session_id: str
-    workflow_id: str
-    client: Client
-    outcome_now: EventOutcome | None = None
-
-    async def outcome(self) -> EventOutcome:
-        """Wait until the event is processed or dead-lettered (never raises for either)."""
-        if self.outcome_now is not None and self.outcome_now.status != "moved":
-            return self.outcome_now
-        return await event_outcome(self.client, self.workflow_id, self.event_id)
-
-    async def result(self) -> FlowResult:
-        """The event's FlowResult; EventDeadLetteredError if it went to dead letters."""
-        outcome = await self.outcome()
-        if outcome.status == "dead_lettered":
-            raise EventDeadLetteredError(outcome)
-        if outcome.result is None:
-            detail = outcome.reason or (
-                "its result is no longer held by the session (it keeps the last 100 outcomes, "
-                "and their results as far as 256 KB go); see `agentflow trace --session "
-                f"{self.session_id}`"
-            )
-            raise AgentflowError(
-                f"event {self.event_id} of session {self.session_id}: {outcome.status}: {detail}"
-            )
-        return outcome.result
-
-
-def new_event(
-    config: FlowConfig,
-    data: dict[str, Any] | None = None,
-    *,
-    session_id: str | None = None,
-    target: str | None = None,
-    priority: str = "normal",
-    deadline: datetime | None = None,
-    within: timedelta | None = None,
-    event_id: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> Event:
-    """An event checked against Temporal's limits, with one clear error for bad input."""
-    if priority not in PRIORITY_KEYS:
-        raise ConfigError(f"--priority: unknown {priority!r}; allowed: low, normal, high, critical")
-    if deadline is not None and within is not None:
-        raise ConfigError("--deadline and --within: give one of them")
-    if within is not None:
-        if within.total_seconds() <= 0:
-            raise ConfigError("--within: must be a positive duration")
-        deadline = datetime.now(timezone.utc) + within
-    if deadline is not None and deadline.tzinfo is None:
-        raise ConfigError("--deadline: give a time zone (RFC 3339, e.g. 2026-11-21T15:00:00Z)")
-    if target is not None and target not in config.enabled_agents():
-        known = ", ".join(config.enabled_agents())
-        raise ConfigError(f"--target: no enabled agent {target!r}; enabled agents: {known}")
-    event_id = str(uuid.uuid4()) if event_id is None else event_id
-    _check_id("--event-id", event_id, MAX_EVENT_ID_BYTES)
-    session_id = event_id if session_id is None else session_id
-    _check_id("--session", session_id, MAX_SESSION_ID_BYTES)
-    check_data(data)
-    meta = dict(metadata or {})
-    meta.setdefault("session_id", session_id)
-    return Event(id=event_id, target_agent=target or "", session_id=session_id,
-                 data=dict(data or {}), metadata=meta, priority=priority,
-                 deadline=deadline)  # fmt: skip
-
-
-def check_run(data: dict[str, Any] | None, session_id: str | None, workflow_id: str | None) -> None:
-    """A run's input, session and workflow id checked against Temporal's limits (ConfigError):
-    refused here, they cannot reach the server as a misleading error or a silent change."""
-    check_data(data)
-    if session_id:
-        _check_id("--session", session_id, MAX_SESSION_ID_BYTES)
-    if workflow_id is not None:
-        _check_id("--workflow-id", workflow_id, MAX_ID_BYTES, "Temporal's limit for workflow ids")
-
-
-def check_data(data: dict[str, Any] | None) -> None:
-    """Input data that Temporal's JSON converter would change (NaN becomes null) or refuse."""
-    if data and (problem := data_problem(data)):
-        raise ConfigError(f"--input: {problem}")
-
-
-def _check_id(
-    flag: str, value: str, limit: int,
-    why: str = "it becomes part of a Temporal workflow id and search attribute",
-) -> None:  # fmt: skip
-    if not value.strip():
-        raise ConfigError(f"{flag}: must not be empty")
-    size = len(value.encode("utf-8", errors="surrogatepass"))
-    if size > limit:
-        raise ConfigError(f"{flag}: {size} bytes; at most {limit} ({why})")
-    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ConfigError(f"{flag}: control characters and lone surrogates are not allowed")
 
 
 async def emit(
@@ -251,7 +156,7 @@ def _start_state(config: FlowConfig, session_id: str) -> SessionState:
 
 async def _reopened(client: Client, workflow_id: str, start: SessionState) -> SessionState:
     """A closed session's context, counts and remembered ids, to start its next run with."""
-    summary = await _closed_summary(client, workflow_id)
+    summary = await closed_summary(client, workflow_id)
     view = summary.view
     return start.model_copy(
         update={
@@ -260,52 +165,6 @@ async def _reopened(client: Client, workflow_id: str, start: SessionState) -> Se
             "reopened_from": view.closed_reason or "closed",
         }
     )  # fmt: skip
-
-
-async def _closed_summary(client: Client, workflow_id: str) -> SessionSummary:
-    handle = client.get_workflow_handle(workflow_id, result_type=SessionSummary)
-    description = await handle.describe()
-    if description.status != WorkflowExecutionStatus.COMPLETED:
-        status = visibility.status_name(description.status)
-        raise AgentflowError(
-            f"session workflow {handle.id} ended as {status}, so its context cannot be carried "
-            "over; terminate or delete it to start the session afresh"
-        )
-    summary: SessionSummary = await handle.result()
-    return summary
-
-
-async def event_outcome(client: Client, workflow_id: str, event_id: str) -> EventOutcome:
-    """Wait for an event's outcome, following the session across continue-as-new."""
-    while True:
-        handle = client.get_workflow_handle(workflow_id)
-        try:
-            outcome: EventOutcome = await handle.execute_update(
-                EVENT_RESULT_UPDATE, event_id, result_type=EventOutcome
-            )
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # Between runs (continue-as-new), or the session has closed.
-            closed = await _closed_outcome(client, workflow_id, event_id)
-            if closed is not None:
-                return closed
-            outcome = EventOutcome(event_id=event_id, session_id="", status="moved")
-        if outcome.status != "moved":
-            return outcome
-        await asyncio.sleep(MOVED_RETRY_SECONDS)
-
-
-async def _closed_outcome(client: Client, workflow_id: str, event_id: str) -> EventOutcome | None:
-    description = await client.get_workflow_handle(workflow_id).describe()
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        return None
-    summary = await _closed_summary(client, workflow_id)
-    for outcome in summary.recent:
-        if outcome.event_id == event_id:
-            return outcome
-    return EventOutcome(event_id=event_id, session_id=summary.view.session_id, status="unknown",
-                        reason="the session has closed and no longer lists this event")  # fmt: skip
 
 
 async def session_view(client: Client, flow: str, session_id: str) -> SessionView:
@@ -318,7 +177,7 @@ async def session_view(client: Client, flow: str, session_id: str) -> SessionVie
             raise AgentflowError(f"no session {session_id!r} of flow {flow!r}") from None
         raise
     if description.status != WorkflowExecutionStatus.RUNNING:
-        return (await _closed_summary(client, handle.id)).view
+        return (await closed_summary(client, handle.id)).view
     view: SessionView = await handle.query(SESSION_QUERY, result_type=SessionView)
     return view
 

@@ -13,17 +13,10 @@ from agentflow.config._base import (
     MODES,
     ModeName,
 )
+from agentflow.config.agent import AgentConfig, RetrySettings
 from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
-from agentflow.config.flow import (
-    AgentConfig,
-    FlowConfig,
-    FlowMeta,
-    OrchestrationConfig,
-    RetrySettings,
-    TelemetryConfig,
-    TemporalConfig,
-)
+from agentflow.config.flow import FlowConfig, FlowMeta, TelemetryConfig, TemporalConfig
 from agentflow.config.llm import (
     PROVIDER_KINDS,
     AgentLLMConfig,
@@ -36,6 +29,7 @@ from agentflow.config.llm import (
 )
 from agentflow.config.loader import load_config, parse_config
 from agentflow.config.mcp import MCPCacheConfig, MCPConfig, MCPServerConfig
+from agentflow.config.orchestration import OrchestrationConfig
 from agentflow.config.resolve import resolve_llm
 from agentflow.config.runtime import (
     LoggingConfig,

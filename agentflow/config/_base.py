@@ -20,7 +20,7 @@ MODE_ALIASES = {"collaborate": "collaborative", "parallel": "collaborative"}
 # The provider kinds (agentflow/config/llm.py PROVIDER_KINDS; here for messages and old imports).
 LLM_PROVIDERS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
 DEFAULT_CONFIG_FILE = "agentflow.toml"
-# The seeds' hook points (AgenticGoKit's HookPoint names are accepted as aliases).
+# The hook points (AgenticGoKit's HookPoint names are accepted as aliases).
 HOOK_POINTS = ("before_event_handling", "after_event_handling", "before_agent_run",
                "after_agent_run", "agent_error", "all")  # fmt: skip
 # How an agent failed, for [error_routing] category_handlers (see error_kind in workflows).
@@ -36,7 +36,9 @@ MAX_AGENT_NAME_BYTES = 200
 ModeName = Literal["route", "sequential", "collaborative", "loop", "mixed"]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every config table: unknown keys and wrong types are errors."""
+
     # strict: `enabled = "yes"` and `max_iterations = true` are errors, not coerced values;
     # allow_inf_nan: TOML's nan, inf and 1e400 are not numbers Temporal can take.
     model_config = ConfigDict(
@@ -104,11 +106,21 @@ TaskQueueName = Annotated[
 ]
 
 
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close match of ``value`` among ``choices``, else ``""``."""
     # A typo keeps most of the word: "sequental_agents", "olama". A hint from a weaker match
     # ("memory_enabled" -> "enabled", "agents" -> "local_agents") names an unrelated key.
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_import_paths(paths: list[str]) -> list[str]:
+    """A field validator: each path looks like ``package.module:function`` (hooks, tools)."""
+    for path in paths:
+        module, sep, attr = path.partition(":")
+        if not (sep and module.strip() and attr.strip()):
+            raise ValueError(f"{path!r} must look like 'package.module:function'")
+    return paths
 
 
 def zero_means_default(*keys: str) -> Callable[[Any], Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from agentflow.config._base import _Strict
+from agentflow.config._base import StrictModel
 from agentflow.config.topics import check_optional_patterns, check_ordered, check_patterns
 
 
-class BusConfig(_Strict):
+class BusConfig(StrictModel):
     """``[bus]``. Agents subscribe with ``subscribes`` in their own table; this table is for
     the flow as a whole and for the clients (CLI, ``Runner.publish``) built from this file."""
 

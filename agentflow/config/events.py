@@ -9,21 +9,14 @@ from agentflow.config._base import (
     ERROR_KINDS,
     HOOK_POINTS,
     Seconds,
-    _did_you_mean,
-    _Strict,
+    StrictModel,
+    check_import_paths,
+    did_you_mean,
 )
 
 
-def _hook_paths(paths: list[str]) -> list[str]:
-    for path in paths:
-        module, sep, attr = path.partition(":")
-        if not (sep and module.strip() and attr.strip()):
-            raise ValueError(f"{path!r} must look like 'package.module:function'")
-    return paths
-
-
-class HooksConfig(_Strict):
-    """``[hooks]``: callbacks at the seeds' hook points, each a list of ``module:function``.
+class HooksConfig(StrictModel):
+    """``[hooks]``: callbacks at the hook points, each a list of ``module:function``.
 
     Event hooks run in an activity of their own; agent hooks run inside the agent's activity
     (no extra server round trip). ``all`` callbacks run at every point, after the point's own.
@@ -48,7 +41,7 @@ class HooksConfig(_Strict):
     )
     all: list[str] = Field(default_factory=list, validation_alias=AliasChoices("all", "AllHooks"))
 
-    _paths = field_validator(*HOOK_POINTS)(_hook_paths)
+    _paths = field_validator(*HOOK_POINTS)(check_import_paths)
 
     def at(self, point: str) -> list[str]:
         """The callbacks that run at ``point``: its own, then the ``all`` ones."""
@@ -59,7 +52,7 @@ class HooksConfig(_Strict):
         return list(dict.fromkeys(path for point in HOOK_POINTS for path in getattr(self, point)))
 
 
-class ErrorRoutingConfig(_Strict):
+class ErrorRoutingConfig(StrictModel):
     """``[error_routing]``: agents that handle an event whose agent failed for good.
 
     The handler for a failure is ``category_handlers[kind]``, else ``category_handlers.default``,
@@ -80,7 +73,7 @@ class ErrorRoutingConfig(_Strict):
             name = ERROR_KIND_ALIASES.get(kind, kind)
             if name not in ERROR_KINDS:
                 raise ValueError(
-                    f"unknown error kind {kind!r}{_did_you_mean(kind, ERROR_KINDS)}; allowed: "
+                    f"unknown error kind {kind!r}{did_you_mean(kind, ERROR_KINDS)}; allowed: "
                     f"{', '.join(ERROR_KINDS)} (AgenticGoKit's VALIDATION_ERROR and "
                     "TIMEOUT_ERROR are accepted too)"
                 )
@@ -103,7 +96,7 @@ class ErrorRoutingConfig(_Strict):
         return named
 
 
-class SessionsConfig(_Strict):
+class SessionsConfig(StrictModel):
     """``[sessions]``: how the session workflow behind ``agentflow emit`` keeps its events."""
 
     # None: an idle session stays open (it costs the server one row, and no worker).

@@ -1,51 +1,44 @@
-"""The flow's own tables: ``[agent_flow]``, ``[llm]``, ``[agents.*]``, ``[orchestration]``,
-``[temporal]``, ``[telemetry]``, and ``FlowConfig``, the whole file."""
+"""The flow's own tables: ``[agent_flow]``, ``[temporal]``, ``[telemetry]``, and
+``FlowConfig``, the whole file (its agents, orchestration and the other tables are each in a
+module of their own: agent.py, orchestration.py, llm.py, events.py, ...)."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from agentflow.config._base import (
     MAX_FLOW_NAME_BYTES,
-    MODE_ALIASES,
-    MODES,
     AgentName,
-    Count,
-    Factor,
-    Fraction,
     ModeName,
-    Retries,
-    Seconds,
+    StrictModel,
     TaskQueueName,
-    _did_you_mean,
-    _Strict,
-    zero_means_default,
 )
+from agentflow.config.agent import AgentConfig, RetrySettings
 from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
-from agentflow.config.events import _hook_paths as check_import_paths
-from agentflow.config.llm import AgentLLMConfig, LLMConfig, ProviderConfig
+from agentflow.config.llm import LLMConfig, ProviderConfig
 from agentflow.config.mcp import MCPConfig
-from agentflow.config.runtime import (
-    AgentMemoryConfig,
-    LoggingConfig,
-    RateLimitConfig,
-    RetryPolicyConfig,
-    RuntimeConfig,
-)
+from agentflow.config.orchestration import OrchestrationConfig
+from agentflow.config.runtime import AgentMemoryConfig, LoggingConfig, RuntimeConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
-from agentflow.config.topics import (
-    check_optional_patterns,
-    check_ordered,
-    check_patterns,
-    matches_any,
-)
+from agentflow.config.topics import matches_any
+
+# AgentConfig, OrchestrationConfig and RetrySettings were defined here: still importable.
+__all__ = [
+    "AgentConfig",
+    "FlowConfig",
+    "FlowMeta",
+    "OrchestrationConfig",
+    "RetrySettings",
+    "TelemetryConfig",
+    "TemporalConfig",
+]
 
 
-class FlowMeta(_Strict):
+class FlowMeta(StrictModel):
     """``[agent_flow]``: what the flow is called."""
 
     name: str = "agentflow"
@@ -67,145 +60,7 @@ class FlowMeta(_Strict):
         return name
 
 
-class RetrySettings(_Strict):
-    """How Temporal retries a failed agent (``[orchestration.retry]``, ``[agents.X.retry]``)."""
-
-    initial_interval_seconds: Seconds = 1.0
-    backoff_coefficient: Factor = 2.0
-    maximum_interval_seconds: Seconds = 30.0
-    # Exception class names (e.g. "ValueError") that fail the agent at once, like FatalError.
-    non_retryable_errors: list[str] = Field(default_factory=list)
-
-
-class AgentConfig(_Strict):
-    """``[agents.NAME]``: one agent."""
-
-    role: str = ""
-    description: str = ""
-    system_prompt: str = ""
-    enabled: bool = True
-    # Descriptive only (shown, never used to pick agents), as in AgenticGoKit's files.
-    capabilities: list[str] = Field(default_factory=list)
-    handler: str | None = None
-    # 0 (AgenticGoKit's "unset"): the default, [runtime] timeout_seconds or 60.
-    timeout_seconds: Seconds = 60.0
-    retry_attempts: Retries | None = None
-    retry: RetrySettings | None = None
-    # AgenticGoKit's retry settings (maximum_attempts = 1 + max_retries; delays in ms).
-    retry_policy: RetryPolicyConfig | None = None
-    # At most this many starts per second across every worker (a task queue of its own).
-    rate_limit: RateLimitConfig | None = None
-    # LLM agents. auto_llm (AgenticGoKit): true = the agent asks the LLM (no handler);
-    # false = it must have a handler; unset = an LLM agent exactly when it has no handler.
-    auto_llm: bool | None = None
-    llm: AgentLLMConfig | None = None
-    # Python tools the LLM may call ("package.module:function", typed by signature) ...
-    tools: list[str] = Field(default_factory=list)
-    # ... and the MCP servers ([[mcp.servers]] names) whose tools it may call; None: all.
-    mcp_servers: list[str] | None = None
-    # The reply as validated data: a JSON Schema (table or JSON text) or "module:Model".
-    output_schema: dict[str, Any] | str | None = None
-
-    _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
-    _tools = field_validator("tools")(check_import_paths)
-    # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
-    # publishes them: agents of this flow (within the run) or of any flow (through the bus).
-    subscribes: list[str] = Field(default_factory=list)
-    # Topics (or patterns) this agent may publish to; None: any. Others are dead-lettered.
-    publishes: list[str] | None = None
-    # Bus deliveries with the same key reach this agent in publish order (agentflow/bus.py).
-    ordered: bool = False
-    # A person approves the agent before it runs, or its output before that flows on (README
-    # "Approvals"). The timeout (None: the run's own) applies to handler-asked approvals too.
-    approval: Literal["before", "after"] | None = None
-    approval_timeout_seconds: Seconds | None = None
-    on_timeout: Literal["reject", "approve", "fail"] | None = None  # None: "reject"
-
-    @model_validator(mode="after")
-    def _on_timeout_needs_a_timeout(self) -> AgentConfig:
-        if self.on_timeout is not None and self.approval_timeout_seconds is None:
-            raise ValueError(
-                "on_timeout needs approval_timeout_seconds (how long a person has to decide)"
-            )
-        return self
-
-    _topics = field_validator("subscribes")(check_patterns)
-
-    _publishes = field_validator("publishes")(check_optional_patterns)
-
-    @model_validator(mode="after")
-    def _ordered_needs_topics(self) -> AgentConfig:
-        check_ordered(self.ordered, self.subscribes, "the agent")
-        return self
-
-    # Run as a Temporal local activity (no server round trip per step); None: the flow's
-    # ``[orchestration] local_agents`` default. See the README's Performance section for the
-    # crash window: local steps since the last workflow task completion may run again.
-    local: bool | None = None
-    # A whole other flow file (relative to this file) that runs as a child workflow in the
-    # agent's place; agentflow/config/nested.py loads it into FlowConfig.nested.
-    flow: str | None = None
-
-    @model_validator(mode="after")
-    def _flow_is_the_whole_agent(self) -> AgentConfig:
-        if self.flow is not None:
-            clash = [key for key in ("handler", "system_prompt", "auto_llm") if getattr(self, key)]
-            if self.local:
-                clash.append("local")
-            if clash:
-                raise ValueError(
-                    f"flow cannot be combined with {', '.join(clash)}: an agent is a handler, "
-                    'an LLM agent (system_prompt) or a whole flow (flow = "path.toml")'
-                )
-            if not self.flow.strip():
-                raise ValueError('flow: must be a path to a flow file (e.g. "flows/x.toml")')
-        return self
-
-
-class OrchestrationConfig(_Strict):
-    """``[orchestration]``: which mode runs which agents, and the limits of a run."""
-
-    mode: ModeName
-    # 0 (AgenticGoKit's scaffold writes it when unset): the default.
-    timeout_seconds: Seconds = 300.0
-    max_iterations: Count = 10
-    # A run whose LLM calls use more tokens (input + output) than this fails (None: no cap).
-    max_tokens_per_run: Count | None = None
-
-    _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
-    retry_attempts: Retries = 3
-    collaborative_agents: list[str] = Field(default_factory=list)
-    sequential_agents: list[str] = Field(default_factory=list)
-    loop_agent: str | None = None
-    entry_agent: str | None = None
-    failure_threshold: Fraction = 0.0
-    max_concurrency: Count = 10
-    max_hops: Count = 10
-    # Default of every agent's ``local`` option.
-    local_agents: bool = False
-    # Temporal's workflow task timeout: how soon a crashed worker's flow moves on, and (at
-    # 80 %) how often a chain of local agents gets its results recorded.
-    workflow_task_timeout_seconds: Annotated[Seconds, Field(le=120)] = 10.0
-    # How many levels of flows inside flows (agents with ``flow = ...``) this file may hold.
-    max_flow_depth: Count = 5
-    retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _normalise_mode(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        value = MODE_ALIASES.get(value, value)
-        if value not in MODES:
-            allowed = ", ".join(MODES) + " (aliases: collaborate, parallel)"
-            raise ValueError(
-                f"unknown mode {value!r}{_did_you_mean(value, MODES + tuple(MODE_ALIASES))}; "
-                f"allowed: {allowed}"
-            )
-        return value
-
-
-class TemporalConfig(_Strict):
+class TemporalConfig(StrictModel):
     """``[temporal]``: overrides of Temporal's standard client settings (TEMPORAL_ADDRESS, …)."""
 
     address: str | None = None
@@ -214,7 +69,7 @@ class TemporalConfig(_Strict):
     profile: str | None = None
     tls: bool | None = None
     # Where run links point (the Temporal UI's base URL); unset: a dev server's UI, on the
-    # gRPC port + 1000 (agentflow/temporal.py ui_url).
+    # gRPC port + 1000 (agentflow/client/connection.py ui_url).
     ui_url: str | None = None
 
     @field_validator("ui_url")
@@ -225,7 +80,7 @@ class TemporalConfig(_Strict):
         return url
 
 
-class TelemetryConfig(_Strict):
+class TelemetryConfig(StrictModel):
     """``[telemetry]``: OpenTelemetry spans and metrics of flows and agents (off by default)."""
 
     exporter: Literal["none", "console", "otlp"] = "none"
@@ -235,7 +90,7 @@ class TelemetryConfig(_Strict):
     service_name: str = "agentflow"
 
 
-class FlowConfig(_Strict):
+class FlowConfig(StrictModel):
     """A whole agentflow.toml. A snapshot of it travels in every workflow input."""
 
     agent_flow: FlowMeta = Field(default_factory=FlowMeta)

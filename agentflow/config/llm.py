@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from agentflow.config._base import Count, Seconds, _Strict, zero_means_default
+from agentflow.config._base import Count, Seconds, StrictModel, zero_means_default
 
 # What a provider can be (its ``type``; a [providers] table named like a kind needs none).
 PROVIDER_KINDS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
@@ -94,7 +94,7 @@ _temperature = Field(None, ge=0, le=2)
 _penalty = Field(None, ge=-2, le=2)
 
 
-class ProviderConfig(_Strict):
+class ProviderConfig(StrictModel):
     """``[providers.NAME]``: how to reach one provider. NAME is its kind (openai, azure,
     ollama, anthropic, openai-compatible, mock) unless ``type`` says which it is."""
 
@@ -125,7 +125,7 @@ class ProviderConfig(_Strict):
         return provider_kind(value) if value is not None else None
 
 
-class LLMConfig(_Strict):
+class LLMConfig(StrictModel):
     """``[llm]``: the model used by agents that have a ``system_prompt`` and no ``handler``
     (AgenticGoKit: the global LLM settings every agent's ``llm`` table overrides)."""
 
@@ -154,8 +154,12 @@ class LLMConfig(_Strict):
     def _remember_provider_key(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         model = handler(data)
         if isinstance(data, dict) and "type" in data and "provider" not in data:
-            model._provider_key = "type"
+            model.named_by("type")
         return model
+
+    def named_by(self, key: str) -> None:
+        """Record which key named the provider: ``provider``, or its alias ``type``."""
+        self._provider_key = key
 
     @property
     def provider_key(self) -> str:
@@ -167,7 +171,7 @@ class LLMConfig(_Strict):
         return "${" + self.api_key_env + "}" if self.api_key_env else None
 
 
-class AgentLLMConfig(_Strict):
+class AgentLLMConfig(StrictModel):
     """``[agents.X.llm]``: this agent's overrides of the flow's LLM settings."""
 
     provider: str | None = None
@@ -182,7 +186,7 @@ class AgentLLMConfig(_Strict):
     _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
 
 
-class ResolvedLLM(_Strict):
+class ResolvedLLM(StrictModel):
     """What one agent calls: the merge of its ``llm`` table, ``[llm]``, ``agent_flow.provider``
     and ``[providers.NAME]``. ``api_key``, ``base_url`` and ``model`` may hold ``${VAR}``
     templates: expand them on the worker, when the agent runs (``expand_env``)."""

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from agentflow.config._base import _did_you_mean
+from agentflow.config._base import did_you_mean
 from agentflow.config.flow import FlowConfig
 from agentflow.config.llm import PROVIDER_ALIASES, PROVIDER_KINDS, provider_kind
 from agentflow.config.resolve import resolve_llm
@@ -58,7 +58,7 @@ def _provider_problems(config: FlowConfig) -> Iterable[str]:
         if kind is None:
             yield (
                 f"providers.{name}: unknown provider {name!r}"
-                f"{_did_you_mean(name, PROVIDER_KINDS)}; name the table after a provider "
+                f"{did_you_mean(name, PROVIDER_KINDS)}; name the table after a provider "
                 f'({", ".join(PROVIDER_KINDS)}) or set type = "..." in it'
             )
         elif kind == "openai-compatible" and not table.base_url:
@@ -79,7 +79,7 @@ def _provider_problems(config: FlowConfig) -> Iterable[str]:
         if value and value not in config.providers and provider_kind(value) is None:
             choices = [*allowed, *PROVIDER_ALIASES]
             yield (
-                f"{key}: unknown provider {value!r}{_did_you_mean(value, choices)}; "
+                f"{key}: unknown provider {value!r}{did_you_mean(value, choices)}; "
                 f"allowed: {', '.join(allowed)}"
             )
 
@@ -109,7 +109,7 @@ def _agent_tool_problems(config: FlowConfig, name: str) -> Iterable[str]:
             defined = ", ".join(servers) or "none"
             yield (
                 f"{key}: MCP server {server!r} is not defined in [[mcp.servers]]"
-                f"{_did_you_mean(server, servers)}; defined: {defined}"
+                f"{did_you_mean(server, servers)}; defined: {defined}"
             )
         elif not (config.mcp.enabled and servers[server].enabled):
             yield f"{key}: MCP server {server!r} is disabled (enabled = false in [mcp] or it)"

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 from agentflow.config._base import (
     DEFAULT_CONFIG_FILE,
     HOOK_POINTS,
-    _did_you_mean,
     agk_unsupported,
+    did_you_mean,
 )
 from agentflow.config.flow import FlowConfig
 from agentflow.config.formats import flow_document
@@ -115,7 +115,7 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
         if name not in config.agents:
             return (
                 f"orchestration.{key}: agent {name!r} is not defined"
-                f"{_did_you_mean(name, config.agents)}; defined agents: {defined}"
+                f"{did_you_mean(name, config.agents)}; defined agents: {defined}"
             )
         if not config.agents[name].enabled:
             return (
@@ -176,7 +176,7 @@ def _describe(source: str, err: ValidationError) -> str:
             lines.append(f"{source}: {key}: AgenticGoKit's key is not supported; {instead}")
         elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
-            hint = _did_you_mean(str(loc[-1]), allowed)
+            hint = did_you_mean(str(loc[-1]), allowed)
             lines.append(f"{source}: {key}: unknown key{hint}; allowed keys: {', '.join(allowed)}")
         elif error["type"] == "missing":
             lines.append(f"{source}: {key}: required key is missing")

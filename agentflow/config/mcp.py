@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from agentflow.config._base import Seconds, _Strict
+from agentflow.config._base import Seconds, StrictModel
 
 MCP_TRANSPORTS = ("stdio", "sse", "http")
 TRANSPORT_ALIASES = {
@@ -53,7 +53,7 @@ def unsupported_transport(name: str) -> str:
     )
 
 
-class MCPServerConfig(_Strict):
+class MCPServerConfig(StrictModel):
     """``[[mcp.servers]]``: one MCP server."""
 
     name: str = Field(min_length=1, max_length=100)
@@ -101,7 +101,7 @@ class MCPServerConfig(_Strict):
         return None
 
 
-class MCPCacheConfig(_Strict):
+class MCPCacheConfig(StrictModel):
     """``[mcp.cache]``: tool results kept in the worker's memory for a TTL per tool, so an
     identical call (same tool, same arguments) within it does not reach the server."""
 
@@ -152,7 +152,7 @@ class MCPCacheConfig(_Strict):
         return self.tool_ttls_ms.get(tool, self.default_ttl_ms)
 
 
-class MCPConfig(_Strict):
+class MCPConfig(StrictModel):
     """``[mcp]``: the MCP servers of this flow, and how the worker talks to them."""
 
     enabled: bool = True

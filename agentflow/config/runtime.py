@@ -11,14 +11,14 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from agentflow.config._base import Count, Factor, Retries, Seconds, _Strict, zero_means_default
+from agentflow.config._base import Count, Factor, Retries, Seconds, StrictModel, zero_means_default
 from agentflow.limits import INT32_MAX
 
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 LOG_LEVEL_ALIASES = {"warn": "warning"}
 
 
-class RetryPolicyConfig(_Strict):
+class RetryPolicyConfig(StrictModel):
     """``[agents.X.retry_policy]``: the agent's Temporal RetryPolicy, in AgenticGoKit's terms.
 
     ``max_retries`` retries after the first try (maximum_attempts = 1 + max_retries);
@@ -43,7 +43,7 @@ class RetryPolicyConfig(_Strict):
         return self
 
 
-class RateLimitConfig(_Strict):
+class RateLimitConfig(StrictModel):
     """``[agents.X.rate_limit]``: at most ``requests_per_second`` starts of this agent, across
     every worker (its own task queue, rate-limited by the Temporal server)."""
 
@@ -75,7 +75,7 @@ class RateLimitConfig(_Strict):
         return burst
 
 
-class RuntimeConfig(_Strict):
+class RuntimeConfig(StrictModel):
     """``[runtime]``: how much one worker runs at once, and the agents' default timeout."""
 
     # Agents (activities, regular and local) one worker process runs at the same time.
@@ -88,7 +88,7 @@ class RuntimeConfig(_Strict):
     )
 
 
-class LoggingConfig(_Strict):
+class LoggingConfig(StrictModel):
     """``[logging]``: the worker's log level and line format, and optionally a log file."""
 
     level: str = "info"
@@ -117,7 +117,7 @@ class LoggingConfig(_Strict):
         return self
 
 
-class AgentMemoryConfig(_Strict):
+class AgentMemoryConfig(StrictModel):
     """``[agent_memory]``: AgenticGoKit's vector memory and RAG. Not supported: the table is
     accepted only with ``enabled = false``."""
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from agentflow.config._base import _Strict
+from agentflow.config._base import StrictModel
 
 DEFAULT_KEYS_ENV = "AGENTFLOW_ENCRYPTION_KEYS"
 DEFAULT_TOKEN_ENV = "AGENTFLOW_CODEC_TOKEN"
@@ -24,7 +24,7 @@ DEFAULT_THRESHOLD_BYTES = 256 * 1024
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
-class SecurityConfig(_Strict):
+class SecurityConfig(StrictModel):
     """``[security]``: AES-256-GCM encryption of every payload, as a Temporal payload codec."""
 
     encrypt: bool = False
@@ -39,7 +39,7 @@ class SecurityConfig(_Strict):
     token_env: str = DEFAULT_TOKEN_ENV
 
 
-class PayloadsConfig(_Strict):
+class PayloadsConfig(StrictModel):
     """``[payloads]``: payloads of at least ``threshold_bytes`` go to an external store and
     history keeps a small reference (``temporalio.converter.ExternalStorage``)."""
 

@@ -201,3 +201,15 @@ def short_id(value: str, limit: int = 256) -> str:
     raw = value.encode("utf-8", errors="surrogatepass")
     head = raw[:160].decode("utf-8", errors="ignore")
     return f"{head}#{hashlib.sha256(raw).hexdigest()}"
+
+
+# What an agent sets in its output's meta to publish: topics, comma-separated, and the key
+# (else the event's own key). The workflow takes them out of the state it passes on.
+PUBLISH = "publish"
+PUBLISH_KEY = "publish_key"
+
+
+def published_topics(value: str | None) -> list[str]:
+    """``meta["publish"]`` as topics: comma-separated, blanks and repeats dropped."""
+    names = (name.strip() for name in (value or "").split(","))
+    return list(dict.fromkeys(name for name in names if name))

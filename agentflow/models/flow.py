@@ -35,7 +35,7 @@ def _now() -> datetime:
 
 
 class Event(BaseModel):
-    """What starts a flow: the seeds' Event (target, source, session, data, metadata)."""
+    """What starts a flow: an Event (target, source, session, data, metadata)."""
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: datetime = Field(default_factory=_now)
@@ -183,7 +183,7 @@ class HookOutput(BaseModel):
 
 
 class CallbackArgs(BaseModel):
-    """What a ``[hooks]`` callback gets (the seeds' CallbackArgs). Return a changed ``State``
+    """What a ``[hooks]`` callback gets (CallbackArgs). Return a changed ``State``
     to pass it on (None keeps it); raise ``FatalError`` to reject the event."""
 
     hook: str

@@ -13,7 +13,7 @@ from agentflow.config import FlowConfig
 from agentflow.inspect.graph.mermaid import DONE, START, Mermaid, quote
 from agentflow.inspect.graph.run import run_graph
 from agentflow.inspect.graph.session import SESSION_EVENTS, session_graph
-from agentflow.inspect.trace._decoder import TraceEntry
+from agentflow.inspect.trace.read import TraceEntry
 
 __all__ = [
     "SESSION_EVENTS",

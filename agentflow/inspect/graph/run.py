@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentflow.inspect.graph.mermaid import DONE, START, Mermaid
-from agentflow.inspect.trace._decoder import TraceEntry
+from agentflow.inspect.trace.read import TraceEntry
 
 # (workflow, run, history event): one trace line. A flow agent's started line keys its child's.
 Line = tuple[str, str, int]

@@ -8,7 +8,7 @@ import re
 
 from agentflow.inspect.graph.mermaid import Mermaid
 from agentflow.inspect.graph.run import ENDS, Nested, split_nested, step_node, steps
-from agentflow.inspect.trace._decoder import ERROR_HANDOFF, HOOKS, TraceEntry
+from agentflow.inspect.trace.read import ERROR_HANDOFF, HOOKS, TraceEntry
 
 # A session graph draws this many of the session's latest events (it may hold thousands).
 SESSION_EVENTS = 20

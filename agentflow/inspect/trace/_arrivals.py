@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 
+from agentflow.limits import MAX_SEEN_BYTES
 from agentflow.models.session import SessionState
-from agentflow.workflows._session_queue import MAX_SEEN_BYTES
 
 
 class Arrivals:

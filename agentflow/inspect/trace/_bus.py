@@ -1,18 +1,17 @@
 """Bus lines of a trace: an agent whose output sets ``meta["publish"]`` gets a ``published``
 line per topic (its subscribers in this flow, its event id on the durable bus), and the bus's
-own fan-out flow (agentflow/bus.py) shows on its completed line where each delivery went.
+own fan-out flow (agentflow/client/bus.py) shows on its completed line where each delivery went.
 A subscriber's own lines carry the topic and its publisher's completed event
-(agentflow/_trace_activities.py)."""
+(_activities.py)."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 from agentflow.config import FlowConfig
-from agentflow.models.bus import publication_id
+from agentflow.models.bus import PUBLISH, publication_id, published_topics
 from agentflow.models.flow import State
 from agentflow.names import BUS_FLOW
-from agentflow.workflows._bus import PUBLISH, published_topics
 
 
 class Publication(NamedTuple):

@@ -1,5 +1,5 @@
 """Trace lines of flows inside flows: a flow agent runs its flow as a child workflow of one of
-the mode workflows. Its started line names the child (agentflow/trace.py splices the child's
+the mode workflows. Its started line names the child (read.py splices the child's
 own lines in after it, one level deeper); its end is the agent's completed or failed line."""
 
 from __future__ import annotations

@@ -2,15 +2,15 @@
 
 Reads one run's history events (a mode workflow, a session or a dead letter) and turns each
 step into a ``TraceEntry``. ``_RunDecoder`` dispatches each history event to the module that
-knows its kind, all sharing one state (agentflow/_trace_steps.py):
+knows its kind, all sharing one state (_steps.py):
 
-- agentflow/_trace_entry.py: the line model, its actions, small readers of history fields;
-- agentflow/_trace_activities.py: agents, hooks and tool calls run as regular activities;
-- agentflow/_trace_local.py: local agents, hooks and batches, from the SDK's markers;
-- agentflow/_trace_session.py (with _trace_arrivals.py): a session's events and dead letters;
-- agentflow/_trace_bus.py: what agents publish and where the bus's fan-out delivered;
-- agentflow/_trace_children.py: flow agents' child workflows;
-- agentflow/_trace_approvals.py, _trace_tools.py: approval lines, an LLM agent's tool calls.
+- _entry.py: the line model, its actions, small readers of history fields;
+- _activities.py: agents, hooks and tool calls run as regular activities;
+- _local.py: local agents, hooks and batches, from the SDK's markers;
+- _session.py (with _arrivals.py): a session's events and dead letters;
+- _bus.py: what agents publish and where the bus's fan-out delivered;
+- _children.py: flow agents' child workflows;
+- _approvals.py, _tools.py: approval lines, an LLM agent's tool calls.
 
 This module reads the run's own start and end.
 """
@@ -46,7 +46,7 @@ from agentflow.names import (
     SESSION_WORKFLOW,
 )
 
-# The names agentflow/trace.py, graph*.py and the tests import from here.
+# The names read.py imports from here (and offers to graph/ and the tests).
 __all__ = [
     "ERROR_HANDOFF",
     "FLOW_ACTIONS",

@@ -1,5 +1,5 @@
 """A trace's line (``TraceEntry``), its actions, and the small readers of history fields that
-every part of the decoder (agentflow/_trace_decoder.py) uses: times, failures, activity ids."""
+every part of the decoder (_decoder.py) uses: times, failures, activity ids."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ ERROR_HANDOFF = "to error handler "  # a hand-off line's detail: "to error handl
 
 
 class TraceEntry(BaseModel):
-    """One line of a trace (the seeds' TraceEntry: time, event id, agent, action, data)."""
+    """One line of a trace (time, event id, agent, action, data)."""
 
     time: datetime
     workflow_id: str
@@ -43,10 +43,10 @@ class TraceEntry(BaseModel):
     source_event: int | None = None  # a subscriber's lines: the publisher's completed event
     dead_letter_id: str = ""  # a dead-lettered line: the letter's workflow id
     bus_event: str = ""  # a published line: the event's id on the durable bus
-    # The bus's fan-out line: the topic and where each delivery went (agentflow/bus.py).
+    # The bus's fan-out line: the topic and where each delivery went (agentflow/client/bus.py).
     deliveries: list[dict[str, str]] = Field(default_factory=list)
     # Flows inside flows: a flow agent's started line names its child workflow, and the
-    # child's own lines follow it, one level deeper (agentflow/trace.py splices them in).
+    # child's own lines follow it, one level deeper (read.py splices them in).
     child_workflow_id: str = ""
     # ...and its run: a loop's flow agent reuses the child's id in every run of the loop.
     child_run_id: str = ""

@@ -2,7 +2,7 @@
 
 A session runs many events in one workflow: each line carries its own event's id (agents'
 activity ids start with the event's arrival number, ``"7.2-agent"``, and their input names
-the event; agentflow/_trace_arrivals.py numbers the arrivals as the session does)."""
+the event; _arrivals.py numbers the arrivals as the session does)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The trace decoder's state and what every kind of step shares (agentflow/_trace_decoder.py
+"""The trace decoder's state and what every kind of step shares (_decoder.py
 composes it with the readers of each kind of history event): the flow events of the run, and
 a step's outcome — completed (what it changed, what it published, where it routed), failed,
 handed off to an ``[error_routing]`` handler, or rejected by a hook."""
@@ -27,7 +27,7 @@ from agentflow.inspect.trace._entry import (
 from agentflow.inspect.trace._tools import ToolCallLine
 from agentflow.models.flow import AgentOutput, Event, HookOutput, State
 from agentflow.models.session import DeadLetter, initial_state
-from agentflow.workflows._state import changed_keys, merge_states
+from agentflow.models.state import changed_keys, merge_states
 
 
 class Step:
@@ -90,7 +90,7 @@ class DecoderBase:
         self.completed_by_activity: dict[str, int] = {}  # activity id -> completed event
         self.batches: dict[int, Batch] = {}
         self.local_batch: int | None = None
-        # LLM agents calling tools (agentflow/_trace_tools.py): the first model step's step,
+        # LLM agents calling tools (_tools.py): the first model step's step,
         # by its activity id, until the agent answers; and the tool calls in flight.
         self.tool_loops: dict[str, Step] = {}
         self.tool_calls: dict[int, tuple[ToolCallLine, Step | None]] = {}

@@ -1,11 +1,11 @@
-"""The seeds' DumpTrace, rebuilt from Temporal history: Temporal's history *is* the trace.
+"""A run's trace, rebuilt from Temporal history: Temporal's history *is* the trace.
 
 One ``TraceEntry`` per step of a run, read with ``fetch_history_events`` and decoded with the
 client's (pydantic) data converter, so nothing is stored twice. Columns:
 
 - ``history_event_id``: the Temporal history event the line comes from (``#`` in the table,
-  the same number the Temporal UI shows); ``event_id``: the flow's ``Event.id`` (the seeds'
-  EventID), shared by every line of a run and of the runs it continued as. A session runs many
+  the same number the Temporal UI shows); ``event_id``: the flow's ``Event.id``,
+  shared by every line of a run and of the runs it continued as. A session runs many
   events in one workflow: each line carries its own event's id (agents' activity ids start
   with the event's arrival number, ``"7.2-agent"``, and their input names the event).
 - An agent whose output sets ``meta["publish"]`` gets one ``published`` line per topic
@@ -13,7 +13,7 @@ client's (pydantic) data converter, so nothing is stored twice. Columns:
   the history event of the publish it reacts to.
 - Local agents (``local = true``) get lines too, from the markers the SDK records for them.
 
-How each history event becomes lines is ``agentflow/_trace_decoder.py``; this module fetches
+How each history event becomes lines is ``_decoder.py``; this module fetches
 histories (following continue-as-new and a session's runs), filters and formats.
 """
 
@@ -33,15 +33,22 @@ from agentflow.client import visibility
 from agentflow.client.codec import open_failures
 from agentflow.errors import AgentflowError
 from agentflow.inspect.trace._decoder import (
+    ERROR_HANDOFF,
     FLOW_ACTIONS,
+    HOOKS,
+    LOCAL_ACTIVITY_MARKER,
     Action,
     TraceEntry,
     decode_run,
 )
 from agentflow.names import DEAD_LETTER_WORKFLOW
 
+# The line vocabulary (decoded in the private modules) is imported from here: graph/, tests.
 __all__ = [
+    "ERROR_HANDOFF",
     "FLOW_ACTIONS",
+    "HOOKS",
+    "LOCAL_ACTIVITY_MARKER",
     "Action",
     "TraceEntry",
     "filter_entries",

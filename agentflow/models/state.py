@@ -1,14 +1,12 @@
-"""Pure state arithmetic shared by the workflows and the trace: what changed, and merging."""
+"""Pure state arithmetic shared by the workflows and the trace: what an agent changed, and
+merging the outputs of agents that ran side by side."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from agentflow.models.flow import State
+from agentflow.models.flow import State
 
 
 def changed_keys(before: State, after: State) -> list[str]:

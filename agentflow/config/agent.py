@@ -1,0 +1,116 @@
+"""``[agents.NAME]``: one agent (a handler, an LLM agent or a whole flow), and
+``RetrySettings``, how Temporal retries a failed agent."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentflow.config._base import (
+    Factor,
+    Retries,
+    Seconds,
+    StrictModel,
+    check_import_paths,
+    zero_means_default,
+)
+from agentflow.config.llm import AgentLLMConfig
+from agentflow.config.runtime import RateLimitConfig, RetryPolicyConfig
+from agentflow.config.topics import check_optional_patterns, check_ordered, check_patterns
+
+
+class RetrySettings(StrictModel):
+    """How Temporal retries a failed agent (``[orchestration.retry]``, ``[agents.X.retry]``)."""
+
+    initial_interval_seconds: Seconds = 1.0
+    backoff_coefficient: Factor = 2.0
+    maximum_interval_seconds: Seconds = 30.0
+    # Exception class names (e.g. "ValueError") that fail the agent at once, like FatalError.
+    non_retryable_errors: list[str] = Field(default_factory=list)
+
+
+class AgentConfig(StrictModel):
+    """``[agents.NAME]``: one agent."""
+
+    role: str = ""
+    description: str = ""
+    system_prompt: str = ""
+    enabled: bool = True
+    # Descriptive only (shown, never used to pick agents), as in AgenticGoKit's files.
+    capabilities: list[str] = Field(default_factory=list)
+    handler: str | None = None
+    # 0 (AgenticGoKit's "unset"): the default, [runtime] timeout_seconds or 60.
+    timeout_seconds: Seconds = 60.0
+    retry_attempts: Retries | None = None
+    retry: RetrySettings | None = None
+    # AgenticGoKit's retry settings (maximum_attempts = 1 + max_retries; delays in ms).
+    retry_policy: RetryPolicyConfig | None = None
+    # At most this many starts per second across every worker (a task queue of its own).
+    rate_limit: RateLimitConfig | None = None
+    # LLM agents. auto_llm (AgenticGoKit): true = the agent asks the LLM (no handler);
+    # false = it must have a handler; unset = an LLM agent exactly when it has no handler.
+    auto_llm: bool | None = None
+    llm: AgentLLMConfig | None = None
+    # Python tools the LLM may call ("package.module:function", typed by signature) ...
+    tools: list[str] = Field(default_factory=list)
+    # ... and the MCP servers ([[mcp.servers]] names) whose tools it may call; None: all.
+    mcp_servers: list[str] | None = None
+    # The reply as validated data: a JSON Schema (table or JSON text) or "module:Model".
+    output_schema: dict[str, Any] | str | None = None
+
+    _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
+    _tools = field_validator("tools")(check_import_paths)
+    # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
+    # publishes them: agents of this flow (within the run) or of any flow (through the bus).
+    subscribes: list[str] = Field(default_factory=list)
+    # Topics (or patterns) this agent may publish to; None: any. Others are dead-lettered.
+    publishes: list[str] | None = None
+    # Bus deliveries with the same key reach this agent in publish order (the bus's sessions:
+    # agentflow/models/bus.py).
+    ordered: bool = False
+    # A person approves the agent before it runs, or its output before that flows on (README
+    # "Approvals"). The timeout (None: the run's own) applies to handler-asked approvals too.
+    approval: Literal["before", "after"] | None = None
+    approval_timeout_seconds: Seconds | None = None
+    on_timeout: Literal["reject", "approve", "fail"] | None = None  # None: "reject"
+
+    @model_validator(mode="after")
+    def _on_timeout_needs_a_timeout(self) -> AgentConfig:
+        if self.on_timeout is not None and self.approval_timeout_seconds is None:
+            raise ValueError(
+                "on_timeout needs approval_timeout_seconds (how long a person has to decide)"
+            )
+        return self
+
+    _topics = field_validator("subscribes")(check_patterns)
+
+    _publishes = field_validator("publishes")(check_optional_patterns)
+
+    @model_validator(mode="after")
+    def _ordered_needs_topics(self) -> AgentConfig:
+        check_ordered(self.ordered, self.subscribes, "the agent")
+        return self
+
+    # Run as a Temporal local activity (no server round trip per step); None: the flow's
+    # ``[orchestration] local_agents`` default. See the README's Performance section for the
+    # crash window: local steps since the last workflow task completion may run again.
+    local: bool | None = None
+    # A whole other flow file (relative to this file) that runs as a child workflow in the
+    # agent's place; agentflow/config/nested.py loads it into FlowConfig.nested.
+    flow: str | None = None
+
+    @model_validator(mode="after")
+    def _flow_is_the_whole_agent(self) -> AgentConfig:
+        if self.flow is not None:
+            clash = [key for key in ("handler", "system_prompt", "auto_llm") if getattr(self, key)]
+            if self.local:
+                clash.append("local")
+            if clash:
+                raise ValueError(
+                    f"flow cannot be combined with {', '.join(clash)}: an agent is a handler, "
+                    'an LLM agent (system_prompt) or a whole flow (flow = "path.toml")'
+                )
+            if not self.flow.strip():
+                raise ValueError('flow: must be a path to a flow file (e.g. "flows/x.toml")')
+        return self
