@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # in pyproject.toml stay what users of the library get; this file is what the suite ran with.
 LOCK   := constraints.txt
 
-.PHONY: setup demo test ui-test lint bench clean lock upgrade drift
+.PHONY: setup demo test ui-test lint bench clean lock upgrade drift docs
 
 setup: $(STAMP)
 
@@ -35,8 +35,11 @@ upgrade:
 	rm -f $(STAMP)
 	$(MAKE) test
 
+# The demo's dev server listens on PORT (its UI on PORT + 1000): `make demo PORT=7300`. A server
+# already listening there is used as it is (the demo says so) and left running.
+PORT ?= 7233
 demo: setup
-	$(BIN)/agentflow demo
+	$(BIN)/agentflow demo --port $(PORT)
 
 # The MCP servers the tests start (server-everything from npm, pinned by the lock file):
 # installed here, into tests/mcp/node_modules, so nothing downloads while tests run.
@@ -74,11 +77,17 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Benchmarks (not part of `make test`): own dev server on free ports; writes bench/RESULTS.md.
 # BENCH_QUICK=1 runs tiny sizes once (a smoke run); BENCH_ARGS="--only W1,W2" picks workloads.
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# docs/reference/cli.md and config.md, generated from the parser and the config schema
+# (tests/test_docs.py fails when the committed pages differ).
+docs: setup
+	$(BIN)/python -m agentflow.cli.reference
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(DRIFT) .agentflow .pytest_cache .mypy_cache .ruff_cache *.egg-info tests/mcp/node_modules

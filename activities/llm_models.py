@@ -11,14 +11,18 @@ A failure keeps a short cause: the model error's type and message, without its s
 the transport errors under it (openai -> httpx -> h11, each with its trace). Temporal stores a
 retried activity's last failure only up to 4 KB (the server's dynamic config
 ``limit.mutableStateActivityFailureSize.error``); over it, the next attempt's
-ActivityTaskStarted shows "Failure exceeds size limit." instead. The worker's log keeps the
-whole traceback.
+ActivityTaskStarted shows "Failure exceeds size limit." instead. The worker's log has one
+INFO line per failed attempt (the failure's message, with its run, agent and attempt); the
+whole traceback, with the transport errors under it, is logged at DEBUG only
+(``[logging] level = "debug"``), and the SDK's own "Completing activity as failed" record of
+that failure (a WARNING with another traceback) is left out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import weakref
 from typing import Any
 
 from pydantic_ai.exceptions import (
@@ -32,12 +36,16 @@ from pydantic_ai.exceptions import (
 )
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentflow.config.llm import MissingVariable, ResolvedLLM, expand_env
 from agentflow.limits import shorten
 
 log = logging.getLogger("agentflow.llm")
+# With the run, agent and attempt as fields (agentflow/worker/logs.py), not in the message.
+attempt_log = activity.LoggerAdapter(log, None)
+attempt_log.activity_info_on_message = False
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 # The key sent to servers that need none (a local Ollama, vLLM ...): the OpenAI SDK wants one.
@@ -147,12 +155,34 @@ def settings_for(llm: ResolvedLLM) -> ModelSettings:
 def as_failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError | None:
     """A model error as Temporal should see it, or None for anything else.
 
-    The error becomes a short cause (``_cut_short``): log it first, whole."""
+    The error becomes a short cause (``_cut_short``): log it first, in one line, and whole
+    (with its chain of transport errors, often 200 lines) only at DEBUG."""
     failure = _failure(agent, llm, err)
     if failure is not None:
-        log.warning("agent %r: the %s request failed", agent, llm.kind, exc_info=err)
+        kind = f"{failure.type}, non-retryable" if failure.non_retryable else failure.type
+        message = " ".join(failure.message.split())  # one line, whatever the reply held
+        extra = {"agent": agent}
+        attempt_log.info("%s (%s)", message, kind, extra=extra)
+        attempt_log.debug("agent %r: the %s request failed", agent, llm.kind, exc_info=err,
+                          extra=extra)  # fmt: skip
         _cut_short(err)
+        _logged.add(failure)
     return failure
+
+
+# Failures as_failure has logged (the worker drops them as the activity ends).
+_logged: weakref.WeakSet[BaseException] = weakref.WeakSet()
+
+
+class _SkipLogged(logging.Filter):
+    """Leaves out the SDK's "Completing activity as failed" record (a WARNING with the
+    traceback again) of a failure ``as_failure`` has logged already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and record.exc_info[1] in _logged)
+
+
+logging.getLogger(activity.logger.name).addFilter(_SkipLogged())
 
 
 def _cut_short(err: BaseException) -> None:

@@ -34,7 +34,7 @@ async def test_trace_list_and_graph_commands(
         await handle.result()
     code, out, _ = await cli(capsys, "trace", handle.workflow_id, "--json")
     assert code == 0
-    assert [(e["agent"], e["action"]) for e in json.loads(out)] == [
+    assert [(e["agent"], e["action"]) for e in map(json.loads, out.splitlines())] == [
         ("", "started"), ("a", "started"), ("a", "completed"),
         ("b", "started"), ("b", "completed"), ("", "completed"),
     ]  # fmt: skip

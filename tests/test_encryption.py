@@ -250,7 +250,8 @@ async def test_trace_reads_encrypted_runs_and_their_errors_with_the_config(
     )
     code, out, err = await cli(capsys, "trace", workflow_id, "--config", str(toml), "--json")
     assert code == 0, err
-    lines = {(entry["agent"], entry["action"]): entry for entry in json.loads(out)}
+    entries = [json.loads(line) for line in out.splitlines()]  # JSON Lines
+    lines = {(entry["agent"], entry["action"]): entry for entry in entries}
     assert ("a", "completed") in lines
     # The failure's message was sealed in history; trace opens it with the keys.
     assert lines[("b", "failed")]["detail"] == "ValueError: cannot handle x"

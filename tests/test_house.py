@@ -1,16 +1,15 @@
 """The shape of the code, checked: the layers (import-linter contracts in pyproject.toml), no
-import cycles, module sizes, one module of Temporal names, and one installed name."""
+import cycles, module sizes and one module of Temporal names (one installed name:
+tests/test_install.py)."""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import grimp
-import pytest
 
 from agentflow import names
 
@@ -129,20 +128,3 @@ def test_temporal_names_live_in_one_module() -> None:
             if isinstance(node, ast.Constant) and node.value in DISTINCTIVE:
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
     assert found == []
-
-
-@pytest.mark.timeout(300)
-def test_one_installed_name(tmp_path: Path) -> None:
-    """The wheel holds one top-level package, with the workflows, activities and demo in it."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(tmp_path), str(REPO)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    [wheel] = tmp_path.glob("agentflow-*.whl")
-    files = zipfile.ZipFile(wheel).namelist()
-    tops = {name.split("/")[0] for name in files if not name.split("/")[0].endswith(".dist-info")}
-    assert tops == {"agentflow"}
-    for needed in ("agentflow/workflows/session.py", "agentflow/activities/agent.py",
-                   "agentflow/demo/agentflow.toml", "agentflow/demo/input.json"):  # fmt: skip
-        assert needed in files

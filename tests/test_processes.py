@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli.devserver import DevServer, port_in_use, serve
+from agentflow.cli.devserver import DevServer, port_in_use, print_banner, serve
 from agentflow.cli.main import main
 from agentflow.client.connection import ui_url
 from agentflow.client.runner import FlowHandle, Runner
@@ -108,6 +109,50 @@ def test_dev_stops_its_server_on_a_stop_signal(tmp_path: Path, stop: signal.Sign
         assert not port_in_use("127.0.0.1", ui_port)
     # A UI port other than Temporal's default (--port + 1000) needs [temporal] ui_url for links.
     assert f'set [temporal] ui_url = "http://localhost:{ui_port}"' in out.read_text()
+    assert f"export TEMPORAL_ADDRESS=127.0.0.1:{port}\n" in out.read_text()
+
+
+def free_port_pair() -> int:
+    """A free port whose Temporal UI port (+ 1000) is free too."""
+    while True:
+        port = free_port()
+        if port + 1000 <= 65535 and not port_in_use("127.0.0.1", port + 1000):
+            return port
+
+
+async def test_dev_on_another_port_says_how_to_reach_it(tmp_path: Path) -> None:
+    """The banner's export line and UI link are what a user copies: both must work."""
+    port = free_port_pair()
+    with agentflow_dev(tmp_path, "--port", str(port)) as (dev, out):
+        wait_for_banner(dev, out)
+        banner = dict(line.split(":", 1) for line in out.read_text().splitlines() if ":" in line)
+        assert banner["Temporal UI"].strip() == f"http://localhost:{port + 1000}"
+        export = banner["Clients and workers"].strip()
+        assert export == f"export TEMPORAL_ADDRESS=127.0.0.1:{port}"
+        client = await Client.connect(export.partition("=")[2])
+        assert (await client.count_workflows()).count == 0
+        with urllib.request.urlopen(banner["Temporal UI"].strip(), timeout=30) as page:
+            assert page.status == 200
+        # Run links (without [temporal] ui_url) point at that UI too.
+        assert ui_url(client, "w").startswith(f"http://127.0.0.1:{port + 1000}/")
+        dev.send_signal(signal.SIGTERM)
+        assert dev.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize(
+    ("server", "export"),
+    [(DevServer(), None), (DevServer(port=7400), "127.0.0.1:7400"),
+     (DevServer(ip="0.0.0.0", port=7400), "127.0.0.1:7400"),
+     (DevServer(ip="10.1.2.3"), "10.1.2.3:7233")],
+)  # fmt: skip
+def test_dev_banner_exports_an_address_clients_would_not_find(
+    server: DevServer, export: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    print_banner(server)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "TEMPORAL_ADDRESS" in line]
+    assert lines == (
+        [] if export is None else [f"Clients and workers: export TEMPORAL_ADDRESS={export}"]
+    )
 
 
 def test_dev_stops_its_server_when_stopped_while_it_starts(tmp_path: Path) -> None:
@@ -136,7 +181,7 @@ def test_serve_stops_the_server_when_an_error_interrupts_it(
     def broken_terminal(server: DevServer) -> None:
         raise BrokenPipeError("stdout is gone")
 
-    monkeypatch.setattr("agentflow.cli.devserver._print_banner", broken_terminal)
+    monkeypatch.setattr("agentflow.cli.devserver.print_banner", broken_terminal)
     server = DevServer(port=free_port(), db=tmp_path / "temporal.db", headless=True)
     with pytest.raises(BrokenPipeError):
         serve(server)
@@ -299,6 +344,13 @@ async def test_demo_tells_the_flows_story_and_keeps_worker_logs_in_a_file(
     for agent in config.enabled_agents():
         assert f"✓ {agent}" in shown
     assert "Open this run in the Temporal UI:\n  http://" in shown
+    # It attached to the test's server, and says so: it neither started nor stops it.
+    assert (
+        f"using the server already listening on 127.0.0.1:{port}: this demo did not start it "
+        "and leaves it running (another port: --port N, or make demo PORT=N)\n"
+    ) in shown
+    assert "started a Temporal dev server" not in shown
+    assert f"  TEMPORAL_ADDRESS=127.0.0.1:{port} agentflow trace " in shown  # not 7233
     assert ".agentflow/demo-worker.log" in shown
     assert " INFO " not in shown and "'workflow_run_id'" not in shown
     worker_log = (tmp_path / ".agentflow" / "demo-worker.log").read_text()

@@ -211,7 +211,7 @@ async def test_trace_and_graph_commands_of_a_session(
         return code, out, err
 
     code, out, _ = await cli("trace", "--session", session, "--event", second.event_id, "--json")
-    rows = json.loads(out)
+    rows = [json.loads(line) for line in out.splitlines()]  # JSON Lines
     assert code == 0 and {row["event_id"] for row in rows} == {second.event_id}
     assert ["check", "handed off", "to error handler fixer (fatal)"] in [
         [row["agent"], row["action"], row["detail"]] for row in rows

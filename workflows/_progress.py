@@ -48,6 +48,7 @@ class Progress:
             completed=loop.iterations if loop else 0,
             step=loop.iterations if loop else 0,
         )
+        self._points: dict[str, str] = {}  # approval id -> where it waits (handler, ...)
         workflow.set_query_handler(PROGRESS_QUERY, self.query)
         if not run.resumed:
             total = planned[config.mode]
@@ -85,10 +86,24 @@ class Progress:
         self._publish(outcome, agent, activity_id=activity_id, attempt=attempt, data=data)
 
     def finished(self, status: str, error: str | None = None) -> None:
-        """The event's outcome (completed, handled or failed), the last item of a run."""
+        """The event's outcome (completed, handled or failed), the last item of a run. From
+        here ``total`` counts what the run did: its agents done, failed and, of those its mode
+        planned, not run (a loop's ``max_iterations`` is a cap, not a plan; route mode plans
+        nothing ahead)."""
         snap = self.snapshot
+        snap.total = snap.completed + snap.failed + len(self._not_run())
         self.note("flow_finished", status=status, error=error, completed=snap.completed,
                   failed=snap.failed)  # fmt: skip
+
+    def _not_run(self) -> list[str]:
+        orch = self._run.config.orchestration
+        planned = {
+            "sequential": orch.sequential_agents,
+            "collaborative": orch.collaborative_agents,
+            "mixed": [*orch.collaborative_agents, *orch.sequential_agents],
+        }.get(self._run.config.mode, [])
+        ran = {result.agent for result in self._run.results}
+        return [agent for agent in planned if agent not in ran]
 
     def note(self, kind: str, agent: str | None = None, **data: Any) -> None:
         """Tell watchers something happened in this run: ``kind`` names it (``"handoff"``,
@@ -98,7 +113,33 @@ class Progress:
         Safe anywhere in workflow code: it records no command, so replay is unaffected.
         """
         workflow.logger.debug("%s %s %s", kind, agent or "-", data, extra={"agent": agent})
+        if kind == "approval_waiting":
+            self._asked(data.get("approval_id"), data.get("point"))
+        elif kind == "approval_decided":
+            self._decided(data.get("approval_id"), data.get("status"))
         self._publish(kind, agent, data=data)
+
+    def _asked(self, approval_id: Any, point: Any) -> None:
+        """An approval waits. A handler that asked did not complete: it runs again, as the
+        same step, once approved."""
+        self._points[str(approval_id)] = str(point)
+        if point == "handler":
+            self.snapshot.completed -= 1
+            self.snapshot.step -= 1
+            self._show()
+
+    def _decided(self, approval_id: Any, status: Any) -> None:
+        """Rejected (or timed out to a rejection): the agent failed; its output, if an
+        ``after`` approval held it, no longer counts as done."""
+        point = self._points.pop(str(approval_id), None)
+        if status == "approved":
+            return
+        self.snapshot.failed += 1
+        if point == "after":
+            self.snapshot.completed -= 1
+        elif point == "handler":  # the step it asked in ends here, failed
+            self.snapshot.step += 1
+        self._show()
 
     def _publish(
         self,

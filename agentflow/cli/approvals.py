@@ -1,7 +1,6 @@
 """The CLI's approval commands: ``approve``, ``reject`` and ``pending``.
 
-Kept apart from cli.py (a small dispatcher), like events_cli.py. The library they call is
-``agentflow.approvals``.
+The library they call is agentflow/client/approvals.py.
 """
 
 from __future__ import annotations
@@ -12,10 +11,17 @@ from typing import Any
 
 from temporalio.client import Client
 
-from agentflow.cli._common import EXIT_OK, connected, connection_flag, print_json
+from agentflow.cli._common import (
+    EXIT_OK,
+    connected,
+    connection_flag,
+    find_run,
+    link,
+    print_json,
+    require_session_runs,
+)
 from agentflow.client import approvals
-from agentflow.client.connection import ui_url
-from agentflow.errors import ConfigError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.models.approval import Approval
 
 
@@ -55,13 +61,20 @@ def _decide(args: argparse.Namespace) -> int:
                                  args.comment if approve else args.reason)  # fmt: skip
 
     async def send(client: Client, args: argparse.Namespace) -> int:
-        workflow_id = args.run or await approvals.waiting_in_session(client, args.session)
+        if args.run:
+            workflow_id, _ = await find_run(client, args.run)
+        else:
+            try:
+                workflow_id = await approvals.waiting_in_session(client, args.session)
+            except AgentflowError:
+                await require_session_runs(client, args.session)
+                raise  # the session exists: nothing (or too much) in it waits
         approval = await approvals.decide(client, workflow_id, request)
         if args.json:
             print_json({"workflow_id": workflow_id, **approval.model_dump(mode="json")})
         else:
             print(decision_line(workflow_id, approval))
-            print(f"  {ui_url(client, workflow_id)}")
+            print(f"  {link(client, args, workflow_id)}")
         return EXIT_OK
 
     return connected(args, send)

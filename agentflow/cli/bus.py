@@ -1,4 +1,5 @@
-"""The CLI's bus commands: ``publish`` and ``topics`` (the library is agentflow/bus_client.py)."""
+"""The CLI's bus commands: ``publish`` (``Runner.publish``) and ``topics`` (the library is
+agentflow/client/bus.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from typing import Any
 from temporalio.client import Client
 
 from agentflow import names
-from agentflow.cli._common import EXIT_OK, connected, connection_flag, print_json, read_input
+from agentflow.cli._common import (
+    EXIT_OK,
+    connected,
+    connection_flag,
+    flow_runner,
+    link,
+    print_json,
+    read_input,
+)
 from agentflow.client import bus as bus_client
 from agentflow.client import visibility
-from agentflow.client.connection import ui_url
-from agentflow.client.runner import Runner
 from agentflow.config import DEFAULT_CONFIG_FILE
 from agentflow.models.bus import Registration, Subscriber, subscribers_of
 from agentflow.models.session import SessionCounts
@@ -55,28 +62,24 @@ def add_commands(commands: Any) -> None:
 
 def _publish(args: argparse.Namespace) -> int:
     # Bad input (the file, --input, the topic and its [bus] publishes, ids): exit 2 before
-    # connecting; the publisher is named once the client knows its identity.
+    # connecting; Runner.publish checks all of it first.
     data = read_input(args.input)
-    runner = Runner.from_config(args.config, check_handlers=False)
-    checked = bus_client.client_request(
-        runner.config, args.topic, data, identity="", key=args.key, event_id=args.event_id,
-        session_id=args.session,
-    )  # fmt: skip
+    runner = flow_runner(args, check_handlers=False)
 
     async def main() -> int:
+        handle = await runner.publish(args.topic, data, key=args.key, event_id=args.event_id,
+                                      session_id=args.session)  # fmt: skip
         client = await runner.client()
-        request = checked.model_copy(update={"publisher": f"client {client.identity}"})
         if not await visibility.has_workers(client, BUS_TASK_QUEUE):
             print("agentflow: warning: no agentflow worker runs; the event waits on the bus "
                   "until one starts (agentflow worker --config ...)", file=sys.stderr)  # fmt: skip
-        handle = await bus_client.publish(client, request)
         if args.json:
             print_json({"event_id": handle.event_id, "topic": args.topic,
-                         "shard": handle.workflow_id, "status": "published"})  # fmt: skip
+                        "shard": handle.workflow_id, "status": "published"})  # fmt: skip
         else:
-            link = ui_url(client, handle.workflow_id, base=runner.config.temporal.ui_url)
             print(f"published {handle.event_id} to {args.topic}\n"
-                  f"  trace: agentflow trace --event {handle.event_id}\n  {link}")  # fmt: skip
+                  f"  trace: agentflow trace --event {handle.event_id}\n"
+                  f"  {link(client, args, handle.workflow_id)}")  # fmt: skip
         return EXIT_OK
 
     return asyncio.run(main())
@@ -89,7 +92,8 @@ async def _topics(client: Client, args: argparse.Namespace) -> int:
         return EXIT_OK
     found = await bus_client.registrations(client)
     if not found:
-        print("no subscriptions: no worker serving a flow with subscribers has started")
+        if not args.json:  # JSON Lines of no subscriber: nothing
+            print("no subscriptions: no worker serving a flow with subscribers has started")
         return EXIT_OK
     listed = [(found[flow], sub) for flow in sorted(found)
               for sub in subscribers_of(found[flow].config, found[flow].task_queue)]  # fmt: skip
@@ -103,7 +107,7 @@ async def _topics(client: Client, args: argparse.Namespace) -> int:
     for (entry, sub), sub_counts in zip(listed, counts, strict=True):
         _print_subscriber(entry, sub, serving[entry.task_queue], sub_counts, args.json)
     if not args.json:
-        print(f"\nbus shards: {ui_url(client, session_workflow_id(BUS_FLOW, 'shard-0'))}")
+        print(f"\nbus shards: {link(client, args, session_workflow_id(BUS_FLOW, 'shard-0'))}")
     return EXIT_OK
 
 

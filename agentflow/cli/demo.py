@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.cli._common import format_result
-from agentflow.cli.devserver import DevServer, port_in_use, stop_signals_interrupt
+from agentflow.cli.devserver import (
+    DEFAULT_PORT,
+    UI_PORT_OFFSET,
+    DevServer,
+    check_ports,
+    port_in_use,
+    stop_signals_interrupt,
+)
 from agentflow.client.connection import ui_url
 from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, load_config
@@ -30,6 +37,7 @@ LOG_TAIL_LINES = 20
 
 
 def run_demo(config_path: str, data: dict[str, Any], port: int, ui_port: int | None) -> int:
+    check_ports(port, ui_port)
     config = load_config(config_path)
     print(describe_flow(config))
     with stop_signals_interrupt():  # SIGTERM too stops the worker and the server we started
@@ -45,7 +53,9 @@ def run_demo(config_path: str, data: dict[str, Any], port: int, ui_port: int | N
 
 def _stop_server(server: DevServer) -> None:
     server.stop()
-    flags = "" if server.port == 7233 else f" --port {server.port} --ui-port {server.ui_port}"
+    flags = "" if server.port == DEFAULT_PORT else f" --port {server.port}"
+    if server.ui_port != server.port + UI_PORT_OFFSET:
+        flags += f" --ui-port {server.ui_port}"
     print(
         f"\nstopped the dev server; its runs stay in {server.db}. Start it again with "
         f"`.venv/bin/agentflow dev{flags}` to open the link above or trace the run."
@@ -67,7 +77,10 @@ def describe_flow(config: FlowConfig) -> str:
 def _server(port: int, ui_port: int | None) -> DevServer | None:
     """A dev server on ``port``, unless one already listens there (then None)."""
     if port_in_use("127.0.0.1", port):
-        print(f"using the Temporal server already listening on 127.0.0.1:{port}")
+        print(
+            f"using the server already listening on 127.0.0.1:{port}: this demo did not start "
+            "it and leaves it running (another port: --port N, or make demo PORT=N)"
+        )
         return None
     server = DevServer(port=port, ui_port=ui_port, log=SERVER_LOG)
     server.start()
@@ -132,7 +145,9 @@ async def _run_once(
         print(f"\n--- {report} ---\n{Path(report).read_text(encoding='utf-8')}")
     link = ui_url(await runner.client(), handle.workflow_id, handle.run_id, ui_base)
     print(f"Open this run in the Temporal UI:\n  {link}")
-    print(f"Its step-by-step trace:\n  agentflow trace {handle.workflow_id}")
+    # A server elsewhere than Temporal's default address: the command must say where.
+    env = "" if address.endswith(f":{DEFAULT_PORT}") else f"TEMPORAL_ADDRESS={address} "
+    print(f"Its step-by-step trace:\n  {env}agentflow trace {handle.workflow_id}")
     print(f"The worker's log (every agent attempt):\n  {WORKER_LOG}")
     return 0 if result.status == "completed" else 1
 

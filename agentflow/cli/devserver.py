@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentflow.errors import AgentflowError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.names import SEARCH_ATTRIBUTES
 
 DEFAULT_DB = Path(".agentflow") / "temporal.db"
@@ -38,11 +38,10 @@ DYNAMIC_CONFIG: dict[str, object] = {
     "matching.numTaskqueueWritePartitions": 1,
 }
 
-# Search attributes agentflow sets on every run, so the UI can filter by them.
-
-
 # `temporal server start-dev` puts its UI on --port + 1000 unless told otherwise.
-UI_PORT_OFFSET = 1000
+UI_PORT_OFFSET, DEFAULT_PORT, MAX_PORT = 1000, 7233, 65535
+# --ip values a client on this machine reaches as localhost (Temporal clients' default host).
+ALL_INTERFACES, LOOPBACK = ("0.0.0.0", "::"), ("127.0.0.1", "localhost", "0.0.0.0", "::")
 
 
 class DevServerError(AgentflowError):
@@ -74,6 +73,21 @@ def dev_server_args() -> list[str]:
     return args
 
 
+def check_ports(port: int, ui_port: int | None, headless: bool = False) -> None:
+    """Refuse a ``--port`` or ``--ui-port`` no socket can take, the UI's default (``--port`` +
+    1000) included, before anything listens or connects (ConfigError: exit 2)."""
+    for flag, number in (("--port", port), ("--ui-port", None if headless else ui_port)):
+        if number is not None and not 0 < number <= MAX_PORT:
+            raise ConfigError(f"{flag}: {number} is not a port; a port is a number from 1 to "
+                              f"{MAX_PORT}")  # fmt: skip
+    if not headless and ui_port is None and port + UI_PORT_OFFSET > MAX_PORT:
+        raise ConfigError(f"--port: {port} puts the UI on port {port + UI_PORT_OFFSET} (--port "
+                          f"+ {UI_PORT_OFFSET}), over {MAX_PORT}; choose a --port up to "
+                          f"{MAX_PORT - UI_PORT_OFFSET}, or a --ui-port")  # fmt: skip
+    if not headless and ui_port == port:
+        raise ConfigError(f"--ui-port: {port} is --port too; choose two different ports")
+
+
 def port_in_use(ip: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -85,7 +99,7 @@ class DevServer:
 
     def __init__(
         self,
-        port: int = 7233,
+        port: int = DEFAULT_PORT,
         ui_port: int | None = None,
         db: Path | str = DEFAULT_DB,
         ip: str = "127.0.0.1",
@@ -93,10 +107,10 @@ class DevServer:
         ui_codec_endpoint: str | None = None,
         log: Path | None = None,
     ) -> None:
-        self.port, self.db, self.ip = port, Path(db), ip
-        # Temporal's own default, which ui_url() (agentflow/temporal.py) assumes for links.
+        check_ports(port, ui_port, headless)
+        self.port, self.db, self.ip, self.headless = port, Path(db), ip, headless
+        # Temporal's own default, which ui_url() (agentflow/client/connection.py) assumes.
         self.ui_port = port + UI_PORT_OFFSET if ui_port is None else ui_port
-        self.headless = headless
         # The UI sends payloads there to show them decrypted (agentflow codec-server).
         self.ui_codec_endpoint = ui_codec_endpoint
         self.log = log  # the server's own output goes there (else to ours)
@@ -105,6 +119,11 @@ class DevServer:
     @property
     def address(self) -> str:
         return f"{self.ip}:{self.port}"
+
+    @property
+    def client_address(self) -> str:
+        """Where a client on this machine reaches the server (``--ip 0.0.0.0``: loopback)."""
+        return f"{'127.0.0.1' if self.ip in ALL_INTERFACES else self.ip}:{self.port}"
 
     @property
     def ui_address(self) -> str:
@@ -246,7 +265,7 @@ def serve(server: DevServer) -> int:
     with stop_signals_interrupt():
         try:
             server.start()
-            _print_banner(server)
+            print_banner(server)
             code = server.wait()
         except KeyboardInterrupt:
             return 0
@@ -264,9 +283,13 @@ def _how_it_ended(code: int) -> str:
         return f"was killed by signal {-code}"
 
 
-def _print_banner(server: DevServer) -> None:
+def print_banner(server: DevServer) -> None:
+    """What ``agentflow dev`` serves, and what a client needs to find it there."""
     print(f"Temporal dev server: {server.address}  (namespace default)")
     print(f"Temporal UI:         {server.ui_address}")
+    if server.port != DEFAULT_PORT or server.ip not in LOOPBACK:
+        # Clients and workers connect to localhost:7233 unless told otherwise.
+        print(f"Clients and workers: export TEMPORAL_ADDRESS={server.client_address}")
     if server.ui_port != server.port + UI_PORT_OFFSET:
         # Links printed by `agentflow run` assume Temporal's default UI port.
         print(f'Run links:           set [temporal] ui_url = "{server.ui_address}"')

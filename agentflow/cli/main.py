@@ -1,14 +1,18 @@
 """The ``agentflow`` command: run, validate, worker, dev, demo.
 
-Exit codes: 0 success, 1 the flow (or a service) failed, 2 bad input (config, flags, JSON).
+Exit codes: 0 success, 1 the flow (or a service) failed, 2 bad input (config, flags, JSON),
+130 stopped by Ctrl-C, 141 the reader of the output went away (``agentflow trace | head``):
+the command ends there, quietly, as a shell reports for a tool that SIGPIPE stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +24,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow.cli import approvals as approvals_cli
 from agentflow.cli import bus as bus_cli
 from agentflow.cli import codec_server, observe, replay, watch
-from agentflow.cli import events as events_cli
+from agentflow.cli import dead_letters as dead_letters_cli
+from agentflow.cli import emit as emit_cli
+from agentflow.cli import sessions as sessions_cli
 from agentflow.cli import usage as usage_cli
 from agentflow.cli._common import (
     EXIT_BAD_INPUT,
@@ -42,15 +48,36 @@ from agentflow.limits import printable
 from agentflow.models.flow import FlowFailedError
 from agentflow.worker.serve import run_worker
 
+# 128 + SIGPIPE: the status a shell shows for a command whose output pipe was closed.
+EXIT_CLOSED_PIPE = 141
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        code = _command(args)
+        sys.stdout.flush()  # output still in the buffer meets a closed pipe here
+        return code
+    except BrokenPipeError as err:  # every command's, here once
+        if not _stdout_closed():
+            _error(_service_message(err))  # a connection's pipe, not our output's
+            return EXIT_FAILED
+        # Whatever the buffer still holds goes to /dev/null, not to a second BrokenPipeError
+        # (and its traceback) as the interpreter ends.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
         return int(args.func(args))
+    except BrokenPipeError:
+        raise  # a ConnectionError too, but maybe our output's: main tells them apart
     except ConfigError as err:
         _error(str(err))
         return EXIT_BAD_INPUT
@@ -67,12 +94,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe (or socket) that nobody reads any more."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a file
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def _error(message: str) -> None:
     # printable: a message may quote input holding lone surrogates, which stderr cannot encode.
     print(f"agentflow: error: {printable(message)}", file=sys.stderr)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentflow", description="Durable multi-agent flows from agentflow.toml on Temporal."
     )
@@ -123,7 +161,9 @@ def _parser() -> argparse.ArgumentParser:
 
     replay.add_command(commands)
 
-    events_cli.add_commands(commands)
+    emit_cli.add_command(commands)
+    sessions_cli.add_commands(commands)
+    dead_letters_cli.add_commands(commands)
 
     bus_cli.add_commands(commands)
 
@@ -143,9 +183,10 @@ def _config_flag(parser: argparse.ArgumentParser) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    count = len(config.enabled_agents())
     print(
         f"{args.config}: ok: flow {config.name!r}, mode {config.mode}, "
-        f"{len(config.enabled_agents())} enabled agents"
+        f"{count} enabled agent{'' if count == 1 else 's'}"
     )
     if any(config.is_llm_agent(agent) for agent in config.enabled_agents()):
         from agentflow.activities.llm_notices import flow_notices  # imports the providers' SDKs
@@ -188,7 +229,7 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
     if not await runner.has_workers():
         print(
             f"agentflow: warning: no worker polls task queue {runner.task_queue!r}; the run "
-            "waits until one starts (python worker.py --config ...)",
+            "waits until one starts (agentflow worker --config ...)",
             file=sys.stderr,
             flush=True,
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,18 +17,25 @@ from typing import Any, TextIO
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from agentflow import names
-from agentflow.cli._common import connected, connection_flag
+from agentflow.cli._common import (
+    NotFoundError,
+    connected,
+    connection_flag,
+    find_run,
+    print_json,
+    require_session_runs,
+)
 from agentflow.client import visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, load_config
-from agentflow.errors import ConfigError
+from agentflow.errors import AgentflowError, ConfigError
 from agentflow.inspect.graph.flow import SESSION_EVENTS, config_graph, trace_graph
+from agentflow.inspect.trace import TraceEntry
 from agentflow.inspect.trace.bus_path import event_graph, trace_event
 from agentflow.inspect.trace.read import (
+    filter_entries,
     format_table,
-    resolve_workflow_id,
-    to_json,
-    trace,
     trace_chain,
+    trace_session,
 )
 from agentflow.models.flow import FlowProgress
 
@@ -46,7 +52,7 @@ def add_commands(commands: Any) -> None:
     cmd.add_argument("--event", help="only this flow event's lines (its id, or a prefix); "
                      "alone: a bus event through every delivery and chain")  # fmt: skip
     cmd.add_argument("--flow-only", action="store_true", help="only outcomes and hand-offs")
-    cmd.add_argument("--json", action="store_true", help="a JSON array of entries")
+    cmd.add_argument("--json", action="store_true", help="one JSON object per entry and line")
     connection_flag(cmd)
     cmd.set_defaults(func=lambda args: connected(args, _trace))
 
@@ -78,34 +84,46 @@ def add_commands(commands: Any) -> None:
 
 async def _trace(client: Client, args: argparse.Namespace) -> int:
     if not args.run and not args.session and args.event:
-        entries = await trace_event(client, args.event)
-        print(to_json(entries) if args.json else format_table(entries))
+        try:
+            entries = await trace_event(client, args.event)
+        except AgentflowError:  # raised only when no shard holds it
+            hint = "an event emitted into a session: --session S --event ID"
+            raise NotFoundError("bus event", args.event, client.namespace, hint=hint) from None
+        _print_trace(entries, args.json)
         if not args.json:
             print("\n```mermaid\n" + event_graph(entries) + "\n```")
         return 0
     if not args.run and not args.session:
         raise ConfigError("trace: give a workflow/run id, --session ID, or --event ID")
-    filters: dict[str, Any] = {"agent": args.agent, "flow_only": args.flow_only,
-                               "event": args.event}  # fmt: skip
     if args.session:
-        entries = await trace(client, session=args.session, **filters)
+        entries = await trace_session(client, args.session)
+        if not entries:
+            await require_session_runs(client, args.session)
     else:
-        workflow_id, run_id = await resolve_workflow_id(client, args.run)
-        entries = await trace(client, workflow_id, args.run_id or run_id, **filters)
-    print(to_json(entries) if args.json else format_table(entries))
+        workflow_id, run_id = await find_run(client, args.run)
+        entries = await trace_chain(client, workflow_id, args.run_id or run_id)
+    _print_trace(filter_entries(entries, agent=args.agent, flow_only=args.flow_only,
+                                event=args.event), args.json)  # fmt: skip
     return 0
 
 
+def _print_trace(entries: list[TraceEntry], as_json: bool) -> None:
+    if not as_json:
+        print(format_table(entries))
+    for entry in entries if as_json else []:  # JSON Lines: one entry a line
+        print_json(entry.model_dump(mode="json"))
+
+
 async def _status(client: Client, args: argparse.Namespace) -> int:
-    workflow_id, _ = await resolve_workflow_id(client, args.run)
+    workflow_id, _ = await find_run(client, args.run)
     handle = client.get_workflow_handle(workflow_id)  # latest run of a continue-as-new chain
     description = await handle.describe()
     progress = await _progress(handle)
     if args.json:
-        body = {"workflow_id": workflow_id, "run_id": description.run_id,
-                "status": visibility.status_name(description.status),
-                "progress": progress.model_dump(mode="json") if progress else None}  # fmt: skip
-        print(json.dumps(body, ensure_ascii=False))
+        shown = progress.model_dump(mode="json") if progress else None
+        print_json({"workflow_id": workflow_id, "run_id": description.run_id,
+                    "status": visibility.status_name(description.status),
+                    "progress": shown})  # fmt: skip
     else:
         name = visibility.status_name(description.status)
         print(f"{workflow_id} (run {description.run_id}): {name}")
@@ -114,7 +132,8 @@ async def _status(client: Client, args: argparse.Namespace) -> int:
             await follow(handle, asyncio.ensure_future(handle.result()), start)
         elif progress:
             end = description.close_time.timestamp() if description.close_time else time.time()
-            print(progress_line(progress, end - start))
+            running = description.status == WorkflowExecutionStatus.RUNNING
+            print(progress_line(progress, end - start, ended=not running))
     failed = description.status not in (
         WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
     )  # fmt: skip
@@ -149,15 +168,20 @@ async def follow(
     out.flush()
 
 
-def progress_line(progress: FlowProgress, elapsed: float) -> str:
-    """``[####------] 4/10 done · 1 running (b) · 0 failed · 2.3s``"""
+def progress_line(progress: FlowProgress, elapsed: float, *, ended: bool = False) -> str:
+    """``[####------] 4/10 done · 1 running (b) · 0 failed · 2.3s`` while a run goes on;
+    once it ``ended``, what it did: ``1/3 done · 1 failed · 1 not run · 0.4s``."""
     total = progress.total
     done = progress.completed + progress.failed
+    of = f"{progress.completed}/{total}" if total is not None else str(progress.completed)
+    if ended:
+        not_run = total - done if total is not None and total > done else 0
+        skipped = f" · {not_run} not run" if not_run else ""
+        return f"{of} done · {progress.failed} failed{skipped} · {elapsed:.1f}s"
     bar = ""
     if total:
         filled = min(10, round(10 * done / total))
         bar = f"[{'#' * filled}{'-' * (10 - filled)}] "
-    of = f"{progress.completed}/{total}" if total is not None else str(progress.completed)
     running = ", ".join(progress.running)
     return (
         f"{bar}{of} done · {len(progress.running)} running"
@@ -180,7 +204,7 @@ async def _list(client: Client, args: argparse.Namespace) -> int:
             "start_time": run.start_time.isoformat(),
         }
         if args.json:
-            print(json.dumps(row, ensure_ascii=False))
+            print_json(row)
         else:
             started = run.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
             session = f"  session {row['session']}" if row["session"] else ""
@@ -200,7 +224,7 @@ def _graph(args: argparse.Namespace) -> int:
 async def _graph_of_run(client: Client, args: argparse.Namespace) -> int:
     if args.last < 1:
         raise ConfigError(f"--last: must be at least 1, not {args.last}")
-    workflow_id, run_id = await resolve_workflow_id(client, args.run)
+    workflow_id, run_id = await find_run(client, args.run)
     entries = await trace_chain(client, workflow_id, run_id)
     _write_chart(trace_graph(entries, args.last), args.output)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from agentflow.cli._common import connected, connection_flag
+from agentflow.cli._common import connected, connection_flag, print_json
 from agentflow.errors import ConfigError
 from agentflow.inspect.replay import (
     DEFAULT_WINDOW,
@@ -96,7 +95,7 @@ def _replay_logs_off() -> Iterator[None]:
 
 def _print_report(report: ReplayReport, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
+        print_json(report.model_dump(mode="json"))
         return
     for failure in report.failed:
         print(f"✗ {failure.workflow_id} (run {failure.run_id}, {failure.workflow_type}): "

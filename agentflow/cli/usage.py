@@ -5,17 +5,15 @@ run's result (a failed run's partial result) or the session's counts."""
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from agentflow.cli._common import connected, connection_flag
-from agentflow.cli.events import session_view
+from agentflow.cli._common import connected, connection_flag, find_run, print_json
+from agentflow.cli.sessions import session_view
 from agentflow.config import load_config
 from agentflow.errors import AgentflowError, ConfigError
-from agentflow.inspect.trace.read import resolve_workflow_id
 from agentflow.models.flow import FlowResult
 from agentflow.models.usage import Usage
 
@@ -43,7 +41,7 @@ def _usage(args: argparse.Namespace) -> int:
 
 
 async def _run_usage(client: Client, args: argparse.Namespace) -> int:
-    workflow_id, _ = await resolve_workflow_id(client, args.run)
+    workflow_id, _ = await find_run(client, args.run)
     handle = client.get_workflow_handle(workflow_id, result_type=FlowResult)
     description = await handle.describe()
     if description.status == WorkflowExecutionStatus.RUNNING:
@@ -85,7 +83,7 @@ def _print(
     if as_json:
         body = {**head, "usage": _row(total),
                 "agents": [{"agent": name, **_row(usage)} for name, usage in agents]}  # fmt: skip
-        print(json.dumps(body, ensure_ascii=False))
+        print_json(body)
         return
     print(", ".join(f"{key} {value}" for key, value in head.items()))
     rows = [(name, _row(usage)) for name, usage in agents] + [("total", _row(total))]

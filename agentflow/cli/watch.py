@@ -11,19 +11,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 from typing import Any, TextIO
 
 from temporalio.client import Client
 
-from agentflow import names
-from agentflow.cli._common import connected, connection_flag, flow_settings
+from agentflow.cli._common import (
+    connected,
+    connection_flag,
+    find_run,
+    find_session,
+    flow_settings,
+    print_json,
+)
 from agentflow.client import visibility
-from agentflow.errors import AgentflowError, ConfigError
-from agentflow.inspect.trace.read import resolve_workflow_id
+from agentflow.errors import ConfigError
 from agentflow.models.stream import Streamed, StreamItem, stream
-from agentflow.names import SESSION_WORKFLOW, session_workflow_id
 
 # After the run's result is in, how long ``agentflow run`` waits for the stream's last items.
 DRAIN_SECONDS = 5.0
@@ -59,9 +62,11 @@ def _checked(args: argparse.Namespace) -> argparse.Namespace:
 
 async def _watch(client: Client, args: argparse.Namespace) -> int:
     if args.session:
-        workflow_id = await _session_workflow(client, args.session, args.config)
+        settings = flow_settings(args.config)  # its flow's name, if a config names one
+        flow = settings.name if settings is not None else None
+        workflow_id = await find_session(client, args.session, flow)
     else:
-        workflow_id, _ = await resolve_workflow_id(client, args.run)
+        workflow_id, _ = await find_run(client, args.run)
     description = await client.get_workflow_handle(workflow_id).describe()
     if not await visibility.has_workers(client, description.task_queue):
         print(f"agentflow: warning: no worker polls task queue {description.task_queue!r}; "
@@ -69,26 +74,16 @@ async def _watch(client: Client, args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)  # fmt: skip
     items = stream(client, workflow_id, from_offset=args.from_offset, tokens=not args.no_tokens)
     async for streamed in items:
-        print(to_json(streamed) if args.json else line(streamed), flush=True)
+        if args.json:
+            print_json(json_line(streamed))
+        else:
+            print(line(streamed), flush=True)
     return 0
 
 
-async def _session_workflow(client: Client, session: str, config_path: str | None) -> str:
-    """The session's workflow id: from the flow's name in its config, else via visibility."""
-
-    config = flow_settings(config_path)
-    if config is not None:
-        return session_workflow_id(config.name, session)
-    query = f"{names.SESSION.name} = '{session}' AND WorkflowType = '{SESSION_WORKFLOW}'"
-    async for execution in client.list_workflows(query, limit=1):
-        return execution.id
-    raise AgentflowError(f"no session {session!r} in namespace {client.namespace} "
-                         "(give --config to name its flow)")  # fmt: skip
-
-
-def to_json(streamed: Streamed) -> str:
-    return json.dumps({"offset": streamed.offset, **streamed.item.model_dump(mode="json")},
-                      ensure_ascii=False)  # fmt: skip
+def json_line(streamed: Streamed) -> dict[str, Any]:
+    """The object ``watch --json`` prints for one item (one a line)."""
+    return {"offset": streamed.offset, **streamed.item.model_dump(mode="json")}
 
 
 def line(streamed: Streamed) -> str:

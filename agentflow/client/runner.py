@@ -34,14 +34,13 @@ class FlowHandle:
     config: FlowConfig
     handle: WorkflowHandle[Any, FlowResult]
     ui_url: str
-    client: Client | None = None  # follows continue-as-new in ``stream``
+    client: Client  # the client that started it: ``stream`` follows continue-as-new with it
 
     def stream(self, from_offset: int = 0, *, tokens: bool = True) -> AsyncIterator[Streamed]:
         """The run's live items from ``from_offset`` on (``async for s in handle.stream()``);
         resume after ``s`` with ``from_offset=s.offset + 1``. Ends once the run has ended and
-        every kept item was read (agentflow/streaming.py)."""
-        client = self.client or self.handle._client  # a handle made without a Runner
-        return stream(client, self.workflow_id, from_offset=from_offset, tokens=tokens)
+        every kept item was read (agentflow/models/stream.py)."""
+        return stream(self.client, self.workflow_id, from_offset=from_offset, tokens=tokens)
 
     async def result(self) -> FlowResult:
         """Wait for the run; raise FlowFailedError (with the partial result) if it failed."""
@@ -162,8 +161,19 @@ class Runner:
         aware datetime) or ``within`` (a timedelta), ``event_id`` (repeats are processed
         once), ``metadata``. ``wait=True`` returns after the event is processed instead.
         """
-        event_ = sessions.new_event(self.config, data, session_id=session_id, **event)
-        return await sessions.emit(await self.client(), self.config, self.task_queue, event_,
+        return await self.emit_event(self.new_event(data, session_id=session_id, **event),
+                                     wait=wait)  # fmt: skip
+
+    def new_event(
+        self, data: dict[str, Any] | None = None, *, session_id: str | None = None, **event: Any
+    ) -> Event:
+        """The event ``emit`` would send, checked (ConfigError on bad input), not yet sent:
+        its ``id`` and ``session_id`` are known before it is emitted with ``emit_event``."""
+        return sessions.new_event(self.config, data, session_id=session_id, **event)
+
+    async def emit_event(self, event: Event, *, wait: bool = False) -> sessions.EmitHandle:
+        """Emit an event made by ``new_event`` (``emit`` is the two in one)."""
+        return await sessions.emit(await self.client(), self.config, self.task_queue, event,
                                    wait=wait)  # fmt: skip
 
     async def publish(
@@ -179,12 +189,14 @@ class Runner:
         it. Every subscriber (agents and flows of any config, on any worker) gets it once;
         ``key`` keeps a key's events in order for ordered subscribers; ``event_id`` dedupes
         repeats; ``session_id`` sends the deliveries into that session of each subscriber.
-        The topic must be allowed by this config's ``[bus] publishes`` (ConfigError if not)."""
-        client = await self.client()
-        request = bus_client.client_request(
-            self.config, topic, data, identity=client.identity, key=key, event_id=event_id,
+        The topic must be allowed by this config's ``[bus] publishes`` (ConfigError if not,
+        raised before connecting, like every other check of the request)."""
+        checked = bus_client.client_request(
+            self.config, topic, data, identity="", key=key, event_id=event_id,
             session_id=session_id,
         )  # fmt: skip
+        client = await self.client()  # the publisher is named once the client knows itself
+        request = checked.model_copy(update={"publisher": f"client {client.identity}"})
         return await bus_client.publish(client, request)
 
     async def approve(

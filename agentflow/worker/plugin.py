@@ -81,7 +81,7 @@ class AgentflowPlugin(SimplePlugin):
             workflows=ALL_WORKFLOWS,
             activities=activities,
             # The "agent NAME" span, agent metrics and log lines (agentflow/telemetry.py).
-            interceptors=[AgentCallInterceptor()] if registry else None,
+            interceptors=[AgentCallInterceptor()] if registry is not None else None,
             # The stock sandbox, minus a per-payload detour (agentflow/sandbox.py).
             workflow_runner=faster_sandbox,
         )

@@ -48,7 +48,7 @@ def build_worker(
     """A Worker for ``configs`` (their handlers form the registry) on ``task_queue``."""
     registry = AgentRegistry.from_configs(configs)
     if any(config.is_llm_agent(agent) for config, _ in configs for agent in config.agents):
-        import activities.llm  # noqa: F401 - the LLM library, loaded now, not in the first call
+        import agentflow.activities.llm  # noqa: F401 - the LLM library, loaded now, not in the first call
     queue = task_queue or configs[0][0].temporal.task_queue
     return Worker(
         client,
