@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
 
@@ -35,9 +35,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentflow.models.flow import AgentResult, State
     from agentflow.workflows._failures import StepFailed
+    from agentflow.workflows._run import Run
 
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
 
 # A handler that asks again after each approval of the same call is stopped after this many.
 MAX_HANDLER_ASKS = 5
@@ -55,7 +54,7 @@ class Approvals:
     """Where one run's agent calls wait for approval (``FlowRun.invoke`` calls these). A
     rejection raises StepFailed, like any agent failure, so error routing takes it."""
 
-    def __init__(self, run: FlowRun) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
         self.desk = ApprovalDesk.of(workflow.instance())
 

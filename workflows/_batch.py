@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import takewhile
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -35,9 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.names import LOCAL_BATCH
     from agentflow.workflows._batch_retries import batch_policy, retry_delay
     from agentflow.workflows._failures import failed_result, failure_detail
+    from agentflow.workflows._run import Run
 
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
 
 BATCH_PATCH = "local-agent-batch"
 BATCH_BUDGET_SECONDS = 1.0
@@ -58,7 +56,7 @@ def joins_batch(config: FlowConfig, agent: str) -> bool:
     return not any(getattr(spec, field) for field in NOT_BATCHED)
 
 
-def local_batch(run: FlowRun, agents: list[str]) -> list[str]:
+def local_batch(run: Run, agents: list[str]) -> list[str]:
     """The agents at the head of ``agents`` to run as one batch (two or more), else none."""
     if run.input.event.deadline is not None:  # each agent gets the time left: one at a time
         return []
@@ -79,7 +77,7 @@ class BatchDone:
     run_alone: bool = False
 
 
-async def run_local_batch(run: FlowRun, agents: list[str], state: State, source: str) -> BatchDone:
+async def run_local_batch(run: Run, agents: list[str], state: State, source: str) -> BatchDone:
     """Run ``agents`` in batches until all completed, one failed for good, or one asks for an
     approval; record each completed agent as ``FlowRun.step`` would."""
     done = BatchDone(state, source)
@@ -119,7 +117,7 @@ async def run_local_batch(run: FlowRun, agents: list[str], state: State, source:
 
 
 async def _schedule(
-    run: FlowRun, calls: list[BatchCall], done: BatchDone, policy: RetryPolicy, first_attempt: int
+    run: Run, calls: list[BatchCall], done: BatchDone, policy: RetryPolicy, first_attempt: int
 ) -> BatchOutput:
     request = BatchInput(
         calls=calls, event=run.input.event.model_copy(update={"source_agent": done.source}),
@@ -138,7 +136,7 @@ async def _schedule(
     return output
 
 
-def _record(run: FlowRun, agent: str, activity_id: str, before: State, out: AgentOutput) -> State:
+def _record(run: Run, agent: str, activity_id: str, before: State, out: AgentOutput) -> State:
     """A batch agent's result, recorded as ``FlowRun.step`` records a local agent's."""
     run.calls += 1
     ended(run, agent, activity_id, True, attempt=out.attempt)
@@ -155,7 +153,7 @@ def _record(run: FlowRun, agent: str, activity_id: str, before: State, out: Agen
     return state
 
 
-def _failed(run: FlowRun, failure: BatchFailure) -> AgentResult:
+def _failed(run: Run, failure: BatchFailure) -> AgentResult:
     """The AgentResult of a later batch agent that failed for good."""
     now = workflow.now()
     activity_id = f"{run.activity_prefix}{run.calls + 1}-{failure.agent}"
@@ -167,7 +165,7 @@ def _failed(run: FlowRun, failure: BatchFailure) -> AgentResult:
     )  # fmt: skip
 
 
-def ended(run: FlowRun, agent: str, activity_id: str, succeeded: bool, **outcome: object) -> None:
+def ended(run: Run, agent: str, activity_id: str, succeeded: bool, **outcome: object) -> None:
     """Progress (the UI's details, the run's stream) sees a batch agent start and end."""
     run.running.append(agent)
     run.progress.started(agent, activity_id)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -40,21 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.models.flow import AgentResult, FlowResult, State
     from agentflow.workflows._failures import StepFailed
     from agentflow.workflows._publish import denied, publish_request, record, subscriber_metadata
+    from agentflow.workflows._run import Delivery, Run
 
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
 
 # Runs started before the durable bus existed replay without its activity.
 DURABLE_BUS_PATCH = "durable-bus"
 T = TypeVar("T")
-
-
-class Delivery(NamedTuple):
-    """One event on its way to one subscriber."""
-
-    topic: str
-    published_by: str  # the activity id of the publishing agent's call
-    chain: tuple[str, ...]  # the agents that published along the way, first to last
 
 
 class _Sent:
@@ -66,7 +57,7 @@ class _Sent:
 class Bus:
     """The deliveries of one run: started as agents publish, awaited before the run ends."""
 
-    def __init__(self, run: FlowRun) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
         self._gate = asyncio.Semaphore(run.config.orchestration.max_concurrency)
         self._pending: list[asyncio.Task[None]] = []

@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.names import SESSION_CHECKPOINT
-    from agentflow.workflows._steps import FlowRun
+    from agentflow.workflows._run import Run
 
 CHECKPOINT_LOCAL_MS = 50.0
 CHECKPOINT_EVENTS = 10
@@ -24,7 +24,7 @@ class LocalWork:
     def recorded(self) -> None:
         self.ms, self.events = 0.0, 0
 
-    def after(self, run: FlowRun) -> None:
+    def after(self, run: Run) -> None:
         """Account for an event's run: a regular agent in it ended a workflow task."""
         if run.round_trips:
             self.recorded()

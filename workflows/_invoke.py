@@ -6,7 +6,6 @@ publications around it. Deterministic code only, like the rest of workflows/.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -16,18 +15,15 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.models.flow import PRIORITY_KEYS, AgentInput, AgentOutput, AgentResult, State
     from agentflow.models.state import changed_keys
     from agentflow.models.usage import Usage
-    from agentflow.workflows._bus import Delivery
     from agentflow.workflows._calls import AgentCall, retry_policy, run_agent_activity
     from agentflow.workflows._child import run_cancelled, run_child_flow
     from agentflow.workflows._failures import StepFailed, failed_result, not_started_result
     from agentflow.workflows._llm_loop import llm_request, token_budget
-
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
+    from agentflow.workflows._run import Delivery, Run
 
 
 async def invoke_agent(
-    run: FlowRun, agent: str, state: State, source: str, delivery: Delivery | None,
+    run: Run, agent: str, state: State, source: str, delivery: Delivery | None,
     approval: Approval | None,
 ) -> tuple[State, AgentResult]:  # fmt: skip
     """Run one agent with Temporal's retries; the caller records the result."""
@@ -77,7 +73,7 @@ async def invoke_agent(
 
 
 def _request(
-    run: FlowRun, agent: str, state: State, source: str, delivery: Delivery | None,
+    run: Run, agent: str, state: State, source: str, delivery: Delivery | None,
     approval: Approval | None,
 ) -> AgentInput:  # fmt: skip
     """What the agent's activity gets: the event as this agent sees it, and the run's state."""
@@ -93,7 +89,7 @@ def _request(
     )  # fmt: skip
 
 
-def _count_work(run: FlowRun, agent: str, output: AgentOutput) -> None:
+def _count_work(run: Run, agent: str, output: AgentOutput) -> None:
     """A regular agent ended a workflow task; a local one adds to the work not yet recorded."""
     if run.config.is_local(agent):
         run.unrecorded_local_ms += (output.ended_at - output.started_at).total_seconds() * 1000

@@ -13,7 +13,7 @@ approvals, nested flows) report through ``note``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
 
@@ -21,15 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.models.flow import FlowProgress
     from agentflow.models.stream import StreamItem
     from agentflow.names import PROGRESS_QUERY
-
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
+    from agentflow.workflows._run import Run
 
 
 class Progress:
     """Counts agent steps of one run (and of the runs it continued from)."""
 
-    def __init__(self, run: FlowRun) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
         config = run.config
         orch = config.orchestration

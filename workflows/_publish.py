@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -30,9 +29,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentflow.models.flow import State
     from agentflow.names import PUBLISH_ACTIVITY
+    from agentflow.workflows._run import Run
 
-if TYPE_CHECKING:
-    from agentflow.workflows._steps import FlowRun
 
 PUBLISH_RETRY = RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=30),
                             non_retryable_error_types=["ConfigError"])  # fmt: skip
@@ -63,7 +61,7 @@ def subscriber_metadata(
 
 
 def publish_request(
-    run: FlowRun, topic: str, state: State, key: str | None, chain: tuple[str, ...],
+    run: Run, topic: str, state: State, key: str | None, chain: tuple[str, ...],
     activity_id: str, why_denied: str | None,
 ) -> PublishRequest:  # fmt: skip
     event, config = run.input.event, run.config

@@ -20,12 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.models.state import merge_states
     from agentflow.workflows._approval import Approvals
     from agentflow.workflows._batch import local_batch, run_local_batch
-    from agentflow.workflows._bus import Bus, Delivery
+    from agentflow.workflows._bus import Bus
     from agentflow.workflows._calls import agent_hooks
     from agentflow.workflows._failures import StepFailed
     from agentflow.workflows._invoke import invoke_agent
     from agentflow.workflows._llm_loop import run_usage
     from agentflow.workflows._progress import Progress
+    from agentflow.workflows._run import Delivery
     from agentflow.workflows._stream import RunStream
 
 
