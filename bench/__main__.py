@@ -18,13 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.cli.devserver import dev_server_args, temporal_binary
 from bench import bus, llm, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
+from bench.server import start_server
 from bench.systems import AgentflowSystem, AsyncioSystem, RawSystem
 
 
@@ -132,23 +131,6 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
                 "W5 10 MB as the input of a run: " + await w.w5_too_large_input(af, 10),
             ]
     return report
-
-
-async def start_server(
-    dynamic_config: bool = True, overrides: dict[str, object] | None = None
-) -> WorkflowEnvironment:
-    """A dev server with agentflow's settings (or the server's defaults), ``overrides`` on top."""
-    args = dev_server_args()
-    if not dynamic_config:  # the dev server's own defaults, search attributes only
-        pairs = zip(args[::2], args[1::2], strict=True)
-        args = [a for pair in pairs if pair[0] != "--dynamic-config-value" for a in pair]
-    for key, value in (overrides or {}).items():  # later flags win
-        args += ["--dynamic-config-value", f"{key}={value}"]
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=args,
-        data_converter=pydantic_data_converter,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

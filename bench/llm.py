@@ -37,6 +37,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, parse_config
 from agentflow.worker.serve import build_worker
+from bench.server import start_server
 from bench.systems import REPO
 from bench.workloads import Metrics, p95
 from tests.llm_server import Answer, Calls, FakeLLM, Text
@@ -127,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async def run() -> list[tuple[str, Metrics]]:
-        from bench.__main__ import start_server
-
         env = await start_server()
         try:
             system = type("S", (), {"client": env.client})()

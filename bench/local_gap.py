@@ -26,8 +26,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agentflow.worker.sandbox import AgentflowSandboxRunner
 from bench import workloads as w
-from bench.__main__ import start_server
 from bench.report import Report, load
+from bench.server import start_server
 from bench.settings import settings_table
 from bench.systems import AgentflowSystem, RawSystem
 

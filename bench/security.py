@@ -25,8 +25,8 @@ from agentflow.client.codec import new_key_entry
 from agentflow.client.connection import connect, data_converter
 from agentflow.config import PayloadsConfig, SecurityConfig, TemporalConfig
 from bench import workloads as w
-from bench.__main__ import start_server
 from bench.report import load
+from bench.server import start_server
 from bench.systems import AgentflowSystem
 
 MB = 1024 * 1024

@@ -17,8 +17,8 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRu
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench import workloads as w
-from bench.__main__ import start_server
 from bench.report import Report, load
+from bench.server import start_server
 from bench.systems import AgentflowSystem, RawSystem
 
 SETTINGS: dict[str, dict[str, Any]] = {

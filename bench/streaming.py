@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from agentflow import Event, State
 from agentflow.client.runner import Runner
 from agentflow.worker.serve import build_worker
+from bench.server import start_server
 from bench.systems import REPO, flow_config
 from bench.workloads import AGENTS, Metrics, p95
 
@@ -113,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async def run() -> list[Metrics]:
-        from bench.__main__ import start_server
         from bench.streaming import w8_streaming  # not __main__'s copy: the handler's RETURNED
 
         env = await start_server()
