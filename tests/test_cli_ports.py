@@ -3,6 +3,7 @@ can take is one line naming the flag and what is allowed, exit 2, before anythin
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -62,8 +63,11 @@ def test_the_command_says_so_without_a_traceback(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(("assignment", "port"), [([], "7233"), (["PORT=7300"], "7300")])
 def test_make_demo_passes_its_port(assignment: list[str], port: str) -> None:
+    # As a make of its own, even when the suite runs under `make test` (no MAKEFLAGS, no
+    # "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     proc = subprocess.run(
-        ["make", "--dry-run", "demo", *assignment], cwd=REPO, capture_output=True, text=True,
-        timeout=60, check=True,
+        ["make", "--no-print-directory", "--dry-run", "demo", *assignment], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert proc.stdout.splitlines()[-1] == f".venv/bin/agentflow demo --port {port}"
