@@ -23,10 +23,12 @@ from temporalio.exceptions import ApplicationError
 from agentflow.activities.agent_failures import as_failure, short_failures
 from agentflow.activities.agent_output import bad_output, output_state, state_limit
 from agentflow.activities.approvals import approved_event, asked_output
+from agentflow.activities.emit import emitting, emitting_as
 from agentflow.activities.heartbeat import heartbeating
 from agentflow.activities.hooks import call, run_callbacks
 from agentflow.activities.registry import AgentRegistry
 from agentflow.activities.tokens import announce_retry
+from agentflow.config.registered import code_handler, is_code
 from agentflow.errors import ApprovalRequired
 from agentflow.models.flow import (
     AgentInput,
@@ -69,7 +71,13 @@ class AgentActivities:
         state = request.state.clone()
         # Watchers see Temporal's retries (regular agents only: activities/tokens.py says why).
         await announce_retry(request.agent, request.event.id, attempt=agent_attempt())
-        async with short_failures(), heartbeating(info.heartbeat_timeout):
+        limited = request.spec.rate_limit is not None
+        async with (
+            short_failures(),
+            heartbeating(info.heartbeat_timeout),
+            # emit() from its handler and hooks: sent before the activity ends (activities/emit.py)
+            emitting(self._registry, request.flow, event, request.agent, rate_limited=limited),
+        ):
             # An LLM agent's later model steps (request.turn) go on with the hooked state.
             if hooks and hooks.before_agent_run and request.turn is None:
                 state = await self._agent_hooks(
@@ -137,7 +145,7 @@ class AgentActivities:
         """An event hook point (before/after_event_handling): its callbacks, in order."""
         args = CallbackArgs(hook=request.hook, event=request.event, state=request.state,
                             error=request.error, attempt=activity.info().attempt)  # fmt: skip
-        async with short_failures():
+        async with short_failures(), emitting(self._registry, request.flow, request.event):
             verdict = await run_callbacks(self._registry, self._executor, request.callbacks, args)
         return HookOutput(state=verdict.state, rejected_by=verdict.rejected_by,
                           reason=verdict.reason)  # fmt: skip
@@ -172,12 +180,16 @@ class AgentActivities:
 
     async def _call(self, request: AgentInput, event: Event, state: State) -> Any:
         path = request.spec.handler
+        if path is None and code_handler(request.agent) in self._registry:
+            raise _fatal(request.agent, CODE_NOT_LLM)
         if path is None:
             # Imported when an LLM agent first runs: workers of flows without any start faster.
             from agentflow.activities.llm import call_llm
 
             return await call_llm(request, state, self._registry)
         handler = self._registry.get(path)
+        if handler is None and is_code(path):
+            raise _fatal(request.agent, CODE_NOT_HERE)
         if handler is None:
             raise _fatal(
                 request.agent,
@@ -185,7 +197,8 @@ class AgentActivities:
                 "with the agentflow.toml that names it (--config)",
             )
         try:
-            return await call(handler, self._executor, event, state)
+            with emitting_as(request.agent, request.agent, f"agent {request.agent!r}"):
+                return await call(handler, self._executor, event, state)
         except ApprovalRequired as asked:  # raised or returned: the same request
             return asked
 
@@ -201,6 +214,18 @@ def agent_request(args: Sequence[object]) -> AgentInput:
         raise TypeError(f"an agent call takes one AgentInput, not {type(arg).__name__}")
     request: AgentInput = activity.payload_converter().from_payload(arg.payload, AgentInput)
     return request
+
+
+# A run whose client did not know the code registration, and a worker that lacks it.
+CODE_NOT_LLM = (
+    "is registered in code on this worker, but the run was started with a flow file that makes "
+    "it an LLM agent: name the module that registers it in [agent_flow] agent_modules, or "
+    "start runs from the runner that registers it"
+)
+CODE_NOT_HERE = (
+    "is registered in code, but not on this worker: start the worker with --agents MODULE "
+    "(or [agent_flow] agent_modules), or serve the flow from the runner that registers it"
+)
 
 
 def _fatal(agent: str, why: str) -> ApplicationError:

@@ -8,6 +8,7 @@ the event. Event hooks run in the ``run_hooks`` activity, agent hooks inside ``r
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 
 from temporalio.exceptions import ApplicationError
 
+from agentflow.activities.emit import emitting, emitting_as
 from agentflow.activities.registry import AgentRegistry
 from agentflow.errors import FatalError
 from agentflow.models.flow import CallbackArgs, Event, State
@@ -29,12 +31,16 @@ class HookVerdict(NamedTuple):
 
 
 async def call(function: Callable[..., Any], executor: Executor | None, *args: Any) -> Any:
-    """Call a handler or callback: ``async def`` directly, ``def`` in the thread pool."""
+    """Call a handler or callback: ``async def`` directly, ``def`` in the thread pool (in this
+    task's context, so that ``emit`` works there: activities/emit.py)."""
     if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         getattr(function, "__call__", None)  # noqa: B004 - async callable objects
     ):
         return await function(*args)
-    result = await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+    context = contextvars.copy_context()
+    result = await asyncio.get_running_loop().run_in_executor(
+        executor, context.run, function, *args
+    )
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -60,8 +66,10 @@ async def run_callbacks(
                 type="AgentConfigError",
                 non_retryable=True,
             )
+        where = f"{args.hook} hook {path!r}" + (f" of agent {args.agent!r}" if args.agent else "")
         try:
-            returned = await call(callback, executor, args.model_copy(update={"state": state}))
+            with emitting_as(f"{args.hook}:{path}", path.rpartition(":")[2], where):
+                returned = await call(callback, executor, args.model_copy(update={"state": state}))
         except FatalError as err:
             return HookVerdict(state, path, str(err) or type(err).__name__)
         if isinstance(returned, State):
@@ -86,14 +94,16 @@ async def run_agent_error(
     event: Event,
     state: State,
     attempt: int,
+    flow: str = "",
 ) -> None:
     """An agent's ``agent_error`` callbacks for a failure outside its own activity (a tool
     call that failed for good: its message names the agent and the tool). A rejection fails
-    the agent, as it does there."""
+    the agent, as it does there. ``flow``: the flow, for the events its callbacks emit."""
     args = CallbackArgs(hook="agent_error", event=event, state=state, agent=agent,
                         error=failure.message, error_type=failure.type,
                         attempt=attempt)  # fmt: skip
-    verdict = await run_callbacks(registry, executor, paths, args)
+    async with emitting(registry, flow, event, agent):
+        verdict = await run_callbacks(registry, executor, paths, args)
     if verdict.rejected_by:
         raise ApplicationError(
             f"rejected by agent_error hook {verdict.rejected_by}: {verdict.reason}",

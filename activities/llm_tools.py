@@ -108,7 +108,7 @@ class ToolActivities:
                 await run_agent_error(
                     self._registry, self._executor, request.agent_error, failure,
                     agent=request.agent, event=event, state=state,
-                    attempt=activity.info().attempt,
+                    attempt=activity.info().attempt, flow=request.flow,
                 )  # fmt: skip
             raise
 

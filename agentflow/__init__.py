@@ -1,7 +1,9 @@
 """AgentFlow: multi-agent flows from agentflow.toml, run as durable Temporal workflows.
 
 Handlers import ``Event``, ``State`` and ``FatalError`` from here; applications use
-``Runner`` to start flows and ``AgentflowPlugin`` to add agentflow to their own workers.
+``Runner`` to start flows (and to serve them in the same process, with agents registered in
+code: ``runner.register_agent``, ``@agentflow.agent``), and ``AgentflowPlugin`` to add
+agentflow to their own workers.
 
 The packages, top to bottom (each imports only those below it; docs/architecture.md):
 ``cli`` → ``inspect`` → ``worker`` → ``workflows`` | ``activities`` → ``client`` →
@@ -16,9 +18,12 @@ from temporalio import workflow
 # every workflow run. Passed through, these imports take the worker's modules: the run sees
 # the same classes as the worker, and the library is not imported once per run.
 with workflow.unsafe.imports_passed_through():
-    from agentflow.client.runner import FlowHandle, Runner
-    from agentflow.client.sessions import EmitHandle, EventDeadLetteredError, new_event
+    from agentflow.activities.emit import EmitError, broadcast, emit
+    from agentflow.client.inputs import make_event as new_event
+    from agentflow.client.runner import FlowHandle
+    from agentflow.client.sessions import EmitHandle, EventDeadLetteredError
     from agentflow.config import FlowConfig, load_config
+    from agentflow.config.registered import agent, callback
     from agentflow.errors import AgentflowError, ApprovalRequired, ConfigError, FatalError
     from agentflow.models.flow import (
         AgentResult,
@@ -29,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         State,
     )
     from agentflow.worker.plugin import AgentflowPlugin
+    from agentflow.worker.runner import Runner
 
 __all__ = [
     "AgentResult",
@@ -37,6 +43,7 @@ __all__ = [
     "ApprovalRequired",
     "CallbackArgs",
     "ConfigError",
+    "EmitError",
     "EmitHandle",
     "Event",
     "EventDeadLetteredError",
@@ -47,6 +54,10 @@ __all__ = [
     "FlowResult",
     "Runner",
     "State",
+    "agent",
+    "broadcast",
+    "callback",
+    "emit",
     "load_config",
     "new_event",
 ]

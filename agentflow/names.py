@@ -55,6 +55,9 @@ LETTER_QUERY = "letter"  # a dead letter: DeadLetterView
 REDRIVEN_UPDATE = "redriven"  # a dead letter was sent back to its session
 PURGE_UPDATE = "purge"  # a dead letter is dropped
 REGISTER_UPDATE = "register"  # the bus registry: a worker's subscriptions
+# The bus registry: a flow's subscriptions, recorded without waiting for any worker
+# (``agentflow register``, and every worker at start).
+REGISTER_SIGNAL = "register_flow"
 FORGET_UPDATE = "forget"  # the bus registry: a worker's subscriptions, gone
 REGISTRY_QUERY = "subscriptions"  # the bus registry: every registration
 
@@ -85,6 +88,13 @@ CHANGE_MEMO = "agentflow_approval"
 INSTRUMENTATION = "agentflow"
 
 # --- Task queues, handlers and workflow ids ----------------------------------------------------
+# A flow's own task queue, used unless its [temporal] task_queue names one: runs of a flow
+# reach only workers that serve it. The flow name is at most 200 bytes, so the queue is far
+# within Temporal's 1,000 (and its rate-limited agents' ``QUEUE-agent-NAME`` queues too).
+FLOW_TASK_QUEUE_PREFIX = "agentflow:"
+# The task queue every flow used by default before each flow had its own (runs started then
+# stay on it: ``agentflow worker --task-queue agentflow`` serves them).
+LEGACY_TASK_QUEUE = "agentflow"
 BUS_FLOW = "agentflow-bus"
 BUS_TASK_QUEUE = "agentflow-bus"
 REGISTRY_WORKFLOW_ID = "agentflow-bus:registry"
@@ -109,6 +119,11 @@ def agent_of(activity_type: str) -> str | None:
 def is_agent_call(activity_type: str) -> bool:
     """Whether an activity of this type is an agent call (either form)."""
     return activity_type == RUN_AGENT or activity_type.startswith(AGENT_TYPE_PREFIX)
+
+
+def flow_task_queue(flow: str) -> str:
+    """The task queue of ``flow``'s runs when its ``[temporal] task_queue`` is unset."""
+    return f"{FLOW_TASK_QUEUE_PREFIX}{flow}"
 
 
 def agent_queue(task_queue: str, agent: str) -> str:

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench import bus, llm, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
+from bench.runner_system import RunnerSystem
 from bench.server import start_server
 from bench.systems import AgentflowSystem, AsyncioSystem, RawSystem
 
@@ -57,6 +58,8 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
     af, local = AgentflowSystem(client), AgentflowSystem(client, local=True)
     raw, raw_local, plain = RawSystem(client), RawSystem(client, local=True), AsyncioSystem()
     everything: list[Any] = [af, local, raw, raw_local, plain]
+    # The one-process runner (agents registered in code), beside the CLI worker's path.
+    one, one_local = RunnerSystem(client), RunnerSystem(client, local=True)
 
     async def measure(
         name: str,
@@ -78,18 +81,19 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
                     report.notes += [f"{name} on {system.name}: {type(err).__name__}: {err}", ""]
         print(f"  {name}: done ({load()})", file=sys.stderr)
 
-    async with af.serving(), local.serving(), raw.serving(), raw_local.serving():
-        for system in everything:  # warm up: imports, sandbox, connections, caches
+    async with af.serving(), local.serving(), raw.serving(), raw_local.serving(), \
+            one.serving(), one_local.serving():  # fmt: skip
+        for system in [*everything, one, one_local]:  # warm up: imports, sandbox, connections
             await w.w1_latency(system, "noop", 3)
         for variant in ("noop", "sleep"):
-            await measure(f"W1 latency, {variant}", everything,
+            await measure(f"W1 latency, {variant}", [*everything, one, one_local],
                           partial(w.w1_latency, variant=variant, runs=sizes.w1_runs))  # fmt: skip
         for variant in ("noop", "sleep"):
             throughput = partial(w.w2_throughput, variant=variant, flows=sizes.w2_flows)
             await measure(f"W2 throughput, {variant}", everything, throughput)
         # Sessions: agentflow's, and a hand-written one with local activities as the floor
         # under local agents (W6's targets are about local agents).
-        with_sessions = [af, local, raw_local]
+        with_sessions = [af, local, raw_local, one, one_local]
         await measure("W6 session latency", with_sessions,
                       partial(w.w6_session_latency, sessions=sizes.w6_sessions,
                               events=sizes.w6_events))  # fmt: skip
@@ -156,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("\n".join(header))
     print(report.table())
+    if runner := report.runner_table():
+        print(f"\n{runner}")
     targets = report.targets_table()
     if targets:
         print(f"\n{targets}\n")

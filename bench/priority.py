@@ -30,7 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from agentflow.cli.devserver import dev_server_args, temporal_binary
+from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 
 CRITICAL, LOW = 1, 4
 TIMEOUT = timedelta(minutes=5)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from agentflow.cli.devserver import temporal_binary
+from agentflow.worker.devserver_process import temporal_binary
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -118,6 +118,24 @@ class Report:
             lines.append("| " + " | ".join([target.title, bound, *cells, met]) + " |")
         return "\n".join(lines)
 
+    def runner_table(self) -> str:
+        """The one-process runner (agents registered in code) against the CLI worker's path,
+        per row it ran in; empty if it ran in none."""
+        rows = [row for row in self.rows if row.cell("runner") != "-"]
+        if not rows:
+            return ""
+        pairs = (("runner", "agentflow"), ("runner-local", "agentflow-local"))
+        header = ["workload", "metric"]
+        for top, bottom in pairs:
+            header += [bottom, top, f"{top} ÷ {bottom}"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            cells = [row.workload, row.metric]
+            for top, bottom in pairs:
+                cells += [row.cell(bottom), row.cell(top), row.ratio(top, bottom)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
     def table(self) -> str:
         header = ["workload", "metric", *SYSTEMS, *(title for _, _, title in RATIOS)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -183,9 +201,10 @@ def _read(path: str) -> str:
 
 def write_results(report: Report, header: list[str], path: Path = RESULTS) -> None:
     """Replace the generated part of RESULTS.md, keeping the hand-written analysis around it."""
-    targets = report.targets_table()
+    targets, runner = report.targets_table(), report.runner_table()
     generated = "\n".join([BEGIN, "", *(f"- {line}" for line in header), "", report.table(),
-                           "", *([targets, ""] if targets else []), *report.notes, "",
+                           "", *([runner, ""] if runner else []),
+                           *([targets, ""] if targets else []), *report.notes, "",
                            END])  # fmt: skip
     text = path.read_text() if path.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
     before, _, rest = text.partition(BEGIN)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.cli.devserver import dev_server_args, temporal_binary
+from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 
 
 async def start_server(

@@ -1,7 +1,12 @@
 """The bus's golden histories: a flow run that publishes on the durable bus (one topic it may
 publish, one it may not), the shard session that fans both out (a delivery, a dead letter),
 the subscriber's delivery session, and the registry. Recorded by
-``python -m tests.record_histories``."""
+``python -m tests.record_histories``.
+
+``bus_registry`` was recorded when workers registered their flows with the registry's update;
+they now signal it (``register_flow``, which needs no worker: ``agentflow register``), so the
+registry is recorded as ``bus_registry_signals`` and the older history is kept as it was, to
+show that registries from before still replay."""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from agentflow.names import BUS_FLOW, REGISTRY_WORKFLOW_ID, session_workflow_id
 from agentflow.worker.serve import serving
 from tests.conftest import REPO
 
-BUS_GOLDENS = ("bus_publisher", "bus_shard", "bus_shard_denied", "bus_delivery", "bus_registry")
+BUS_GOLDENS = ("bus_publisher", "bus_shard", "bus_shard_denied", "bus_delivery", "bus_registry",
+               "bus_registry_signals")  # fmt: skip
 BUS = "tests.agents:bus_agent"
 
 
@@ -57,7 +63,9 @@ async def record_bus_goldens(client: Client) -> dict[str, WorkflowHistory]:
             "bus_shard": await client.get_workflow_handle(shard).fetch_history(),
             "bus_shard_denied": await client.get_workflow_handle(denied_shard).fetch_history(),
             "bus_delivery": await client.get_workflow_handle(delivery).fetch_history(),
-            "bus_registry": await client.get_workflow_handle(REGISTRY_WORKFLOW_ID).fetch_history(),
+            "bus_registry_signals": await client.get_workflow_handle(
+                REGISTRY_WORKFLOW_ID
+            ).fetch_history(),
         }
 
 

@@ -16,11 +16,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agentflow.cli.codec_server import CodecServer, serve
-from agentflow.cli.devserver import dev_server_args, temporal_binary
 from agentflow.cli.main import main
 from agentflow.client.runner import Runner
+from agentflow.client.visibility import has_workers
 from agentflow.config import FlowConfig, parse_config
 from agentflow.config.security import SecurityConfig
+from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 from agentflow.worker.serve import build_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +91,10 @@ async def running_worker(
         client, [(config, REPO) for config in configs], task_queue=task_queue, **worker_options
     )
     async with worker:
+        # Started is not yet polling: what needs a poller (an update, a query) waits for it.
+        async with asyncio.timeout(30):
+            while not await has_workers(client, task_queue):
+                await asyncio.sleep(0.05)
         yield task_queue
 
 

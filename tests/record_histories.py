@@ -14,9 +14,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agentflow.cli.devserver import dev_server_args, temporal_binary
 from agentflow.client.runner import Runner
 from agentflow.models.flow import FlowFailedError
+from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 from tests.agent_type_goldens import AGENT_TYPE_GOLDENS, record_agent_type_goldens
 from tests.approval_goldens import APPROVAL_GOLDENS, record_approval_goldens
 from tests.batch_goldens import BATCH_GOLDENS, record_batch_goldens
@@ -69,6 +69,8 @@ async def record(names: list[str]) -> None:
             histories.update(await record_agent_type_goldens(env.client))
         if histories:
             for name, history in histories.items():
+                if names and name not in names:  # recorded with others of its group: kept
+                    continue
                 (HISTORIES / f"{name}.json").write_text(history.to_json())
                 print(f"recorded {name}: {len(history.events)} events")
 

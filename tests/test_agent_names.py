@@ -18,10 +18,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 
-from agentflow.cli.devserver import temporal_binary
 from agentflow.inspect.trace._decoder import decode_run
 from agentflow.inspect.trace.read import trace
 from agentflow.models.flow import FlowFailedError
+from agentflow.worker.devserver_process import temporal_binary
 from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests.agent_type_goldens import AGENT_TYPE_HISTORIES, named_agents_config
 from tests.conftest import flow_runner

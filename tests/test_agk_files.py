@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agentflow.config import FlowConfig, load_config, parse_config, resolve_llm
+from agentflow.config.code_checks import unbound_agents
 from agentflow.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -116,13 +117,12 @@ def test_pgvector_memory_is_refused_clearly() -> None:
     assert config.mcp.result_cache() is not None and config.mode == "sequential"
 
 
-@pytest.mark.parametrize(
-    ("name", "says"),
-    [
-        ("basic-test", "defines its agents in Go code"),
-        ("agentflow-mcp", "a settings fragment with no flow"),
-    ],
-)
+def test_a_single_agent_file_whose_agents_are_in_go_code_names_them_for_code() -> None:
+    config = load_config(AGK / "basic-test.toml")
+    assert unbound_agents(config) == ["agent1", "agent2"]
+
+
+@pytest.mark.parametrize(("name", "says"), [("agentflow-mcp", "a settings fragment with no flow")])
 def test_files_that_are_not_flows_say_what_they_are(name: str, says: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(AGK / f"{name}.toml")
@@ -201,7 +201,6 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path, text: str, expected: str
     ("text", "key"),
     [
         (LLM_AGENT + ORCH + "[agent_memory]\nmemory_enabled = true\nenabled = false\n", None),
-        (LLM_AGENT + ORCH.replace("sequential_agents", "agents"), "orchestration.agents"),
         (LLM_AGENT + ORCH + "[sessions]\nmemory_enabled = true\n", "sessions.memory_enabled"),
     ],
 )

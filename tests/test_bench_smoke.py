@@ -16,12 +16,15 @@ async def test_bench_runs_every_workload_on_every_system(
 ) -> None:
     report = await run_suite(env, QUICK, only=set())
     systems = {system for row in report.rows for system in row.samples}
-    assert systems == set(SYSTEMS)
+    # The one-process runner (agents registered in code) runs W1 and W6 beside the others.
+    assert systems == {*SYSTEMS, "runner", "runner-local"}
     steps = next(
         r for r in report.rows if (r.workload, r.metric) == ("W1 latency, noop", "step_mean_ms")
     )
     # Measured from the agents' own calls: 4 steps per run of 5, for every system.
-    assert set(steps.samples) == set(SYSTEMS)
+    assert set(steps.samples) == {*SYSTEMS, "runner", "runner-local"}
+    runner_rows = {row.workload.split()[0] for row in report.rows if "runner" in row.samples}
+    assert runner_rows == {"W1", "W6"} and "runner-local ÷ agentflow-local" in report.runner_table()
     workloads = {row.workload.split()[0] for row in report.rows}
     assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
     # W7 (the bus against direct starts) runs on agentflow only; no agent ran twice for an event.

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from agentflow.cli import validate
 from agentflow.cli.main import EXIT_CLOSED_PIPE, main
 from tests.conftest import REPO, flow_config, flow_runner
 
@@ -53,10 +54,10 @@ def test_a_broken_pipe_elsewhere_is_still_an_error(
 ) -> None:
     """Only our own output's closed pipe is quiet: a connection's is reported as before."""
 
-    def broken(path: str) -> None:
+    def broken(*args: object) -> None:
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(sys.modules[main.__module__], "load_config", broken)
+    monkeypatch.setattr(validate, "load_with_code", broken)
     assert main(["validate", "--config", "agentflow.toml"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("agentflow: error: [Errno 32] Broken pipe (is Temporal running?")

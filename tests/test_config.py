@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from agentflow.config import FlowConfig, load_config
+from agentflow.config.code_checks import describe_unbound, unbound_agents, unbound_message
+from agentflow.config.registered import code_handler
 from agentflow.errors import ConfigError
 
 # The shape of the seeds' examples (AgenticGoKit agentflow.toml), with consistent agent names.
@@ -187,7 +189,6 @@ def test_collaborative_aliases(tmp_path: Path, alias: str) -> None:
     ("mode", "key"),
     [
         ("sequential", "sequential_agents"),
-        ("collaborative", "collaborative_agents"),
         ("mixed", "collaborative_agents"),
         ("mixed", "sequential_agents"),
         ("loop", "loop_agent"),
@@ -212,11 +213,7 @@ def test_missing_orchestration_table(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("agent", "problem"),
-    [
-        ("ghost", "agent 'ghost' is not defined (did you mean 'ghosts'?); defined agents: a, "),
-        ("off", "agent 'off' has enabled = false; enable it or remove it"),
-    ],
+    ("agent", "problem"), [("off", "agent 'off' has enabled = false; enable it or remove it")]
 )
 @pytest.mark.parametrize(
     ("key", "value", "path"),
@@ -246,6 +243,17 @@ def test_orchestration_names_an_undefined_or_disabled_agent(
     assert f"{path}: {problem}" in error(tmp_path, text)
 
 
+def test_an_agent_the_orchestration_names_but_agents_lacks_is_one_code_registers(
+    tmp_path: Path,
+) -> None:
+    text = ORCH_SEQ.replace('["a"]', '["a", "ghost"]') + '[agents.ghosts]\nhandler = "x:y"\n'
+    config = load_config(write(tmp_path, text), check_handlers=False)
+    assert config.agents["ghost"].handler == code_handler("ghost")
+    unbound = unbound_agents(config)
+    assert unbound == ["ghost"]
+    assert describe_unbound(config, unbound) == "'ghost' (did you mean 'ghosts'?)"
+
+
 def test_disabled_agent_outside_orchestration_is_fine(tmp_path: Path) -> None:
     text = ORCH_SEQ + '[agents.off]\nhandler = "no.such.module:fn"\nenabled = false\n'
     config = load_config(write(tmp_path, text))
@@ -257,12 +265,16 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     [orchestration]
     mode = "sequential"
     sequential_agents = ["x", "y"]
-    [agents.a]
+    [agents.x]
     handler = "tests.agents:append"
+    enabled = false
+    [agents.y]
+    handler = "tests.agents:append"
+    enabled = false
     """
     message = error(tmp_path, text)
     assert len(message.splitlines()) == 2
-    assert "'x' is not defined" in message and "'y' is not defined" in message
+    assert "'x' has enabled = false" in message and "'y' has enabled = false" in message
 
 
 @pytest.mark.parametrize(
@@ -381,12 +393,18 @@ def test_negative_retry_attempts(tmp_path: Path, anchor: str, key: str) -> None:
     assert f"{key}: Input should be greater than or equal to 0 (got -1)" in message
 
 
-def test_agent_without_handler_and_without_llm(tmp_path: Path) -> None:
+def test_agent_without_handler_and_without_llm_is_one_code_must_register(
+    tmp_path: Path,
+) -> None:
+    # AgenticGoKit's files keep tables for agents their programs register in code; with no
+    # [llm] provider such an agent can only be one, and the worker says so if none registers it.
     text = ORCH_SEQ + '[agents.writer]\nsystem_prompt = "You write."\n'
-    message = error(tmp_path, text)
-    assert "agents.writer: no handler and no [llm] provider" in message
-    assert 'handler = "package.module:function"' in message
-    assert "ollama, openai" in message
+    config = load_config(write(tmp_path, text))
+    assert config.agents["writer"].handler == code_handler("writer")
+    assert config.agents["writer"].system_prompt == "You write."
+    message = unbound_message(config, unbound_agents(config), "agentflow.toml")
+    assert "no handler for agent 'writer' (it has LLM settings, but no [llm] provider" in message
+    assert "register it in code" in message
 
 
 @pytest.mark.parametrize("key", ["provider", "type"])

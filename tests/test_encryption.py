@@ -25,7 +25,6 @@ from temporalio.client import Client, WorkflowFailureError
 
 from agentflow import Event, State
 from agentflow.cli.codec_server import CodecServer
-from agentflow.cli.devserver import DevServer, temporal_binary
 from agentflow.client.codec import (
     DecryptionError,
     KeyRing,
@@ -39,6 +38,7 @@ from agentflow.client.connection import connect_flow
 from agentflow.config import FlowConfig, SecurityConfig, parse_config
 from agentflow.errors import ConfigError
 from agentflow.inspect.replay import replay_runs
+from agentflow.worker.devserver_process import DevServer, temporal_binary
 from tests.conftest import REPO, cli, codec_server, running_worker
 
 REVEAL = "tests.test_encryption:reveal"

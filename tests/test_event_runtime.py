@@ -263,8 +263,8 @@ async def test_an_unreadable_event_is_dead_lettered_not_dropped(client: Client) 
         ({"hooks": {"before_run": ["x:y"]}}, "hooks.before_run: unknown key (did you mean"),
         ({"hooks": {"all": ["no_colon"]}}, "must look like 'package.module:function'"),
         ({"hooks": {"all": ["tests.nothing_here:f"]}}, "hooks.all[0]: cannot import module"),
-        ({"error_routing": {"error_handler": "ghost"}}, "error_routing.error_handler: agent "
-                                                        "'ghost' is not defined"),
+        ({"error_routing": {"error_handler": "a", "category_handlers": {"fatal": "ghost"},
+                            "enabled": "yes"}}, "error_routing.enabled: Input should be"),
         ({"error_routing": {"category_handlers": {"network": "a"}}}, "unknown error kind "
                                                                      "'network'"),
         ({"sessions": {"dedupe_window": 5, "max_queued_events": 10}}, "must be at least"),

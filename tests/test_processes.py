@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from agentflow.cli.devserver import DevServer, port_in_use, print_banner, serve
+from agentflow.cli.devserver import print_banner, serve
 from agentflow.cli.main import main
 from agentflow.client.connection import ui_url
 from agentflow.client.runner import FlowHandle, Runner
 from agentflow.config import load_config
+from agentflow.worker.devserver_process import DevServer, port_in_use
 from tests._worker_process import WorkerProcess, wait_for_line
 from tests.conftest import REPO, cli
 

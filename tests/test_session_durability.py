@@ -26,13 +26,13 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from agentflow.cli.devserver import DevServer
 from agentflow.client.runner import Runner
 from agentflow.client.sessions import EmitHandle, session_view
 from agentflow.config import FlowConfig, load_config
 from agentflow.inspect.trace.read import LOCAL_ACTIVITY_MARKER, run_histories
 from agentflow.models.session import EmitRequest, EventOutcome, SessionView
 from agentflow.names import session_workflow_id
+from agentflow.worker.devserver_process import DevServer
 from agentflow.worker.serve import build_worker
 from agentflow.workflows._checkpoint import CHECKPOINT_EVENTS
 from tests._worker_process import WorkerProcess, wait_for_lines

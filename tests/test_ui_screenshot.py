@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import websockets
 
-from agentflow.cli.devserver import DevServer
 from agentflow.client.codec import new_key_entry
 from agentflow.client.connection import connect_flow
 from agentflow.client.runner import Runner
 from agentflow.models.flow import FlowFailedError
+from agentflow.worker.devserver_process import DevServer
 from tests.conftest import REPO, codec_server, flow_config, running_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

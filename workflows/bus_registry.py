@@ -1,9 +1,10 @@
 """The bus's subscription registry: one long-lived workflow that workers tell what they serve.
 
-A worker registers each flow it serves at start (update-with-start, so the first worker
-creates it); the fan-out reads it with a query. Registrations are keyed by flow name: the
-newest worker start of a flow wins, with its config and task queue. History stays bounded:
-the run continues as new, carrying the registrations, every ``UPDATES_PER_RUN`` updates.
+A worker registers each flow it serves at start (an update: answered once applied), and
+``agentflow register`` before any worker does (signal-with-start: recorded with no worker); the
+fan-out reads it with a query. Registrations are keyed by flow name: the newest registration
+of a flow wins, with its config and task queue. History stays bounded: the run continues as
+new, carrying the registrations, every ``UPDATES_PER_RUN`` registrations and forgets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.models.bus import Registration, RegistryState
-    from agentflow.names import FORGET_UPDATE, REGISTER_UPDATE, REGISTRY_QUERY, REGISTRY_WORKFLOW
+    from agentflow.names import (
+        FORGET_UPDATE,
+        REGISTER_SIGNAL,
+        REGISTER_UPDATE,
+        REGISTRY_QUERY,
+        REGISTRY_WORKFLOW,
+    )
 
 UPDATES_PER_RUN = 500
 
@@ -41,9 +48,21 @@ class BusRegistryWorkflow:
     @workflow.update(name=REGISTER_UPDATE)
     def register(self, registration: Registration) -> RegistryState:
         registration.registered_at = workflow.now()
+        self._record(registration)
+        return self.state
+
+    @workflow.signal(name=REGISTER_SIGNAL)
+    def register_flow(self, registration: Registration) -> None:
+        # A signal is recorded with no worker running (`agentflow register` before any
+        # worker starts); workers use the update above, whose answer says it was applied. The
+        # sender dates it, so that the registry's history alone says the same.
+        if registration.registered_at is None:
+            registration.registered_at = workflow.now()
+        self._record(registration)
+
+    def _record(self, registration: Registration) -> None:
         self.state.registrations[registration.flow] = registration
         self.updates += 1
-        return self.state
 
     @workflow.update(name=FORGET_UPDATE)
     def forget(self, flow: str) -> RegistryState:

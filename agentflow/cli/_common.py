@@ -164,6 +164,12 @@ def rounded(value: Any, key: str = "") -> Any:
     return value
 
 
+def agents_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agents", action="append", default=[], metavar="MODULE",
+                        help="module that registers agents and callbacks in code "
+                        "(@agentflow.agent); repeat for several")  # fmt: skip
+
+
 def connection_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", default=None, help=f"agentflow.toml whose [temporal] table to use "

@@ -1,5 +1,5 @@
-"""The CLI's bus commands: ``publish`` (``Runner.publish``) and ``topics`` (the library is
-agentflow/client/bus.py)."""
+"""The CLI's bus commands: ``publish`` (``Runner.publish``), ``register`` (``register``) and
+``topics`` (the library is agentflow/client/bus.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from temporalio.client import Client
 from agentflow import names
 from agentflow.cli._common import (
     EXIT_OK,
+    agents_flag,
     connected,
     connection_flag,
     flow_runner,
@@ -22,10 +23,12 @@ from agentflow.cli._common import (
 )
 from agentflow.client import bus as bus_client
 from agentflow.client import visibility
+from agentflow.client.connection import connect_flow
 from agentflow.config import DEFAULT_CONFIG_FILE
 from agentflow.models.bus import Registration, Subscriber, subscribers_of
 from agentflow.models.session import SessionCounts
 from agentflow.names import BUS_FLOW, BUS_TASK_QUEUE, session_workflow_id
+from agentflow.worker.serve import load_with_code
 
 # A live worker answers a query in milliseconds; longer means none is answering.
 QUERY_TIMEOUT_SECONDS = 5.0
@@ -48,6 +51,24 @@ def add_commands(commands: Any) -> None:
     cmd.add_argument("--event-id", help="event id; a repeated id is delivered once")
     cmd.add_argument("--json", action="store_true", help="print exactly one JSON object")
     cmd.set_defaults(func=_publish)
+
+    cmd = commands.add_parser(
+        "register",
+        help="record flows' bus subscriptions (a deploy step): events published from then on "
+        "reach them, and wait in Temporal until a worker of the flow polls",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--config", action="append", metavar="FILE",
+        help=f"a flow file, loaded as `agentflow worker` loads it; repeat for several "
+        f"(default: {DEFAULT_CONFIG_FILE}); the first one's [temporal] table says where",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--task-queue",
+        help="where deliveries go, as `agentflow worker --task-queue` (default: each flow's "
+        "[temporal] task_queue, else its own queue agentflow:NAME)",
+    )  # fmt: skip
+    agents_flag(cmd)
+    cmd.set_defaults(func=_register)
 
     cmd = commands.add_parser("topics", help="topics, their subscribers and where each is served")
     cmd.add_argument(
@@ -85,6 +106,31 @@ def _publish(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _register(args: argparse.Namespace) -> int:
+    # Bad files: exit 2 before connecting.
+    paths = args.config or [DEFAULT_CONFIG_FILE]
+    configs = [config for config, _ in load_with_code(paths, args.agents)]  # as the worker
+
+    async def main() -> int:
+        client = await connect_flow(configs[0])
+        registered = set(await bus_client.register(client, configs, args.task_queue))
+        for config in configs:
+            if config.name not in registered:
+                print(f"flow {config.name!r} subscribes to nothing: nothing to register")
+                continue
+            queue = args.task_queue or config.task_queue
+            waiting = "" if await visibility.has_workers(client, queue) else (
+                " (no worker polls it yet: deliveries wait there until one starts)"
+            )  # fmt: skip
+            print(f"registered flow {config.name!r}: its deliveries go to task queue "
+                  f"{queue!r}{waiting}")  # fmt: skip
+            for sub in subscribers_of(config, queue):
+                print(f"  {', '.join(sub.patterns)}  →  {sub.name}")
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
 async def _topics(client: Client, args: argparse.Namespace) -> int:
     if args.forget:
         await bus_client.forget(client, args.forget)
@@ -93,7 +139,8 @@ async def _topics(client: Client, args: argparse.Namespace) -> int:
     found = await bus_client.registrations(client)
     if not found:
         if not args.json:  # JSON Lines of no subscriber: nothing
-            print("no subscriptions: no worker serving a flow with subscribers has started")
+            print("no subscriptions: none registered yet (agentflow register --config F, or "
+                  "a worker of a flow with subscribers, registers them)")  # fmt: skip
         return EXIT_OK
     listed = [(found[flow], sub) for flow in sorted(found)
               for sub in subscribers_of(found[flow].config, found[flow].task_queue)]  # fmt: skip

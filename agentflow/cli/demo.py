@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from agentflow.cli._common import format_result
-from agentflow.cli.devserver import (
+from agentflow.client.connection import ui_url
+from agentflow.client.runner import Runner
+from agentflow.config import FlowConfig, load_config
+from agentflow.errors import AgentflowError
+from agentflow.models.flow import FlowFailedError
+from agentflow.worker.devserver_process import (
     DEFAULT_PORT,
     UI_PORT_OFFSET,
     DevServer,
@@ -24,11 +29,6 @@ from agentflow.cli.devserver import (
     port_in_use,
     stop_signals_interrupt,
 )
-from agentflow.client.connection import ui_url
-from agentflow.client.runner import Runner
-from agentflow.config import FlowConfig, load_config
-from agentflow.errors import AgentflowError
-from agentflow.models.flow import FlowFailedError
 
 WORKER_LOG = Path(".agentflow") / "demo-worker.log"
 SERVER_LOG = Path(".agentflow") / "demo-server.log"

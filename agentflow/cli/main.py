@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.cli import approvals as approvals_cli
 from agentflow.cli import bus as bus_cli
-from agentflow.cli import codec_server, observe, replay, watch
+from agentflow.cli import codec_server, observe, replay, validate, watch
 from agentflow.cli import dead_letters as dead_letters_cli
 from agentflow.cli import emit as emit_cli
 from agentflow.cli import sessions as sessions_cli
@@ -32,20 +32,22 @@ from agentflow.cli._common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
+    agents_flag,
     format_result,
     print_json,
     read_input,
     result_json,
 )
 from agentflow.cli.demo import run_demo
-from agentflow.cli.devserver import DevServer, serve
+from agentflow.cli.devserver import serve
 from agentflow.cli.watch import follow_run
 from agentflow.client.runner import Runner
-from agentflow.config import DEFAULT_CONFIG_FILE, load_config
+from agentflow.config import DEFAULT_CONFIG_FILE
 from agentflow.demo import DEMO_CONFIG, DEMO_INPUT
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.limits import printable
 from agentflow.models.flow import FlowFailedError
+from agentflow.worker.devserver_process import DevServer
 from agentflow.worker.serve import run_worker
 
 # 128 + SIGPIPE: the status a shell shows for a command whose output pipe was closed.
@@ -127,9 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print exactly one JSON object")
     run.set_defaults(func=_run)
 
-    validate = commands.add_parser("validate", help="check a config file without running it")
-    _config_flag(validate)
-    validate.set_defaults(func=_validate)
+    validate.add_command(commands)
 
     worker = commands.add_parser("worker", help="run a worker for one or more flows")
     worker.add_argument(
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"config file; repeat for several (default: {DEFAULT_CONFIG_FILE})",
     )
     worker.add_argument("--task-queue", help="override [temporal] task_queue")
+    agents_flag(worker)
     worker.set_defaults(func=_worker)
 
     dev = commands.add_parser("dev", help="start the embedded Temporal dev server")
@@ -181,23 +182,8 @@ def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG_FILE, help="path to agentflow.toml")
 
 
-def _validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    count = len(config.enabled_agents())
-    print(
-        f"{args.config}: ok: flow {config.name!r}, mode {config.mode}, "
-        f"{count} enabled agent{'' if count == 1 else 's'}"
-    )
-    if any(config.is_llm_agent(agent) for agent in config.enabled_agents()):
-        from agentflow.activities.llm_notices import flow_notices  # imports the providers' SDKs
-
-        for line in flow_notices(config):
-            print(f"agentflow: warning: {line}", file=sys.stderr)
-    return EXIT_OK
-
-
 def _worker(args: argparse.Namespace) -> int:
-    asyncio.run(run_worker(args.config or [DEFAULT_CONFIG_FILE], args.task_queue))
+    asyncio.run(run_worker(args.config or [DEFAULT_CONFIG_FILE], args.task_queue, args.agents))
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio import activity
@@ -58,6 +59,7 @@ from agentflow.models.session import SessionCounts, SessionView
 from agentflow.names import (
     BUS_TASK_QUEUE,
     FORGET_UPDATE,
+    REGISTER_SIGNAL,
     REGISTER_UPDATE,
     REGISTRY_WORKFLOW,
     REGISTRY_WORKFLOW_ID,
@@ -70,24 +72,50 @@ FORGET_TIMEOUT_SECONDS = 10.0
 REGISTRY_UNAVAILABLE = "BusRegistryUnavailable"
 
 
-async def register(client: Client, configs: Sequence[FlowConfig], task_queue: str) -> list[str]:
-    """Make the subscriptions of the flows this worker serves known (durably, at once: the
-    registry answers only after it recorded them). Flows without subscribers are skipped."""
+async def register(
+    client: Client,
+    configs: Sequence[FlowConfig],
+    task_queue: str | None = None,
+    *,
+    confirm: bool = False,
+) -> list[str]:
+    """Record the bus subscriptions of ``configs``: from now on, events published to their
+    topics are delivered to each flow on its task queue (``task_queue``, else the flow's own,
+    ``FlowConfig.task_queue``), where they wait until a worker of the flow polls. Flows
+    without subscribers are skipped; returns the names of the flows registered.
+
+    Durable once this returns, with no worker running (a signal-with-start of the registry):
+    ``agentflow register`` does it as a deployment step. ``confirm`` (a worker at start, its
+    bus worker polling) waits instead until the registry has applied it (an update-with-start):
+    a signal that arrives while the registry's workflow task is held by a worker that just
+    stopped stays out of its history until that task times out, and a fan-out reading the
+    history in that window would miss it.
+    """
     flows = []
     for config in configs:
-        if not subscribers_of(config, task_queue):
+        queue = task_queue or config.task_queue
+        if not subscribers_of(config, queue):
             continue
-        registration = Registration(flow=config.name, task_queue=task_queue, config=config,
-                                    worker=client.identity)  # fmt: skip
-        start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
-            REGISTRY_WORKFLOW, RegistryState(), id=REGISTRY_WORKFLOW_ID, task_queue=BUS_TASK_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, result_type=type(None),
-            static_summary="the bus: which flows subscribe to which topics, served where",
-        )  # fmt: skip
-        await client.execute_update_with_start_workflow(
-            REGISTER_UPDATE, registration, start_workflow_operation=start,
-            result_type=RegistryState, id=f"register-{config.name}-{uuid.uuid4().hex[:8]}",
-        )  # fmt: skip
+        registration = Registration(flow=config.name, task_queue=queue, config=config,
+                                    worker=client.identity,
+                                    registered_at=datetime.now(timezone.utc))  # fmt: skip
+        summary = "the bus: which flows subscribe to which topics, served where"
+        if confirm:
+            start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
+                REGISTRY_WORKFLOW, RegistryState(), id=REGISTRY_WORKFLOW_ID,
+                task_queue=BUS_TASK_QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                result_type=type(None), static_summary=summary,
+            )  # fmt: skip
+            await client.execute_update_with_start_workflow(
+                REGISTER_UPDATE, registration, start_workflow_operation=start,
+                result_type=RegistryState, id=f"register-{config.name}-{uuid.uuid4().hex[:8]}",
+            )  # fmt: skip
+        else:
+            await client.start_workflow(
+                REGISTRY_WORKFLOW, RegistryState(), id=REGISTRY_WORKFLOW_ID,
+                task_queue=BUS_TASK_QUEUE, start_signal=REGISTER_SIGNAL,
+                start_signal_args=[registration], static_summary=summary,
+            )  # fmt: skip
         flows.append(config.name)
     return flows
 

@@ -7,15 +7,17 @@ own ~30 s deadline and then fails it; the fan-out would wait as long for every p
 and retry into the same wait. So the query gets ``REGISTRY_QUERY_SECONDS``; past that the
 registrations are read from the registry's history, which the server serves with no
 worker: each ``register``/``forget`` update's result is the whole registry after it, so
-the last one (else the run's input) is the registry now. The registry's stickiness is
-reset too, so its next workflow task and query go to a live worker at once.
+the last one (else the run's input), plus the ``register_flow`` signals recorded after it
+(registrations sent with no worker needed), is the registry now. The registry's
+stickiness is reset too, so its next workflow task and query go to a live worker at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import timedelta, timezone
 
 from temporalio.api.common.v1 import Payloads, WorkflowExecution
 from temporalio.api.enums.v1 import EventType
@@ -28,7 +30,7 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.models.bus import Registration, RegistryState
-from agentflow.names import REGISTRY_QUERY, REGISTRY_WORKFLOW_ID
+from agentflow.names import REGISTER_SIGNAL, REGISTRY_QUERY, REGISTRY_WORKFLOW_ID
 
 log = logging.getLogger("agentflow.bus")
 
@@ -68,23 +70,47 @@ async def registrations(client: Client) -> dict[str, Registration]:
 
 
 async def recorded_state(client: Client) -> RegistryState:
-    """The registry's state as its current run's history records it (no worker needed)."""
+    """The registry's state as its current run's history records it (no worker needed): the
+    newest whole state (an update's result, else the run's input), plus the registrations
+    signalled after it (``register_flow``: recorded even while no worker ran)."""
     run_id = (await client.get_workflow_handle(REGISTRY_WORKFLOW_ID).describe()).run_id
     request = GetWorkflowExecutionHistoryReverseRequest(
         namespace=client.namespace,
         execution=WorkflowExecution(workflow_id=REGISTRY_WORKFLOW_ID, run_id=run_id),
         maximum_page_size=PAGE_SIZE,
     )
+    signalled: list[Registration] = []  # newest first
+    state = RegistryState()
     while True:
         page = await client.workflow_service.get_workflow_execution_history_reverse(request)
-        for event in page.history.events:  # newest first
-            payloads = _state_payloads(event)
-            if payloads is not None:
-                [state] = await client.data_converter.decode(payloads.payloads, [RegistryState])
-                return state if isinstance(state, RegistryState) else RegistryState()
+        found = await _read_page(client, page.history.events, signalled)
+        if found is not None:
+            state = found
+            break
         if not page.next_page_token:
-            return RegistryState()
+            break
         request.next_page_token = page.next_page_token
+    for registration in reversed(signalled):
+        state.registrations[registration.flow] = registration
+    return state
+
+
+async def _read_page(
+    client: Client, events: Iterable[HistoryEvent], signalled: list[Registration]
+) -> RegistryState | None:
+    """The whole state if this page (newest first) holds it; the registrations signalled
+    after it are added to ``signalled`` on the way."""
+    for event in events:
+        if (payloads := _signalled(event)) is not None:
+            [registration] = await client.data_converter.decode(payloads.payloads, [Registration])
+            if isinstance(registration, Registration):
+                if registration.registered_at is None:  # as the registry does
+                    registration.registered_at = event.event_time.ToDatetime(timezone.utc)
+                signalled.append(registration)
+        elif (payloads := _state_payloads(event)) is not None:
+            [state] = await client.data_converter.decode(payloads.payloads, [RegistryState])
+            return state if isinstance(state, RegistryState) else RegistryState()
+    return None
 
 
 def _state_payloads(event: HistoryEvent) -> Payloads | None:
@@ -95,6 +121,14 @@ def _state_payloads(event: HistoryEvent) -> Payloads | None:
     if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
         return event.workflow_execution_started_event_attributes.input
     return None
+
+
+def _signalled(event: HistoryEvent) -> Payloads | None:
+    """The registration a ``register_flow`` signal carries, if ``event`` is one."""
+    if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        return None
+    attributes = event.workflow_execution_signaled_event_attributes
+    return attributes.input if attributes.signal_name == REGISTER_SIGNAL else None
 
 
 async def _unstick(client: Client) -> None:

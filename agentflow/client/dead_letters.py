@@ -239,9 +239,12 @@ def redriven_event(config: FlowConfig, letter: DeadLetter) -> Event:
     old = letter.event
     if old is None:
         raise AgentflowError(f"dead letter {letter.id} has no readable event")
+    # Its deadline passed (or may have): neither the field nor a deadline in its metadata
+    # goes with it, or the redrive would be dead-lettered again.
+    metadata = {k: v for k, v in old.metadata.items() if k not in ("deadline", "timeout")}
     return sessions.new_event(
         config, old.data, session_id=letter.session_id, target=old.target_agent or None,
-        priority=old.priority, event_id=sessions.redrive_id(old.id), metadata=old.metadata,
+        priority=old.priority, event_id=sessions.redrive_id(old.id), metadata=metadata,
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, TimeoutError
@@ -16,11 +16,14 @@ from temporalio.service import RPCError
 from agentflow.client import approvals, sessions, telemetry, visibility
 from agentflow.client import bus as bus_client
 from agentflow.client.connection import connect_flow, ui_url
+from agentflow.client.inputs import as_flow_event, make_event
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
+from agentflow.config.code_checks import unrunnable
 from agentflow.errors import ConfigError
 from agentflow.models import attributes
 from agentflow.models.approval import Approval
 from agentflow.models.flow import Event, FlowFailedError, FlowInput, FlowProgress, FlowResult, State
+from agentflow.models.session import SessionView
 from agentflow.models.stream import Streamed, stream
 from agentflow.names import MODE_WORKFLOWS
 
@@ -66,7 +69,7 @@ class Runner:
         eager_start: bool = False,
     ) -> None:
         self.config = config
-        self.task_queue = task_queue or config.temporal.task_queue
+        self.task_queue = task_queue or config.task_queue  # [temporal] or the flow's own
         self._client = client
         # Ask the server to hand the first workflow task straight to a worker of this client's
         # process (saves a poll round trip; needs a worker on the same client and task queue).
@@ -80,9 +83,16 @@ class Runner:
         client: Client | None = None,
         task_queue: str | None = None,
         check_handlers: bool = True,
-    ) -> Runner:
+    ) -> Self:
         """Load and validate ``path`` (ConfigError on a bad file); connect on first use."""
-        return cls(load_config(path, check_handlers=check_handlers), client, task_queue)
+        config = load_config(path, check_handlers=check_handlers)
+        return cls._for_file(config, Path(path), client, task_queue)
+
+    @classmethod
+    def _for_file(
+        cls, config: FlowConfig, path: Path, client: Client | None, task_queue: str | None
+    ) -> Self:
+        return cls(config, client, task_queue)
 
     async def client(self) -> Client:
         if self._client is None:
@@ -100,17 +110,16 @@ class Runner:
         metadata: dict[str, str] | None = None,
         workflow_id: str | None = None,
     ) -> FlowHandle:
-        """Start a run without waiting for it."""
+        """Start a run without waiting for it. ``metadata`` keys mean what they mean in an
+        event (``route``: the target, ``session_id``: the session; see ``new_event``)."""
+        if problem := unrunnable(self.config):
+            raise ConfigError(problem)
+        event = make_event(target or "", data, metadata, session_id=session_id)
+        target, session_id = event.target_agent or None, event.session_id or None
         if target is not None and target not in self.config.enabled_agents():
             known = ", ".join(self.config.enabled_agents())
             raise ConfigError(f"--target: no enabled agent {target!r}; enabled agents: {known}")
         sessions.check_run(data, session_id, workflow_id)
-        event = Event(
-            target_agent=target or "",
-            session_id=session_id or "",
-            data=dict(data or {}),
-            metadata=dict(metadata or {}),
-        )
         if session_id:
             event.metadata.setdefault("session_id", session_id)
         # The event's data becomes the first agent's state.data and travels only there:
@@ -147,7 +156,7 @@ class Runner:
 
     async def emit(
         self,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | Event | None = None,
         *,
         session_id: str | None = None,
         wait: bool = False,
@@ -160,7 +169,19 @@ class Runner:
         Keyword options: ``target``, ``priority`` (low/normal/high/critical), ``deadline`` (an
         aware datetime) or ``within`` (a timedelta), ``event_id`` (repeats are processed
         once), ``metadata``. ``wait=True`` returns after the event is processed instead.
+
+        ``emit(event)`` sends an ``Event`` made by ``agentflow.new_event(target, data,
+        metadata)`` (or by hand), its metadata read the same way and its target checked
+        against this flow; its options are its own, so only ``wait`` may go with it.
         """
+        if isinstance(data, Event):
+            if session_id is not None or event:
+                given = ", ".join(sorted([*event, *(["session_id"] if session_id else [])]))
+                raise ConfigError(
+                    f"emit(event): {given}: set these on the event itself "
+                    "(new_event(target, data, metadata)); only wait= goes with it"
+                )
+            return await self.emit_event(as_flow_event(self.config, data), wait=wait)
         return await self.emit_event(self.new_event(data, session_id=session_id, **event),
                                      wait=wait)  # fmt: skip
 
@@ -216,6 +237,11 @@ class Runner:
         "rejected"), and ``reason`` goes into its result and the trace."""
         request = approvals.decision(False, agent, by, reason)
         return await approvals.decide(await self.client(), workflow_id, request)
+
+    async def session(self, session_id: str) -> SessionView:
+        """A session of this flow: status, queue, counts and context (AgentflowError if the
+        flow has no such session)."""
+        return await sessions.session_view(await self.client(), self.config.name, session_id)
 
     async def has_workers(self) -> bool:
         """Whether any worker polls this flow's task queue (a run without one just waits)."""

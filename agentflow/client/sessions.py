@@ -35,6 +35,7 @@ from agentflow.client.outcomes import (
     event_outcome,
 )
 from agentflow.config import FlowConfig
+from agentflow.config.code_checks import unrunnable
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.models import attributes
 from agentflow.models.flow import Event
@@ -77,6 +78,8 @@ async def emit(
     redrive_of: str | None = None,
 ) -> EmitHandle:  # fmt: skip
     """Record ``event`` in its session (starting or reopening the session if needed)."""
+    if problem := unrunnable(config):
+        raise ConfigError(problem)
     request = EmitRequest(config=config, event=event, redrive_of=redrive_of)
     size = len(request.model_dump_json())
     if size > MAX_EMIT_BYTES:

@@ -17,6 +17,12 @@ from agentflow.limits import (
 
 MODES = ("route", "sequential", "collaborative", "loop", "mixed")
 MODE_ALIASES = {"collaborate": "collaborative", "parallel": "collaborative"}
+# AgenticGoKit's modes that agentflow has no equivalent of -> what it lacks.
+AGK_MODES_UNSUPPORTED = {
+    "custom": "custom orchestrators (AgenticGoKit's orchestrator_class) are not supported",
+    "dag": "a graph of agents (AgenticGoKit's dag workflow) is not a mode; mixed runs "
+    "collaborative_agents then sequential_agents, and an agent may be a whole flow (flow = ...)",
+}
 # The provider kinds (agentflow/config/llm.py PROVIDER_KINDS; here for messages and old imports).
 LLM_PROVIDERS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
 DEFAULT_CONFIG_FILE = "agentflow.toml"
@@ -145,6 +151,14 @@ def zero_means_default(*keys: str) -> Callable[[Any], Any]:
     return drop_zeros
 
 
+_NO_MEMORY = (
+    "agentflow has no agent memory (vector memory or RAG) yet; keep what agents must "
+    "remember in the run's state or a session (agentflow emit --session)"
+)
+_BY_KIND = (
+    "route failures by kind with category_handlers = { validation = ..., timeout = ..., "
+    "fatal = ... }"
+)
 # AgenticGoKit keys agentflow does not support (yet), by table ("*" stands for any agent
 # name) -> what to do instead. The loader says so rather than "unknown key".
 AGK_UNSUPPORTED: dict[str, dict[str, str]] = {
@@ -159,9 +173,75 @@ AGK_UNSUPPORTED: dict[str, dict[str, str]] = {
         "severity_handlers": "route failures by kind with category_handlers",
         "enable_circuit_breaker": "there is no circuit breaker; failed agents are retried "
         "(retry_policy), then routed to error_handler / category_handlers",
+        "validation_errors": _BY_KIND,
+        "timeout_errors": _BY_KIND,
+        "critical_errors": _BY_KIND,
+        "default_error_handler": "the agent of every other failure is error_handler",
     },
     "agents.*": {
         "metadata": "keep descriptive text in description",
+        # Keys of AgenticGoKit's docs that its Go code does not read either.
+        "temperature": "an agent's temperature is agents.NAME.llm.temperature",
+        "memory_enabled": _NO_MEMORY,
+        "tools_enabled": "an LLM agent may call the tools of every [[mcp.servers]] unless "
+        "agents.NAME.mcp_servers names fewer, and the Python tools in agents.NAME.tools",
+        "error_recovery": "a failed agent is retried (retry_policy), then its failure is routed "
+        "by [error_routing]; there is no recovery mode",
+        "max_retries": "write agents.NAME.retry_policy.max_retries (or retry_attempts)",
+    },
+    "orchestration": {
+        "sequential": "there are no per-mode tables: a sequential run passes each agent's state "
+        "to the next and stops at an agent that still fails after its retries; an agent's "
+        "timeout is agents.NAME.timeout_seconds ([runtime] timeout_seconds for all)",
+        "collaborative": "consensus, voting and discussion rounds are not supported: "
+        "collaborative agents each run once on the same state and their changes are merged",
+        "parallel": "there are no per-mode tables: set max_concurrency and timeout_seconds in "
+        "[orchestration]; outputs are merged key by key (a later agent's write wins), there is "
+        "no merge_strategy",
+        "loop": "there are no per-mode tables: set loop_agent and max_iterations in "
+        "[orchestration]",
+        "mixed": "there are no per-mode tables: set collaborative_agents and sequential_agents "
+        "in [orchestration]",
+        "custom": AGK_MODES_UNSUPPORTED["custom"],
+        "orchestrator_class": AGK_MODES_UNSUPPORTED["custom"],
+        "fallback_strategy": "a run stops at an agent that still fails after its retries; "
+        "route the failure to an agent with [error_routing] error_handler",
+        "fallback_agent": "route failed agents to an agent with [error_routing] error_handler",
+        "routing_rules": "routing by patterns in the event's text is not supported: route mode "
+        "sends each event to its target (or entry_agent), then to the agent each one names in "
+        "meta['route']",
+        "default_agent": "there are no routing rules to fall back from; entry_agent is the "
+        "agent of events that name no target",
+        "parallel_groups": "stages of parallel groups are not supported: mixed mode runs one "
+        "group (collaborative_agents) and then a sequence (sequential_agents); an agent may be "
+        "a whole flow (flow = ...) for more stages",
+        "max_concurrent_agents": "AgenticGoKit reads it from [runtime] (max_concurrent_agents); "
+        "collaborative agents' fan-out is [orchestration] max_concurrency",
+    },
+    "mcp": {
+        "timeout_seconds": "AgenticGoKit's [mcp] has connection_timeout_ms and "
+        "discovery_timeout_ms",
+        "cache_enabled": "set [mcp.cache] enabled",
+        "cache_ttl": "set [mcp.cache] default_ttl_ms",
+    },
+    # Top-level tables.
+    "": {
+        "memory": _NO_MEMORY,
+        "rag": _NO_MEMORY,
+        "monitoring": "metrics and traces are OpenTelemetry's: set [telemetry] exporter",
+        "metrics": "metrics and traces are OpenTelemetry's: set [telemetry] exporter",
+        "debug": 'set [logging] level = "debug"',
+        "resources": "agentflow sets no memory or CPU limits; limit concurrent agents with "
+        "[runtime] max_concurrent_agents",
+        "retry_policy": "set agents.NAME.retry_policy, or [orchestration.retry] for every agent",
+        "rate_limit": "set agents.NAME.rate_limit",
+        "visualization": "draw the flow with agentflow graph",
+        "name": "the flow's name is [agent_flow] name",
+        "version": "the flow's version is [agent_flow] version",
+        "description": "the flow's description is [agent_flow] description",
+        "log_level": "set [logging] level",
+        "provider": "the LLM is [llm] provider and model; a provider's own settings go in "
+        "[providers.NAME]",
     },
     "logging": {
         "max_age": "log rotation by age is not supported; use max_size and max_backups",

@@ -28,7 +28,8 @@ _PATH = '`"package.module:function"`'
 _TRANSPORTS = f"{quoted(MCP_TRANSPORTS)}; aliases: {quoted(TRANSPORT_ALIASES)}"
 # What a validator allows, where the type alone does not say it (key path -> text).
 ALLOWED: dict[str, str] = {
-    "orchestration.mode": f"aliases: {quoted(_base.MODE_ALIASES)}",
+    "orchestration.mode": f"aliases: {quoted(_base.MODE_ALIASES)}; AgenticGoKit's "
+    f"{quoted(_base.AGK_MODES_UNSUPPORTED)} are refused",
     "logging.level": f"{quoted(LOG_LEVELS)} (any case)",
     "providers.NAME.type": f"{quoted(PROVIDER_KINDS)}; aliases: {quoted(PROVIDER_ALIASES)}",
     "providers.NAME.api_key": 'a `"${VAR}"` template only',
@@ -67,12 +68,15 @@ agents.NAME.retry_attempts: Retries after the first try; unset: `[orchestration]
 agents.NAME.retry: This agent's retry intervals; unset: `[orchestration.retry]`.
 agents.NAME.llm: This agent's overrides of `[llm]`.
 agents.NAME.approval_timeout_seconds: How long a person has to decide.
-orchestration.mode: Which agents run, in what order (see docs/modes.md).
-orchestration.timeout_seconds: The whole run's time limit (across continue-as-new).
+orchestration.mode: Which agents run, in what order (see docs/modes.md). AgenticGoKit's
+  `agents = [...]` is the mode's list: `sequential_agents`, `collaborative_agents`, or a
+  `loop_agent` of one (docs/modes.md#agenticgokit-files).
+orchestration.timeout_seconds: The whole run's time limit (across continue-as-new). Also
+  AgenticGoKit's `timeout`, a Go duration (`"30s"`, `"1m30s"`).
 orchestration.max_iterations: Loop mode: the most iterations of `loop_agent`.
 orchestration.retry_attempts: Retries after the first try, for every agent that sets none.
 orchestration.collaborative_agents: Collaborative and mixed modes: the agents that run in
-  parallel.
+  parallel. Unset in collaborative mode: every enabled agent in `[agents]`, in file order.
 orchestration.sequential_agents: Sequential and mixed modes: the agents, in order.
 orchestration.loop_agent: Loop mode: the agent that runs on its own output.
 orchestration.entry_agent: Route mode: the first agent when the event names no target.
@@ -110,7 +114,8 @@ error_routing.category_handlers: Error kind -> the agent that takes it.
 temporal.address: host:port of the Temporal frontend; unset: TEMPORAL_ADDRESS, else
   localhost:7233.
 temporal.namespace: Unset: TEMPORAL_NAMESPACE, else default.
-temporal.task_queue: The task queue the flow's workflows and agents run on.
+temporal.task_queue: The task queue the flow's workflows and agents run on; unset: the flow's
+  own, `agentflow:NAME` ([agent_flow] name), so only workers that serve the flow get its work.
 temporal.profile: A profile of the Temporal CLI's config file.
 temporal.tls: Connect with TLS; unset: Temporal's environment settings decide.
 telemetry.exporter: Where spans and metrics go.

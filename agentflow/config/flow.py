@@ -25,6 +25,7 @@ from agentflow.config.orchestration import OrchestrationConfig
 from agentflow.config.runtime import AgentMemoryConfig, LoggingConfig, RuntimeConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
 from agentflow.config.topics import matches_any
+from agentflow.names import flow_task_queue
 
 # AgentConfig, OrchestrationConfig and RetrySettings were defined here: still importable.
 __all__ = [
@@ -46,6 +47,9 @@ class FlowMeta(StrictModel):
     description: str = ""
     # AgenticGoKit: the default of [llm] provider (a kind, or a [providers] name).
     provider: str = ""
+    # Modules that register agents and callbacks in code (@agentflow.agent), imported by the
+    # worker and by `agentflow validate` (agentflow/config/registered.py).
+    agent_modules: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -65,7 +69,8 @@ class TemporalConfig(StrictModel):
 
     address: str | None = None
     namespace: str | None = None
-    task_queue: TaskQueueName = "agentflow"
+    # Unset: the flow's own queue, ``agentflow:NAME`` (FlowConfig.task_queue).
+    task_queue: TaskQueueName | None = None
     profile: str | None = None
     tls: bool | None = None
     # Where run links point (the Temporal UI's base URL); unset: a dev server's UI, on the
@@ -126,6 +131,12 @@ class FlowConfig(StrictModel):
     @property
     def mode(self) -> ModeName:
         return self.orchestration.mode
+
+    @property
+    def task_queue(self) -> str:
+        """Where the flow's runs go: ``[temporal] task_queue``, else the flow's own queue
+        (``agentflow:NAME``), so that only workers serving this flow get its work."""
+        return self.temporal.task_queue or flow_task_queue(self.name)
 
     def enabled_agents(self) -> list[str]:
         return [name for name, agent in self.agents.items() if agent.enabled]

@@ -1,20 +1,28 @@
-"""AgenticGoKit files that are not a flow file: a project whose agents are Go code, a
-settings fragment, and the newer single-agent format (top-level ``name`` and
-``system_prompt``), which is translated into a one-agent sequential flow."""
+"""AgenticGoKit files as AgenticGoKit writes them: its spellings in ``[orchestration]``
+(``agents = [...]``, ``timeout = "30s"``, collaborative mode without a list), translated into
+agentflow's keys with the meaning AgenticGoKit gives them; a settings fragment, which is not a
+flow; and the newer single-agent format (top-level ``name`` and ``system_prompt``), which is
+translated into a one-agent sequential flow. (Agents that the orchestration names but
+``[agents]`` lacks are registered in code: agentflow/config/registered.py.)"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from agentflow.config._base import MODE_ALIASES
 from agentflow.errors import ConfigError
 
 SINGLE_AGENT_KEYS = ("name", "system_prompt", "timeout", "debug_mode", "llm", "tracing",
                      "streaming", "memory", "tools", "workflow")  # fmt: skip
 FLOW_TABLES = ("agent_flow", "orchestration", "agents")
-# Go durations as AgenticGoKit writes them: "30s", "1m30s", "500ms", "2h".
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go durations as AgenticGoKit writes them: "30s", "1m30s", "500ms", "2h" (Go's time units).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0,
+                 "h": 3600.0}  # fmt: skip
+# AgenticGoKit's ``[orchestration] agents = [...]``: the agents of the mode, whichever key
+# agentflow keeps them in (AgenticGoKit's orchestrator factory takes one list of agent names).
+_AGENTS_KEY = {"sequential": "sequential_agents", "collaborative": "collaborative_agents"}
 
 
 def flow_document(raw: dict[str, Any], source: str) -> dict[str, Any]:
@@ -22,8 +30,6 @@ def flow_document(raw: dict[str, Any], source: str) -> dict[str, Any]:
     file is when it is not a flow at all."""
     if ("name" in raw or "system_prompt" in raw) and not any(t in raw for t in FLOW_TABLES):
         return single_agent_flow(raw, source)
-    if "orchestration" in raw and "agents" not in raw:
-        return _agents_in_code(raw, source)
     if "orchestration" not in raw and "agents" not in raw and raw:
         raise ConfigError(
             f"{source}: a settings fragment with no flow: it has no [agents] and no "
@@ -31,38 +37,113 @@ def flow_document(raw: dict[str, Any], source: str) -> dict[str, Any]:
             "agentflow.toml). Copy its tables into a flow file that defines [agents.NAME] and "
             "[orchestration] mode"
         )
-    return raw
+    return agk_orchestration(raw, source)
 
 
-def _agents_in_code(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    orchestration = raw.get("orchestration")
-    named: list[str] = []
-    if isinstance(orchestration, dict):
-        for key in ("sequential_agents", "collaborative_agents"):
-            value = orchestration.get(key)
-            named += [n for n in value if isinstance(n, str)] if isinstance(value, list) else []
-        if isinstance(loop := orchestration.get("loop_agent"), str):
-            named.append(loop)
-    if not named:
-        return raw  # route mode with no agents: the schema's own message says what to add
-    listed = ", ".join(dict.fromkeys(named))
-    raise ConfigError(
-        f"{source}: agents: this AgenticGoKit project defines its agents in Go code "
-        f"(registered in main.go), not in the file; agentflow needs each of {listed} as "
-        '[agents.NAME] with handler = "package.module:function" (Python) or a '
-        "system_prompt (an LLM agent)"
-    )
+def agk_orchestration(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` with AgenticGoKit's spellings in ``[orchestration]`` as agentflow's keys.
+
+    - ``agents = [...]``: the mode's agents (sequential: ``sequential_agents``; collaborative
+      and parallel: ``collaborative_agents``; loop: ``loop_agent``, one agent). Mixed and
+      route modes have no single list: refused, saying what to write.
+    - ``timeout = "30s"``: a Go duration, the run's ``timeout_seconds``.
+    - collaborative mode without ``collaborative_agents``: AgenticGoKit sends each event to
+      every agent it has, so the list is every enabled agent in ``[agents]`` (none there: the
+      loader says to list the agents that code registers).
+    A spelling given beside the key it stands for must agree with it.
+    """
+    orch = raw.get("orchestration")
+    if not isinstance(orch, dict):
+        return raw
+    orch = dict(orch)
+    mode = orch.get("mode")
+    mode = MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else None  # None: schema's
+    problems = []
+    if "agents" in orch:
+        problems += _agents_list(orch, orch.pop("agents"), mode)
+    if "timeout" in orch:
+        problems += _timeout(orch, orch.pop("timeout"))
+    agents = raw.get("agents")
+    if mode == "collaborative" and "collaborative_agents" not in orch and isinstance(agents, dict):
+        enabled = [name for name, table in agents.items()
+                   if not (isinstance(table, dict) and table.get("enabled") is False)]  # fmt: skip
+        if enabled:
+            orch["collaborative_agents"] = enabled
+    if problems:
+        raise ConfigError("\n".join(f"{source}: orchestration.{problem}" for problem in problems))
+    return {**raw, "orchestration": orch}
+
+
+def _agents_list(orch: dict[str, Any], names: Any, mode: Any) -> list[str]:
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        return [f"agents: must be a list of agent names (got {type(names).__name__})"]
+    if mode == "mixed":
+        return [
+            "agents: mixed mode runs some agents together and then others in turn: list them "
+            "in collaborative_agents and sequential_agents"
+        ]
+    if mode == "route":
+        return [
+            "agents: route mode has no list of agents: each event goes to its target (or "
+            "entry_agent), then to the agent each one names in meta['route']; remove agents"
+        ]
+    if mode == "loop":
+        if len(names) != 1:
+            return [
+                f"agents: loop mode repeats one agent, and {_short(names)} names {len(names)} "
+                "(AgenticGoKit's loop runs only the first); name it in loop_agent"
+            ]
+        key, value = "loop_agent", names[0]
+    elif mode in _AGENTS_KEY:
+        key, value = _AGENTS_KEY[mode], names
+    else:
+        return []  # no mode, or an unknown one: the schema says so
+    if orch.get(key, value) != value:
+        return [
+            f"agents: {_short(names)} and {key} = {_short(orch[key])} disagree; keep one of them"
+        ]
+    orch[key] = value
+    return []
+
+
+def _timeout(orch: dict[str, Any], value: Any) -> list[str]:
+    seconds = duration_seconds(value)
+    if seconds is None:
+        return [
+            f'timeout: {_short(value)} is not a duration; write it like "30s", "2m" or "500ms" '
+            "(AgenticGoKit reads a bare number as nanoseconds), or use timeout_seconds"
+        ]
+    if orch.get("timeout_seconds") not in (None, 0, seconds):  # 0: AgenticGoKit's "unset"
+        return [
+            f"timeout: {_short(value)} and timeout_seconds = "
+            f"{_short(orch['timeout_seconds'])} disagree; keep one of them"
+        ]
+    orch["timeout_seconds"] = seconds
+    return []
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def duration_seconds(value: Any) -> float | None:
+    """Seconds in a Go duration string ("30s", "1m30s", "500ms"), None if it is not one."""
+    text = value.strip() if isinstance(value, str) else ""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def go_duration(value: Any, key: str, source: str) -> float:
     """Seconds in a Go duration string ("30s", "1m30s", "500ms")."""
-    text = value.strip() if isinstance(value, str) else ""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    seconds = duration_seconds(value)
+    if seconds is None:
         raise ConfigError(
             f'{source}: {key}: {value!r} is not a duration; write it like "30s", "2m" or "500ms"'
         )
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    return seconds
 
 
 def _off(raw: dict[str, Any], table: str) -> bool:

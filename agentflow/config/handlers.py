@@ -35,7 +35,7 @@ def import_handler(path: str, base_dir: Path | None = None) -> Handler:
     # KeyboardInterrupt still stops the command.
     except (Exception, SystemExit) as err:
         raise ConfigError(
-            f"cannot import module {module_name!r} for handler {path!r}: {_import_failure(err)}"
+            f"cannot import module {module_name!r} for handler {path!r}: {import_failure(err)}"
         ) from err
     target: Any = module
     for part in attr.split("."):
@@ -47,7 +47,7 @@ def import_handler(path: str, base_dir: Path | None = None) -> Handler:
     return target  # type: ignore[no-any-return]
 
 
-def _import_failure(err: BaseException) -> str:
+def import_failure(err: BaseException) -> str:
     if isinstance(err, SystemExit):
         return f"it called sys.exit({err.code!r}) while being imported"
     # One line, and not a whole 5 MB message: it is printed and may be recorded.
@@ -77,7 +77,7 @@ def tool_problem(path: str, base_dir: Path | None) -> str | None:
     try:
         Tool(function, takes_ctx=False).tool_def  # noqa: B018 - builds the schema, or raises
     except Exception as err:
-        return f"tool {path!r} cannot be described to a model: {_import_failure(err)}"
+        return f"tool {path!r} cannot be described to a model: {import_failure(err)}"
     return None
 
 

@@ -19,11 +19,14 @@ from agentflow.config._base import (
     agk_unsupported,
     did_you_mean,
 )
+from agentflow.config.code_checks import declare_code_agents
 from agentflow.config.flow import FlowConfig
 from agentflow.config.formats import flow_document
 from agentflow.config.handlers import handler_problem, llm_import_problems
 from agentflow.config.llm_checks import llm_problems
 from agentflow.config.nested import Nesting, load_nested
+from agentflow.config.registered import REGISTRY, import_agent_modules, is_code
+from agentflow.config.resolve import resolve_llm
 from agentflow.errors import ConfigError
 from agentflow.limits import MAX_SNAPSHOT_BYTES, key_part
 
@@ -82,6 +85,7 @@ def parse_config(
         config = FlowConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_describe(source, err)) from None
+    config = declare_code_agents(config, _code_agents(config))
     problems = list(_reference_problems(config)) + list(_retry_problems(config))
     if not problems and (size := len(config.model_dump_json())) > MAX_SNAPSHOT_BYTES:
         problems.append(
@@ -94,17 +98,43 @@ def parse_config(
         # Imports user code: only when asked.
         for name in config.enabled_agents():
             handler = config.agents[name].handler
+            if is_code(handler):
+                continue
             if handler is not None and (problem := handler_problem(handler, base_dir)):
                 problems.append(f"agents.{name}.handler: {problem}")
             problems += llm_import_problems(config, name, base_dir)
         for point in HOOK_POINTS:
             for index, path in enumerate(getattr(config.hooks, point)):
-                if problem := handler_problem(path, base_dir):
+                if not is_code(path) and (problem := handler_problem(path, base_dir)):
                     problems.append(f"hooks.{point}[{index}]: {problem}")
+    if check_handlers and not problems and config.agent_flow.agent_modules:
+        try:  # [agent_flow] agent_modules: modules that register agents with @agentflow.agent
+            import_agent_modules(config.agent_flow.agent_modules, base_dir)
+            config = REGISTRY.bind(config, source)
+        except ConfigError as err:
+            problems.append(f"agent_flow.agent_modules: {err}")
     if problems:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
     return load_nested(config, source=source, base_dir=base_dir, check_handlers=check_handlers,
                        nesting=nesting or Nesting(shown=(source,)), load=load_config)  # fmt: skip
+
+
+def _code_agents(config: FlowConfig) -> list[str]:
+    """The agents code must register: named by the orchestration or the error routing but
+    absent from [agents], or in [agents] without a handler and without an LLM provider."""
+    orch = config.orchestration
+    names = [*orch.collaborative_agents, *orch.sequential_agents, orch.loop_agent]
+    names += [orch.entry_agent, *config.error_routing.handlers().values()]
+    named = [name for name in names if name and name not in config.agents]
+    unserved = [
+        name
+        for name, spec in config.agents.items()
+        if spec.handler is None
+        and spec.flow is None
+        and not spec.auto_llm
+        and resolve_llm(config, name) is None
+    ]
+    return named + unserved
 
 
 def _reference_problems(config: FlowConfig) -> Iterable[str]:
@@ -125,7 +155,8 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
 
     needs: dict[str, tuple[str, ...]] = {
         "sequential": ("sequential_agents",),
-        "collaborative": ("collaborative_agents",),
+        # Unset: every enabled agent in [agents] (formats.py), else every agent code registers.
+        "collaborative": (),
         "mixed": ("collaborative_agents", "sequential_agents"),
         "loop": ("loop_agent",),
         "route": (),
@@ -148,7 +179,8 @@ def _reference_problems(config: FlowConfig) -> Iterable[str]:
     for key, agent in config.error_routing.handlers().items():
         if problem := check(key, agent):
             yield "error_routing." + problem.removeprefix("orchestration.")
-    if orch.mode == "route" and not config.enabled_agents():
+    # Route mode with no [agents] at all: code registers the agents it routes to.
+    if orch.mode == "route" and config.agents and not config.enabled_agents():
         yield "agents: route mode needs at least one enabled agent"
     # LLM agents (providers, models, tools, schemas): agentflow/config/llm_checks.py.
     yield from llm_problems(config)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from agentflow.config._base import (
+    AGK_MODES_UNSUPPORTED,
     MODE_ALIASES,
     MODES,
     Count,
@@ -55,8 +56,10 @@ class OrchestrationConfig(StrictModel):
         if not isinstance(value, str):
             return value
         value = MODE_ALIASES.get(value, value)
+        allowed = ", ".join(MODES) + " (aliases: collaborate, parallel)"
+        if value in AGK_MODES_UNSUPPORTED:
+            raise ValueError(f"mode {value!r}: {AGK_MODES_UNSUPPORTED[value]}; allowed: {allowed}")
         if value not in MODES:
-            allowed = ", ".join(MODES) + " (aliases: collaborate, parallel)"
             raise ValueError(
                 f"unknown mode {value!r}{did_you_mean(value, MODES + tuple(MODE_ALIASES))}; "
                 f"allowed: {allowed}"

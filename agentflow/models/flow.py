@@ -28,6 +28,11 @@ FlowStatus = Literal["completed", "handled", "failed"]
 Priority = Literal["low", "normal", "high", "critical"]
 # Temporal's Priority.priority_key: 1 is dispatched first; the server's default is 3.
 PRIORITY_KEYS: dict[str, int] = {"critical": 1, "high": 2, "normal": 3, "low": 4}
+# Event metadata keys with a meaning (agentflow/client/inputs.py reads them): ``route`` picks
+# the agent that takes the event and becomes its ``target_agent`` (it never reaches
+# ``state.meta``); an event emitted from inside a handler or callback names its parent.
+ROUTE_KEY = "route"
+PARENT_EVENT_KEY = "parent_event_id"
 
 
 def _now() -> datetime:
@@ -35,7 +40,13 @@ def _now() -> datetime:
 
 
 class Event(BaseModel):
-    """What starts a flow: an Event (target, source, session, data, metadata)."""
+    """What starts a flow: an Event (target, source, session, data, metadata).
+
+    Build one with ``agentflow.new_event(target, data, metadata)``: the metadata keys
+    ``session_id``, ``priority``, ``deadline``/``timeout`` and ``route`` set the fields of the
+    same meaning. An event emitted from inside a handler or callback carries its parent's id
+    in ``metadata["parent_event_id"]`` and the emitting agent in ``source_agent``.
+    """
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: datetime = Field(default_factory=_now)

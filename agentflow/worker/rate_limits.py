@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from agentflow.activities.registry import AgentRegistry
 from agentflow.config import FlowConfig
+from agentflow.config.registered import CodeRegistry
 from agentflow.names import agent_queue
 from agentflow.worker.plugin import AgentflowPlugin
 
@@ -56,10 +57,11 @@ async def rate_limited_workers(
     configs: Sequence[tuple[FlowConfig, Path | None]],
     task_queue: str,
     executor: Executor | None = None,
+    code: CodeRegistry | None = None,
     **worker_options: Any,
 ) -> AsyncIterator[list[Worker]]:
     """Run one worker per rate-limited agent queue beside the flows' own worker."""
-    registry = AgentRegistry.from_configs(configs)
+    registry = AgentRegistry.from_configs(configs, code)
     workers = [
         Worker(
             client,

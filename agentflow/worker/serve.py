@@ -26,9 +26,17 @@ from agentflow.client.bus import register
 from agentflow.client.connection import connect_flow
 from agentflow.client.visibility import require_search_attributes
 from agentflow.config import FlowConfig, load_config
+from agentflow.config.registered import REGISTRY, CodeRegistry, import_agent_modules
+from agentflow.names import LEGACY_TASK_QUEUE
 from agentflow.worker.bus_worker import shared_bus_worker
 from agentflow.worker.logs import configure_logging
 from agentflow.worker.plugin import AgentflowPlugin
+from agentflow.worker.queues import (
+    queue_groups,
+    warn_of_legacy_runs,
+    warn_of_other_flows,
+    worker_identity,
+)
 from agentflow.worker.rate_limits import rate_limited_workers, runtime_options
 
 log = logging.getLogger("agentflow.worker")
@@ -43,13 +51,18 @@ def build_worker(
     *,
     task_queue: str | None = None,
     executor: ThreadPoolExecutor | None = None,
+    code: CodeRegistry | None = None,
     **worker_options: Any,
 ) -> Worker:
-    """A Worker for ``configs`` (their handlers form the registry) on ``task_queue``."""
-    registry = AgentRegistry.from_configs(configs)
+    """A Worker for ``configs`` (their handlers, and ``code``'s agents and callbacks, form the
+    registry) on ``task_queue`` (else the first flow's own), its identity naming the flows;
+    ConfigError if an agent that code must register is missing."""
+    registry = AgentRegistry.from_configs(configs, code)
     if any(config.is_llm_agent(agent) for config, _ in configs for agent in config.agents):
         import agentflow.activities.llm  # noqa: F401 - the LLM library, loaded now, not in the first call
-    queue = task_queue or configs[0][0].temporal.task_queue
+    queue = task_queue or configs[0][0].task_queue  # else the first flow's own
+    flows = (config.name for config, _ in configs)
+    worker_options.setdefault("identity", worker_identity(client.identity, flows))
     return Worker(
         client,
         task_queue=queue,
@@ -66,29 +79,55 @@ async def serving(
     *,
     task_queue: str | None = None,
     executor: ThreadPoolExecutor | None = None,
+    code: CodeRegistry | None = None,
     **worker_options: Any,
 ) -> AsyncIterator[Worker]:
-    """Run the flows' worker and a bus worker; once both poll, register the flows'
-    subscriptions on the bus (so nothing published from then on misses them)."""
+    """Run the flows' workers (one per task queue: each flow's own, or all on ``task_queue``)
+    and a bus worker; once they poll, register the flows' subscriptions on the bus (so nothing
+    published from then on misses them). Yields the first flow's worker."""
     await require_search_attributes(client)
-    # [runtime] max_concurrent_agents; rate-limited agents get a worker on their own queue.
-    flow_options = runtime_options(configs, worker_options)
-    worker = build_worker(client, configs, task_queue=task_queue, executor=executor,
-                          **flow_options)  # fmt: skip
-    limited = rate_limited_workers(client, configs, worker.task_queue, executor, **flow_options)
-    # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
-    # the flows' worker gets its whole grace period within the shutdown bound.
+    groups = queue_groups(configs, task_queue)
+    for queue, group in groups.items():
+        await warn_of_other_flows(client, queue, [config.name for config, _ in group])
+    if task_queue != LEGACY_TASK_QUEUE:
+        await warn_of_legacy_runs(client, [config.name for config, _ in configs])
     _SERVING[0] += 1
     try:
-        async with shared_bus_worker(client, executor, **worker_options), worker, limited:
-            flows = await register(client, [config for config, _ in configs], worker.task_queue)
+        # The bus worker stops last and quickly (its fan-out is short and safe to repeat), so
+        # the flows' workers get their whole grace period within the shutdown bound.
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(shared_bus_worker(client, executor, **worker_options))
+            workers = [await stack.enter_async_context(
+                _queue_worker(client, queue, group, executor, code, worker_options)
+            ) for queue, group in groups.items()]  # fmt: skip
+            flows = await register(
+                client, [config for config, _ in configs], task_queue, confirm=True
+            )
             if flows:
                 log.info("subscriptions of %s registered on the bus", ", ".join(flows))
-            yield worker
+            yield workers[0]
     finally:
         _SERVING[0] -= 1
         if not _SERVING[0]:
             await _close_mcp_sessions()
+
+
+@contextlib.asynccontextmanager
+async def _queue_worker(
+    client: Client,
+    queue: str,
+    configs: Sequence[tuple[FlowConfig, Path | None]],
+    executor: ThreadPoolExecutor | None,
+    code: CodeRegistry | None,
+    worker_options: dict[str, Any],
+) -> AsyncIterator[Worker]:
+    """One task queue's worker, and a worker per rate-limited agent queue beside it."""
+    # [runtime] max_concurrent_agents; rate-limited agents get a worker on their own queue.
+    options = runtime_options(configs, worker_options)
+    worker = build_worker(client, configs, task_queue=queue, executor=executor, code=code,
+                          **options)  # fmt: skip
+    async with worker, rate_limited_workers(client, configs, queue, executor, code, **options):
+        yield worker
 
 
 # serving()s running in this process: the last to stop closes the MCP sessions they share.
@@ -110,7 +149,11 @@ async def _close_mcp_sessions() -> None:
         log.warning("closing the MCP server sessions failed", exc_info=True)
 
 
-async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None = None) -> None:
+async def run_worker(
+    config_paths: Sequence[str | Path],
+    task_queue: str | None = None,
+    agent_modules: Sequence[str] = (),
+) -> None:
     """Run a worker until SIGINT/SIGTERM, then let running agents finish and return.
 
     The shutdown is bounded: agents still running after the worker's graceful shutdown
@@ -119,7 +162,7 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
     should exit when this returns (``agentflow worker`` does, with ``os._exit``): a stuck
     handler thread would otherwise hold the interpreter's exit until the watchdog ends it.
     """
-    configs = [(load_config(path), Path(path).parent) for path in config_paths]
+    configs = load_with_code(config_paths, agent_modules)
     first = configs[0][0]
     configure_logging(first.logging)  # [logging]: level, json or console, file
     client = await connect_flow(first, telemetry.interceptors(first.telemetry))
@@ -130,12 +173,14 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        served = queue_groups(configs, task_queue)
         flows = ", ".join(f"{config.name} ({config.mode})" for config, _ in configs)
-        async with serving(client, configs, task_queue=task_queue, executor=executor) as worker:
+        async with serving(client, configs, task_queue=task_queue, executor=executor,
+                           code=REGISTRY) as worker:  # fmt: skip
             log.info(
-                "worker on task queue %r at %s (namespace %s), flows: %s",
-                worker.task_queue, client.service_client.config.target_host, client.namespace,
-                flows,
+                "worker on task queue%s %s at %s (namespace %s), flows: %s",
+                "s" if len(served) > 1 else "", ", ".join(map(repr, served)),
+                client.service_client.config.target_host, client.namespace, flows,
             )  # fmt: skip
             if first.payloads is None and client.data_converter.external_storage is not None:
                 log.info("large payloads go to .agentflow/payloads (the dev server's default)")
@@ -147,9 +192,21 @@ async def run_worker(config_paths: Sequence[str | Path], task_queue: str | None 
             )
             watchdog = _exit_after(grace + SHUTDOWN_MARGIN)
     finally:
-        stuck = _abandon_stuck_handlers(executor)
+        stuck = abandon_stuck_handlers(executor)
         if watchdog is not None and not stuck:
             watchdog.cancel()
+
+
+def load_with_code(
+    config_paths: Sequence[str | Path], agent_modules: Sequence[str] = ()
+) -> list[tuple[FlowConfig, Path | None]]:
+    """The flow files, each bound to the agents and callbacks that ``agent_modules`` (and
+    its own ``[agent_flow] agent_modules``) register with ``@agentflow.agent``."""
+    if agent_modules:
+        import_agent_modules(agent_modules, Path.cwd())
+    configs = [(load_config(path), Path(path).parent) for path in config_paths]
+    return [(REGISTRY.bind(config, str(path)), base) for (config, base), path in
+            zip(configs, config_paths, strict=True)]  # fmt: skip
 
 
 # Beyond the graceful shutdown timeout: time for the SDK to cancel agents and report them.
@@ -180,7 +237,7 @@ class HandlerPool(ThreadPoolExecutor):
         return super().submit(counted)
 
 
-def _abandon_stuck_handlers(executor: HandlerPool) -> int:
+def abandon_stuck_handlers(executor: HandlerPool) -> int:
     """Shut the pool down without waiting; the number of handler calls still running."""
     # ThreadPoolExecutor's own exit waits for every thread: one stuck handler (a network call
     # without a timeout, say) would keep a stopped worker alive for as long as it hangs.

@@ -51,6 +51,9 @@ class TraceEntry(BaseModel):
     # ...and its run: a loop's flow agent reuses the child's id in every run of the loop.
     child_run_id: str = ""
     depth: int = 0
+    # An emitted line of an event that a handler or callback emitted: the event it came from
+    # (a session's trace nests each child's lines one level under its parent's).
+    parent_event_id: str = ""
 
 
 _ACTIVITY_ID = re.compile(r"(?:(\d+)\.)?\d+-(.+)")

@@ -15,6 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from agentflow.inspect.trace._arrivals import Arrivals
 from agentflow.inspect.trace._entry import first_line
 from agentflow.inspect.trace._steps import DecoderBase, FlowEvent
+from agentflow.models.flow import PARENT_EVENT_KEY
 from agentflow.models.session import DeadLetter, EmitRequest, SessionState
 from agentflow.names import DEAD_LETTER_WORKFLOW
 
@@ -60,11 +61,16 @@ class SessionEvents(DecoderBase):
             details.append(f"target {emitted.target_agent}")
         if request.redrive_of:
             details.append(f"redrive of {request.redrive_of}")
+        parent = emitted.metadata.get(PARENT_EVENT_KEY, "")
+        if parent:
+            details.append(f"child of {parent}" + (f" from {emitted.source_agent}"
+                                                    if emitted.source_agent else ""))  # fmt: skip
         if arrivals.accept(emitted.id):
             self.waiting[emitted.id] = (emitted, request.config)
         else:
             details.append("duplicate: this session has it already, not processed again")
-        self.line(event, "emitted", event_id=emitted.id, detail=", ".join(details))
+        self.line(event, "emitted", event_id=emitted.id, detail=", ".join(details),
+                  parent_event_id=parent)  # fmt: skip
 
     async def letter_initiated(self, event: HistoryEvent) -> None:
         attrs = event.start_child_workflow_execution_initiated_event_attributes

@@ -53,6 +53,7 @@ __all__ = [
     "TraceEntry",
     "filter_entries",
     "format_table",
+    "nest_children",
     "resolve_workflow_id",
     "run_histories",
     "to_json",
@@ -100,7 +101,36 @@ async def trace_session(client: Client, session: str) -> list[TraceEntry]:
         traced.update((entry.workflow_id, entry.run_id) for entry in chain)
         chains.append(chain)
     # Each chain is in history order already; merging keeps that order within a chain.
-    return list(heapq.merge(*reversed(chains), key=lambda entry: entry.time))
+    return nest_children(list(heapq.merge(*reversed(chains), key=lambda entry: entry.time)))
+
+
+def nest_children(entries: list[TraceEntry]) -> list[TraceEntry]:
+    """Each event that a handler or callback emitted (its emitted line names the parent)
+    one level deeper than its parent event, when the parent is in ``entries`` too: every line
+    of the child names the parent, and the table shows them under the parent's lines."""
+    parents = {e.event_id: e.parent_event_id for e in entries
+               if e.action == "emitted" and e.parent_event_id}  # fmt: skip
+    present = {e.event_id for e in entries}
+    levels: dict[str, int] = {}
+
+    def level(event_id: str) -> int:
+        chain = [event_id]  # the event, its parent, its parent's parent ... (no recursion)
+        while chain[-1] not in levels:
+            parent = parents.get(chain[-1], "")
+            if not parent or parent not in present or parent in chain:
+                levels[chain[-1]] = 0
+                break
+            chain.append(parent)
+        for child, parent in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
+            levels[child] = levels[parent] + 1
+        return levels[event_id]
+
+    return [
+        e.model_copy(update={"depth": e.depth + level(e.event_id),
+                             "parent_event_id": parents[e.event_id]})
+        if level(e.event_id) else e
+        for e in entries
+    ]  # fmt: skip
 
 
 def filter_entries(
@@ -196,14 +226,18 @@ def _next_run(events: list[HistoryEvent]) -> str | None:
 
 def format_table(entries: list[TraceEntry]) -> str:
     """The trace as an aligned, readable table (one line per step). The EVENT column shows
-    as much of each flow event's id as tells the events apart (at least 8 characters)."""
-    width = _event_width({e.event_id for e in entries})
+    as much of each flow event's id as tells the events apart (at least 8 characters); a
+    child event nested under its parent shows only what its id adds to the parent's
+    (``~agent-1a2b3c4d.1``)."""
+    shown = {e.event_id for e in entries}
+    labels = {e.event_id: _label(e, shown) for e in entries}
+    width = _event_width(set(labels.values()))
     header = ("TIME", "#", "EVENT", "AGENT", "ACTION", "TRY", "MS", "CHANGED", "DETAIL")
     rows = [header]
     for e in entries:
         rows.append((
             e.time.astimezone().strftime("%H:%M:%S.%f")[:-3], str(e.history_event_id),
-            e.event_id[:width],
+            labels[e.event_id][:width],
             "  " * e.depth + (e.agent or ("(flow)" if e.event_id else "(session)")),
             e.action, "" if e.attempt is None else str(e.attempt),
             "" if e.duration_ms is None else f"{e.duration_ms:.1f}",
@@ -218,6 +252,13 @@ def format_table(entries: list[TraceEntry]) -> str:
         ).rstrip()
         for row in rows
     )
+
+
+def _label(entry: TraceEntry, shown: set[str]) -> str:
+    parent = entry.parent_event_id
+    if parent in shown and entry.event_id.startswith(f"{parent}~"):
+        return entry.event_id[len(parent) :]
+    return entry.event_id
 
 
 def _event_width(ids: set[str], shortest: int = 8, longest: int = 40) -> int:
