@@ -80,7 +80,7 @@ class Runner(client_runner.Runner, Decorators):
         self._bind()
 
     def callbacks(self) -> dict[str, dict[str, Handler]]:
-        """Hook → callback name → function, as registered in code (the seeds'
+        """Hook → callback name → function, as registered in code (AgenticGoKit's
         ``GetCallbackRegistry``)."""
         return self.code.merged(REGISTRY).callbacks()
 

@@ -1,4 +1,5 @@
-"""Agents of the durable bus example (examples/bus/): seed 004's event-driven system.
+"""Agents of the durable bus example (examples/bus/): an event-driven research and support
+system.
 
 Nobody calls anybody. A client publishes ``user.query``; the audit logger, the notifier and
 the SMS agent (``support.toml``) and the researcher (``research.toml``, another worker) each
