@@ -123,6 +123,7 @@ async def embedded_server(
         (directory / PID_FILE).write_text(json.dumps(
             {"server": process.pid, "owner": os.getpid(), "db": str(server.db)}))  # fmt: skip
         await _until_listening(server, process)
+        await _until_serving(address, server, process)
         if headless and ui:
             log.info("the embedded Temporal dev server has no UI: port %d is taken", default_ui)
         yield address
@@ -194,6 +195,20 @@ async def _until_listening(server: DevServer, process: subprocess.Popen[bytes]) 
                                  f"{server.address} within {START_TIMEOUT:.0f} s; its "
                                  f"output is in {server.log}")  # fmt: skip
         await asyncio.sleep(0.05)
+
+
+async def _until_serving(address: str, server: DevServer, process: subprocess.Popen[bytes]) -> None:
+    # Listening comes before serving: until its frontend is healthy, a client's connect fails
+    # with "Frontend is not healthy yet".
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT
+    while not await temporal_answers(address):
+        if process.poll() is not None or loop.time() > deadline:
+            raise DevServerError(
+                f"the embedded Temporal dev server listens on {address} but does not serve "
+                f"clients; its output is in {server.log}"
+            )
+        await asyncio.sleep(0.1)
 
 
 def _stop(server: DevServer, pid_file: Path) -> None:
