@@ -35,7 +35,7 @@ from agentflow.client.inputs import check_target, in_session, make_event, read_e
 from agentflow.config import FlowConfig
 from agentflow.errors import ConfigError, FatalError
 from agentflow.models.flow import PARENT_EVENT_KEY, Event
-from agentflow.models.session import MAX_EVENT_ID_BYTES, EmitRequest
+from agentflow.models.session import MAX_EVENT_ID_BYTES
 from agentflow.names import agent_queue
 
 __all__ = ["EmitError", "broadcast", "emit", "emitting", "emitting_as"]
@@ -215,10 +215,7 @@ def _child(
         update["id"] = _derived_id(caller, number)
     event = in_session(event.model_copy(update=update),
                        session_id or event.session_id or parent.session_id or None)  # fmt: skip
-    size = len(EmitRequest(config=config, event=event).model_dump_json())
-    if size > sessions.MAX_EMIT_BYTES:
-        raise ConfigError(f"data: the event is {size / 1e6:.1f} MB with its config; Temporal "
-                          "payloads are limited to 2 MB, so pass a reference")  # fmt: skip
+    sessions.emit_request(config, event, where="data")
     return event
 
 
@@ -235,7 +232,8 @@ def _send(caller: _Caller, events: list[Event]) -> None:
     """Send in call order from the worker's event loop; a thread waits for its sends."""
     emitter = caller.emitter
     config, client = emitter.registry.configs[emitter.flow], emitter.client
-    assert client is not None  # checked by _children
+    if client is None:  # _children refused it already
+        raise EmitError(f"{caller.where}: emit: no Temporal client in this activity")
 
     async def send(after: asyncio.Future[Any] | None) -> None:
         if after is not None:

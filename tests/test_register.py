@@ -20,34 +20,10 @@ from agentflow.config import load_config
 from agentflow.names import session_workflow_id
 from agentflow.worker.serve import serving
 from tests.conftest import cli
+from tests.test_bus_registry_down import FLOW
 
-FLOW = """
-[agent_flow]
-name = "{flow}"
-
-[orchestration]
-mode = "sequential"
-sequential_agents = ["reader"]
-
-[agents.reader]
-handler = "tests.agents:bus_agent"
-subscribes = ["{topic}"]
-
-[bus]
-publishes = ["{topic}"]
-"""
-
-QUIET = """
-[agent_flow]
-name = "{flow}"
-
-[orchestration]
-mode = "sequential"
-sequential_agents = ["reader"]
-
-[agents.reader]
-handler = "tests.agents:bus_agent"
-"""
+# The same flow without subscriptions.
+QUIET = FLOW.split("subscribes = ")[0]
 
 
 def lines(log: Path) -> list[dict[str, Any]]:

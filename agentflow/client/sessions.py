@@ -63,6 +63,7 @@ __all__ = [
     "check_run",
     "close_session",
     "emit",
+    "emit_request",
     "event_outcome",
     "new_event",
     "redrive_id",
@@ -73,6 +74,21 @@ __all__ = [
 MAX_EMIT_BYTES = 2 * 1024 * 1024 - 128 * 1024
 
 
+def emit_request(
+    config: FlowConfig, event: Event, where: str = "--input", redrive_of: str | None = None
+) -> EmitRequest:
+    """The session's request for ``event``; ConfigError (naming ``where``) when it would not
+    fit in a Temporal payload."""
+    request = EmitRequest(config=config, event=event, redrive_of=redrive_of)
+    size = len(request.model_dump_json())
+    if size > MAX_EMIT_BYTES:
+        raise ConfigError(
+            f"{where}: the event is {size / 1e6:.1f} MB with its config; Temporal payloads are "
+            "limited to 2 MB, so keep large data outside the event and pass a reference"
+        )
+    return request
+
+
 async def emit(
     client: Client, config: FlowConfig, task_queue: str, event: Event, *, wait: bool = False,
     redrive_of: str | None = None,
@@ -80,13 +96,7 @@ async def emit(
     """Record ``event`` in its session (starting or reopening the session if needed)."""
     if problem := unrunnable(config):
         raise ConfigError(problem)
-    request = EmitRequest(config=config, event=event, redrive_of=redrive_of)
-    size = len(request.model_dump_json())
-    if size > MAX_EMIT_BYTES:
-        raise ConfigError(
-            f"--input: the event is {size / 1e6:.1f} MB with its config; Temporal payloads are "
-            "limited to 2 MB, so keep large data outside the event and pass a reference"
-        )
+    request = emit_request(config, event, redrive_of=redrive_of)
     workflow_id = session_workflow_id(config.name, event.session_id)
     handle = EmitHandle(event.id, event.session_id, workflow_id, client)
     start = _start_state(config, event.session_id)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
@@ -197,9 +197,9 @@ async def query_progress(handle: WorkflowHandle[Any, Any]) -> FlowProgress:
     return progress
 
 
-async def has_workers(client: Client, task_queue: str) -> bool:
-    """Whether a worker has polled ``task_queue`` lately. Queries and updates need one to
-    answer; asking without one would only wait for Temporal's own timeout."""
+async def pollers(client: Client, task_queue: str) -> list[PollerInfo]:
+    """The workers that polled ``task_queue`` for workflow tasks lately (Temporal keeps the
+    last few minutes), with their identities."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -207,7 +207,13 @@ async def has_workers(client: Client, task_queue: str) -> bool:
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
     )
-    return bool(response.pollers)
+    return list(response.pollers)
+
+
+async def has_workers(client: Client, task_queue: str) -> bool:
+    """Whether a worker has polled ``task_queue`` lately. Queries and updates need one to
+    answer; asking without one would only wait for Temporal's own timeout."""
+    return bool(await pollers(client, task_queue))
 
 
 async def require_workers(client: Client, task_queue: str, what: str) -> None:

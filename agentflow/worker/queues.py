@@ -20,13 +20,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from agentflow.client.visibility import visibility_query
+from agentflow.client.visibility import pollers, visibility_query
 from agentflow.config import FlowConfig
 from agentflow.limits import MAX_ID_BYTES
 from agentflow.names import LEGACY_TASK_QUEUE
@@ -75,19 +72,13 @@ async def warn_of_other_flows(client: Client, task_queue: str, flows: Iterable[s
     look is logged at INFO, not raised)."""
     ours = frozenset(flows)
     try:
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
+        polled = await pollers(client, task_queue)
     except RPCError as err:
         log.info("could not list the workers of task queue %r: %s", task_queue, err.message)
         return
     others: dict[str, list[str]] = {}  # identity -> the flows it serves that we do not
     unnamed = 0
-    for poller in response.pollers:
+    for poller in polled:
         theirs = flows_of(poller.identity)
         if theirs is None:
             unnamed += 1
