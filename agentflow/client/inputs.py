@@ -18,14 +18,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from agentflow.config import FlowConfig
+from agentflow.config.formats import duration_seconds
 from agentflow.errors import ConfigError
 from agentflow.limits import MAX_DURATION_SECONDS, MAX_ID_BYTES, data_problem
 from agentflow.models.flow import PRIORITY_KEYS, ROUTE_KEY, Event
 from agentflow.models.session import MAX_EVENT_ID_BYTES, MAX_SESSION_ID_BYTES
 
 _PRIORITIES = ", ".join(reversed(PRIORITY_KEYS))  # low, normal, high, critical
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TIMEOUT_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def make_event(
@@ -124,13 +124,13 @@ def parse_timeout(text: str, where: str = "metadata 'timeout'") -> timedelta:
     try:
         seconds = float(text)
     except ValueError:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(a + u for a, u in parts) != text:
+        in_units = duration_seconds(text, _TIMEOUT_UNITS)
+        if in_units is None:
             raise ConfigError(
                 f"{where}: {text!r} is not a duration; use e.g. 30s, 1m30s, 250ms, 2h or a "
                 "number of seconds"
             ) from None
-        seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+        seconds = in_units
     if not 0 < seconds <= MAX_DURATION_SECONDS:
         raise ConfigError(f"{where}: {text!r} must be positive and at most ten years")
     return timedelta(seconds=seconds)

@@ -7,6 +7,7 @@ translated into a one-agent sequential flow. (Agents that the orchestration name
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,9 +18,7 @@ SINGLE_AGENT_KEYS = ("name", "system_prompt", "timeout", "debug_mode", "llm", "t
                      "streaming", "memory", "tools", "workflow")  # fmt: skip
 FLOW_TABLES = ("agent_flow", "orchestration", "agents")
 # Go durations as AgenticGoKit writes them: "30s", "1m30s", "500ms", "2h" (Go's time units).
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0,
-                 "h": 3600.0}  # fmt: skip
+GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # AgenticGoKit's ``[orchestration] agents = [...]``: the agents of the mode, whichever key
 # agentflow keeps them in (AgenticGoKit's orchestrator factory takes one list of agent names).
 _AGENTS_KEY = {"sequential": "sequential_agents", "collaborative": "collaborative_agents"}
@@ -127,13 +126,20 @@ def _short(value: Any) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def duration_seconds(value: Any) -> float | None:
-    """Seconds in a Go duration string ("30s", "1m30s", "500ms"), None if it is not one."""
+def duration_seconds(value: Any, units: dict[str, float] = GO_UNITS) -> float | None:
+    """Seconds in a duration string of ``units`` (Go's: "30s", "1m30s", "500ms"), None if it
+    is not one."""
     text = value.strip() if isinstance(value, str) else ""
-    parts = _DURATION_PART.findall(text)
+    parts = _duration_part(tuple(units)).findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+@functools.cache
+def _duration_part(units: tuple[str, ...]) -> re.Pattern[str]:
+    longest_first = sorted(units, key=len, reverse=True)  # "ms" before "m"
+    return re.compile(rf"(\d+(?:\.\d+)?)({'|'.join(map(re.escape, longest_first))})")
 
 
 def go_duration(value: Any, key: str, source: str) -> float:
