@@ -90,7 +90,13 @@ async def test_events_published_after_register_reach_a_flow_whose_worker_starts_
         assert code == 0, err
         seen = await wait_for_lines(log, 2)
         session = session_workflow_id(flow, "bus:reader:s1")
-        counts = await session_counts(client, session, timeout=10)
+        # The log line is written inside the agent; the session counts it once the activity
+        # has completed, a moment later.
+        async with asyncio.timeout(30):
+            while (counts := await session_counts(client, session, timeout=10)) is None or (
+                counts.processed < 2
+            ):
+                await asyncio.sleep(0.1)
     assert first["agent"] == "reader" and first["meta"]["parent_event"] == f"first-{suffix}"
     assert [line["meta"]["parent_event"] for line in seen] == [f"first-{suffix}",
                                                                f"second-{suffix}"]  # fmt: skip
