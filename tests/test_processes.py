@@ -277,6 +277,39 @@ async def test_a_worker_whose_shutdown_hangs_exits_after_its_bound(
         await handle.handle.terminate("test over")
 
 
+# --- a client process's exit ------------------------------------------------------------
+
+FREED_PROBE = """
+import asyncio, sys, weakref
+from agentflow.client.connection import connect
+from agentflow.config import TemporalConfig
+
+def report(_: object) -> None:
+    print("freed while finalizing" if sys.is_finalizing() else "freed before finalizing")
+
+PROBE = []
+
+async def main() -> None:
+    client = await connect(TemporalConfig(address=sys.argv[1]))
+    await client.count_workflows()
+    PROBE.append(weakref.ref(client, report))  # the client itself is garbage once main ends
+
+asyncio.run(main())
+"""
+
+
+def test_a_client_process_frees_its_clients_before_the_interpreter_finalises(
+    client: Client, tmp_path: Path
+) -> None:
+    """Freed while CPython finalises, a client's Rust side crashed about one short script in
+    ten at exit (SIGSEGV or "PyGILState_Release", temporalio/sdk-python issue 300)."""
+    (tmp_path / "probe.py").write_text(FREED_PROBE)
+    address = client.service_client.config.target_host
+    done = subprocess.run([sys.executable, "probe.py", address], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "freed before finalizing"), done.stderr
+
+
 # --- run links ------------------------------------------------------------------------------
 
 

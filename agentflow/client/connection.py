@@ -10,7 +10,10 @@ Replayer alike.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
+import gc
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +29,19 @@ from agentflow.config import FlowConfig, PayloadsConfig, SecurityConfig, Tempora
 from agentflow.errors import AgentflowError, ConfigError
 
 DEFAULT_ADDRESS = "localhost:7233"
+
+
+@functools.cache  # once per process
+def _collect_before_exit() -> None:
+    """Free unreachable clients while the interpreter still runs, not while it finalises.
+
+    A ``Client`` sits in reference cycles, so a script's last client is freed by the garbage
+    collector that CPython runs while finalising. Its Rust side then needs the GIL from a
+    runtime thread that finalisation no longer lets in, and about one short-lived client
+    process in twenty dies at exit with SIGSEGV or "PyGILState_Release" (temporalio/sdk-python
+    issue 300) after its work is done. Collecting at ``atexit`` frees them first.
+    """
+    atexit.register(gc.collect)
 
 
 def connect_settings(temporal: TemporalConfig | None = None) -> dict[str, Any]:
@@ -82,6 +98,7 @@ async def connect(
     worker built from this client register the workflows twice.
     """
     settings = connect_settings(temporal)
+    _collect_before_exit()
     try:
         return await Client.connect(
             **settings,
