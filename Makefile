@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # in pyproject.toml stay what users of the library get; this file is what the suite ran with.
 LOCK   := constraints.txt
 
-.PHONY: setup demo test ui-test lint bench clean lock upgrade drift docs
+.PHONY: setup demo test ui-test lint bench clean lock upgrade drift docs pgvector
 
 setup: $(STAMP)
 
@@ -53,7 +53,27 @@ $(NPM_STAMP): tests/mcp/package.json tests/mcp/package-lock.json
 # process, in order. PYTEST_WORKERS=0 runs the suite in this process.
 PYTEST_WORKERS ?= 2
 
-test: setup $(NPM_STAMP)
+# The memory tests run against a real PostgreSQL with pgvector (tests/_postgres.py starts one
+# per test process). As root, this installs Debian's postgresql and the postgresql-NN-pgvector
+# of its version when missing; a Debian release without that package (bookworm) can use the
+# PostgreSQL with pgvector of the pgserver wheel instead. Not root and none there: one line says
+# the pgvector tests will skip.
+PGVECTOR_CONTROL := /usr/share/postgresql/*/extension/vector.control \
+  $(VENV)/lib/python*/site-packages/pgserver/pginstall/share/postgresql/extension/vector.control
+
+pgvector: setup
+	@ready() { for f in $(PGVECTOR_CONTROL); do [ -e "$$f" ] && { [ "$$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; } && return 0; done; return 1; }; \
+	ready && exit 0; \
+	[ "$$(id -u)" = 0 ] || { echo "make: no PostgreSQL with pgvector here (apt-get install postgresql postgresql-NN-pgvector needs root): the pgvector tests will skip"; exit 0; }; \
+	inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@" >/dev/null; }; \
+	ls /var/lib/apt/lists/ | grep -q _Packages || apt-get update -qq; \
+	ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || inst postgresql || { apt-get update -qq && inst postgresql; } || exit 1; \
+	ready && exit 0; \
+	ver=$$(ls /usr/lib/postgresql | sort -V | tail -1); \
+	inst postgresql-$$ver-pgvector 2>/dev/null || { apt-get update -qq && inst postgresql-$$ver-pgvector 2>/dev/null; } || \
+	  echo "make: Debian has no postgresql-$$ver-pgvector for this release and the pgserver wheel is not installed: the pgvector tests will skip"
+
+test: setup $(NPM_STAMP) pgvector
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # What a user who installs today gets: the newest allowed versions, unpinned, in a scratch
@@ -81,7 +101,7 @@ lint: setup
 
 # Benchmarks (not part of `make test`): own dev server on free ports; writes bench/RESULTS.md.
 # BENCH_QUICK=1 runs tiny sizes once (a smoke run); BENCH_ARGS="--only W1,W2" picks workloads.
-bench: setup
+bench: setup pgvector
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # docs/reference/cli.md and config.md, generated from the parser and the config schema

@@ -119,6 +119,8 @@ class AgentActivities:
                     "after_agent_run", hooks.after_agent_run, request, event, output, done=done
                 )
                 output = output_state(request.agent, output, changed, limit)
+        if request.memory is not None:
+            output.context.pop(MEMORY_KEY, None)  # recalled for this call, not the session's
         return AgentOutput(
             state=output,
             started_at=started_at,
@@ -196,6 +198,8 @@ class AgentActivities:
                 f"handler {path!r} is not registered on this worker; start the worker "
                 "with the agentflow.toml that names it (--config)",
             )
+        if request.memory is not None:  # memory_enabled: what it recalled, for this call only
+            state.context[MEMORY_KEY] = [hit.model_dump() for hit in request.memory.hits]
         try:
             with emitting_as(request.agent, request.agent, f"agent {request.agent!r}"):
                 return await call(handler, self._executor, event, state)
@@ -226,6 +230,10 @@ CODE_NOT_HERE = (
     "is registered in code, but not on this worker: start the worker with --agents MODULE "
     "(or [agent_flow] agent_modules), or serve the flow from the runner that registers it"
 )
+
+
+# Where a memory-enabled handler agent finds what it recalled: state.context["memory"].
+MEMORY_KEY = "memory"
 
 
 def _fatal(agent: str, why: str) -> ApplicationError:

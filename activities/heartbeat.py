@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from temporalio import activity
 
 
 @contextlib.asynccontextmanager
-async def heartbeating(timeout: timedelta | None) -> AsyncIterator[None]:
-    """Heartbeat while the handler runs, so a crashed worker's attempt is retried promptly."""
+async def heartbeating(
+    timeout: timedelta | None, beat_once: Callable[[], None] = activity.heartbeat
+) -> AsyncIterator[None]:
+    """Heartbeat (``beat_once``: with details, when an attempt resumes from them) while the
+    work runs, so a crashed worker's attempt is retried promptly."""
     if not timeout:
         yield
         return
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
+            beat_once()
             await asyncio.sleep(timeout.total_seconds() / 3)
 
     task = asyncio.create_task(beat())

@@ -45,6 +45,7 @@ from agentflow.activities.tokens import token_stream
 from agentflow.config.llm import ResolvedLLM, merge_llm
 from agentflow.models.flow import AgentInput, State
 from agentflow.models.llm import LLMReply, LLMTurn, ToolReturn
+from agentflow.models.recall import memory_prompt
 from agentflow.models.usage import Usage
 
 # How often a reply that does not fit output_schema goes back to the model with the reason.
@@ -76,7 +77,10 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
         async with token_stream(agent, event_id=request.event.id) as push:
             with quietly():  # what the provider warns of, the probe has said
                 if turn is None:
-                    result = await chat.run(_prompt(state), event_stream_handler=_texts_to(push))
+                    prompt = _prompt(state)
+                    if request.memory is not None:  # memory_enabled: what it recalled first
+                        prompt = memory_prompt(request.memory, prompt)
+                    result = await chat.run(prompt, event_stream_handler=_texts_to(push))
                 else:
                     result = await chat.run(
                         message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),

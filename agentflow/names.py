@@ -27,6 +27,7 @@ MODE_WORKFLOWS = {
 SESSION_WORKFLOW = "AgentflowSession"
 DEAD_LETTER_WORKFLOW = "AgentflowDeadLetter"
 REGISTRY_WORKFLOW = "AgentflowBusRegistry"
+MEMORY_INGEST_WORKFLOW = "AgentflowMemoryIngest"  # `agentflow memory ingest`: files into memory
 
 # --- Activity types ----------------------------------------------------------------------------
 # Runs started before the ``agent-activity-type`` patch (workflows/_calls.py) call every agent
@@ -41,6 +42,9 @@ RUN_TOOL = "run_tool"  # one tool call of an LLM agent
 LOCAL_BATCH = "run_local_agents"  # consecutive local agents of a sequence
 SESSION_CHECKPOINT = "session_checkpoint"  # a session ends its workflow task here
 PUBLISH_ACTIVITY = "bus_publish"  # an agent's meta["publish"] recorded on the durable bus
+MEMORY_INGEST_FILE = "memory_ingest_file"  # one file chunked, embedded and stored
+MEMORY_RETRIEVE = "memory_retrieve"  # what a memory-enabled agent recalls for its input
+MEMORY_REMEMBER = "memory_remember"  # a memory-enabled agent's turn, kept in its session
 
 # --- Signals, updates and queries --------------------------------------------------------------
 PROGRESS_QUERY = "progress"  # every flow run: FlowProgress
@@ -60,6 +64,7 @@ REGISTER_UPDATE = "register"  # the bus registry: a worker's subscriptions
 REGISTER_SIGNAL = "register_flow"
 FORGET_UPDATE = "forget"  # the bus registry: a worker's subscriptions, gone
 REGISTRY_QUERY = "subscriptions"  # the bus registry: every registration
+INGEST_PROGRESS_QUERY = "ingest_progress"  # a memory ingestion: files and chunks done
 
 # --- Search attributes and memo keys -----------------------------------------------------------
 FLOW_ATTRIBUTE = "AgentflowFlow"
@@ -98,6 +103,12 @@ LEGACY_TASK_QUEUE = "agentflow"
 BUS_FLOW = "agentflow-bus"
 BUS_TASK_QUEUE = "agentflow-bus"
 REGISTRY_WORKFLOW_ID = "agentflow-bus:registry"
+# A memory ingestion's workflow id: the flow and a hash of the files' paths and contents, so
+# the same files ingested twice while the first ingestion runs start one workflow.
+MEMORY_INGEST_ID_PREFIX = "agentflow-memory-ingest:"
+# A remembered turn's source in a memory store, before the agent's name (the CLI's
+# `agentflow memory forget agent:NAME --session ID` names it so).
+MEMORY_TURN_SOURCE_PREFIX = "agent:"
 # The bus's fan-out agent is registered under this handler key on every worker (a key, not an
 # import path: it is in the config snapshot of bus runs, so it stays as first recorded).
 FAN_OUT_HANDLER = "agentflow.bus_client:fan_out"

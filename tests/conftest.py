@@ -24,6 +24,10 @@ from agentflow.config.security import SecurityConfig
 from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 from agentflow.worker.serve import build_worker
 
+# The postgres_server and postgres_url fixtures (a real PostgreSQL with pgvector, started once
+# per test process when a test asks for it).
+pytest_plugins = ["tests._postgres"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

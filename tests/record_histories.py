@@ -24,6 +24,7 @@ from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.conftest import running_worker
 from tests.flows import sample_flows
 from tests.llm_goldens import LLM_GOLDENS, record_llm_goldens
+from tests.memory_goldens import MEMORY_GOLDENS, record_memory_goldens
 from tests.nested_goldens import NESTED_GOLDENS, record_nested_goldens
 from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
 from tests.stream_goldens import STREAM_GOLDENS, record_stream_goldens
@@ -67,9 +68,12 @@ async def record(names: list[str]) -> None:
             histories.update(await record_llm_goldens(env.client))
         if not names or set(names) & set(AGENT_TYPE_GOLDENS):  # into histories/agent_types/
             histories.update(await record_agent_type_goldens(env.client))
+        if not names or set(names) & set(MEMORY_GOLDENS):  # into histories/memory/
+            histories.update(await record_memory_goldens(env.client))
         if histories:
             for name, history in histories.items():
-                if names and name not in names:  # recorded with others of its group: kept
+                # Recorded with others of its group: kept (a name may be a subdirectory's).
+                if names and name not in names and Path(name).name not in names:
                     continue
                 (HISTORIES / f"{name}.json").write_text(history.to_json())
                 print(f"recorded {name}: {len(history.events)} events")

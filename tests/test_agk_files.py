@@ -22,7 +22,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 AGK = Path(__file__).parent / "agk_files"
-# The files that define their agents in TOML (testAgent-v2 also has pgvector memory).
+# The files that define their agents in TOML (testAgent-v2 too: its pgvector memory has a
+# test of its own).
 FLOW_FILES = ("testBot", "researchAgent", "researchAgent1", "testAgent-v1", "testAgent-old")
 
 
@@ -30,13 +31,10 @@ def agk_raw(name: str) -> dict[str, Any]:
     return tomllib.loads((AGK / f"{name}.toml").read_text(encoding="utf-8"))
 
 
-def agk_config(name: str, base_url: str | None = None, *, memory: bool = True) -> FlowConfig:
+def agk_config(name: str, base_url: str | None = None) -> FlowConfig:
     """An AgenticGoKit file as a FlowConfig; ``base_url``: every provider it declares (and
-    its [llm]) answers there, e.g. a local fake server. ``memory=False`` drops
-    [agent_memory] (pgvector, refused)."""
+    its [llm]) answers there, e.g. a local fake server."""
     raw = agk_raw(name)
-    if not memory:
-        raw.pop("agent_memory", None)
     if base_url is not None:
         for table in raw.get("providers", {}).values():
             table["base_url"] = base_url
@@ -107,13 +105,19 @@ def test_openai_key_stays_a_template_in_the_snapshot() -> None:
     assert config.mcp.connection_timeout_ms == 5000
 
 
-def test_pgvector_memory_is_refused_clearly() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(AGK / "testAgent-v2.toml")
-    message = str(caught.value)
-    assert message.count("\n") == 0 and 'agent_memory: provider = "pgvector"' in message
-    assert "not supported" in message and "postgres://" not in message
-    config = agk_config("testAgent-v2", memory=False)
+def test_pgvector_memory_means_what_agenticgokit_means() -> None:
+    config = load_config(AGK / "testAgent-v2.toml")
+    memory = config.agent_memory
+    assert memory is not None and memory.provider == "pgvector"
+    assert memory.store_connection().startswith("postgres://user:password@localhost:15432/")
+    assert (memory.max_results, memory.knowledge_score_threshold) == (8, 0.8)
+    assert (memory.chunk_size, memory.chunk_overlap, memory.embedding.provider) == (
+        1500,
+        150,
+        "openai",
+    )
+    assert "postgres://" not in config.model_dump_json()  # a worker setting, not in the snapshot
+    assert not any(agent.memory_enabled for agent in config.agents.values())
     assert config.mcp.result_cache() is not None and config.mode == "sequential"
 
 
@@ -139,6 +143,45 @@ def test_single_agent_format_becomes_a_one_agent_flow() -> None:
     resolved = resolve_llm(config, "ollama-helper")
     assert resolved is not None
     assert (resolved.kind, resolved.model, resolved.max_tokens) == ("ollama", "gemma3:1b", 200)
+
+
+SINGLE = 'name = "helper"\nsystem_prompt = "Hi."\n[llm]\nprovider = "ollama"\nmodel = "m"\n'
+
+
+def test_single_agent_memory_is_the_flows_agent_memory(tmp_path: Path) -> None:
+    """The single-agent format's [memory] (AgenticGoKit's agent MemoryConfig): the agent
+    remembers; [memory.rag] turns on RAG and the knowledge base, with its settings."""
+    path = tmp_path / "agent.toml"
+    path.write_text(SINGLE + '[memory]\nprovider = "memory"\nconnection = "m"\n', "utf-8")
+    config = load_config(path)
+    memory = config.agent_memory
+    assert memory is not None and config.agents["helper"].memory_enabled
+    assert (memory.provider, memory.store_connection()) == ("memory", "m")
+    assert not (memory.enable_rag or memory.enable_knowledge_base)
+    rag = "[memory.rag]\nmax_tokens = 2000\npersonal_weight = 0.4\nhistory_limit = 5\n"
+    path.write_text(SINGLE + '[memory]\nprovider = "pgvector"\n' + rag, "utf-8")
+    memory = load_config(path).agent_memory
+    assert memory is not None and memory.enable_rag and memory.enable_knowledge_base
+    assert (memory.rag_max_context_tokens, memory.rag_personal_weight) == (2000, 0.4)
+    assert (memory.rag_knowledge_weight, memory.knowledge_max_results) == (0.7, 5)
+    path.write_text(SINGLE + "[memory]\nenabled = false\n", "utf-8")
+    assert not load_config(path).agents["helper"].memory_enabled
+
+
+def test_single_agent_memory_errors_name_the_keys_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    text = '[memory]\noptions = { a = "b" }\n[memory.rag]\nmax_tokens = 0\nfoo = 1\n'
+    path.write_text(SINGLE + text, "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = [line.removeprefix(f"{path}: ") for line in str(caught.value).splitlines()]
+    assert lines == [
+        "memory.provider: required, as in AgenticGoKit; allowed: sqlite, pgvector, memory",
+        "memory.options: AgenticGoKit's agents do not read it either; remove it",
+        "memory.rag.foo: not a key of the agent's [memory.rag]; allowed: max_tokens, "
+        "personal_weight, knowledge_weight, history_limit",
+        "memory.rag.max_tokens: Input should be greater than 0",
+    ]
 
 
 # ---------------------------------------------------------------- bad input: one clear line
@@ -176,8 +219,8 @@ def problem(tmp_path: Path, text: str) -> str:
          "mcp: servers[0] (t): MCP transport 'tcp' is not supported yet; use stdio"),
         (LLM_AGENT + ORCH + '[[mcp.servers]]\nname = "w"\ntype = "websocket"\nport = 1\n',
          "MCP transport 'websocket' is not supported yet"),
-        (LLM_AGENT + ORCH + '[agent_memory]\nprovider = "pgvector"\n',
-         'agent_memory: provider = "pgvector" is not supported'),
+        (LLM_AGENT + ORCH + '[agent_memory]\nprovider = "weaviate"\n',
+         "agent_memory.provider: memory provider 'weaviate' is not available; allowed: sqlite"),
         (LLM_AGENT + ORCH + "[mcp.cache]\nbackend = \"redis\"\n",
          "mcp.cache.backend: cache backend 'redis' is not supported yet; use memory"),
         (LLM_AGENT + ORCH + "[error_routing.circuit_breaker]\nfailure_threshold = 5\n",

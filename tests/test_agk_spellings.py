@@ -181,8 +181,9 @@ def test_route_without_agents_routes_to_agents_registered_in_code(tmp_path: Path
          "orchestration.max_concurrent_agents: AgenticGoKit's key is not supported; "
          "AgenticGoKit reads it from [runtime]"),
         ('mode = "sequential"\nagents = ["a"]', '[agents.a]\nsystem_prompt = "x"\n'
-         "memory_enabled = true\n", "agents.a.memory_enabled: AgenticGoKit's key is not "
-         "supported; agentflow has no agent memory (vector memory or RAG) yet"),
+         "memory_enabled = true\n[agent_memory]\nenable_compression = true\n",
+         "agent_memory.enable_compression: AgenticGoKit's key is not supported; memories are "
+         "not compressed"),
         ('mode = "sequential"\nagents = ["a"]', f"[agents.a]\n{HANDLER}\ntemperature = 0.3\n",
          "agents.a.temperature: AgenticGoKit's key is not supported; an agent's temperature "
          "is agents.NAME.llm.temperature"),
@@ -192,6 +193,47 @@ def test_what_agentflow_lacks_is_named(
     tmp_path: Path, orchestration: str, agents: str, says: str
 ) -> None:
     assert refused(tmp_path, orchestration, agents).startswith(says)
+
+
+# ------------------------------------------------------------- agents.NAME.tools_enabled
+
+LLM = (
+    '[llm]\nprovider = "ollama"\nmodel = "m"\n'
+    '[[mcp.servers]]\nname = "web"\ntype = "stdio"\ncommand = "w"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("keys", "servers"),
+    [("tools_enabled = true", None), ("tools_enabled = false", []),
+     ('tools_enabled = false\nmcp_servers = []', []),
+     ('tools_enabled = true\nmcp_servers = ["web"]', ["web"])],
+)  # fmt: skip
+def test_tools_enabled_is_the_agents_mcp_servers(
+    tmp_path: Path, keys: str, servers: list[str] | None
+) -> None:
+    """AgenticGoKit's tools_enabled: true, the agent may call tools (every enabled
+    [[mcp.servers]], unless mcp_servers names fewer); false, it calls none."""
+    config = load(tmp_path, 'mode = "sequential"\nagents = ["a"]',
+                  f'{LLM}[agents.a]\nsystem_prompt = "x"\n{keys}\n')  # fmt: skip
+    assert config.agents["a"].mcp_servers == servers
+
+
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [('tools_enabled = false\nmcp_servers = ["web"]',
+      "agents.a: tools_enabled = false, but mcp_servers = ['web'] gives the agent tools; keep "
+      "one of them"),
+     ('tools_enabled = false\ntools = ["tests.agents:append"]',
+      "agents.a: tools_enabled = false, but tools = ['tests.agents:append'] gives the agent"),
+     ("tools_enabled = true\nmcp_servers = []",
+      "agents.a: tools_enabled = true, but mcp_servers = [] and no tools leave the agent none")],
+)  # fmt: skip
+def test_tools_enabled_against_its_own_tools_is_one_line(
+    tmp_path: Path, keys: str, says: str
+) -> None:
+    agents = f'{LLM}[agents.a]\nsystem_prompt = "x"\n{keys}\n'
+    assert refused(tmp_path, 'mode = "sequential"\nagents = ["a"]', agents).startswith(says)
 
 
 def test_validate_accepts_the_spellings_and_refuses_in_one_line(

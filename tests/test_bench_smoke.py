@@ -9,6 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.__main__ import QUICK, run_suite
 from bench.report import SYSTEMS, Report, write_results
+from tests._postgres import pgvector_bindirs
 
 
 async def test_bench_runs_every_workload_on_every_system(
@@ -26,7 +27,16 @@ async def test_bench_runs_every_workload_on_every_system(
     runner_rows = {row.workload.split()[0] for row in report.rows if "runner" in row.samples}
     assert runner_rows == {"W1", "W6"} and "runner-local ÷ agentflow-local" in report.runner_table()
     workloads = {row.workload.split()[0] for row in report.rows}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10"}
+    # W10 (agent memory): each store searched and loaded; memory adds one activity to a run
+    # (recall) and two to a session's event (recall, remember). pgvector where there is one.
+    w10 = {(r.workload, r.metric): r.samples["agentflow"] for r in report.rows
+           if r.workload.startswith("W10")}  # fmt: skip
+    stores = ["sqlite-vec", *(["pgvector"] if pgvector_bindirs() else [])]
+    for store in stores:
+        assert ("W10 memory, " + store, "search_1k_p95_ms") in w10
+        assert w10["W10 memory per agent call", f"run_{store}_extra_activities"] == [1.0]
+        assert w10["W10 memory per agent call", f"session_{store}_extra_activities"] == [2.0]
     # W7 (the bus against direct starts) runs on agentflow only; no agent ran twice for an event.
     w7 = [row for row in report.rows if row.workload.startswith("W7")]
     assert {row.metric for row in w7} >= {"cost_ratio", "bus_p95_ms", "all_delivered_median_ms"}

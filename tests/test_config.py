@@ -423,7 +423,8 @@ def test_llm_type_is_an_alias_of_provider(tmp_path: Path) -> None:
 
 
 def test_llm_agents_need_a_model(tmp_path: Path) -> None:
-    text = '[llm]\nprovider = "ollama"\n' + ORCH_SEQ + '[agents.w]\nsystem_prompt = "You write."\n'
+    text = '[llm]\nprovider = "anthropic"\n' + ORCH_SEQ
+    text += '[agents.w]\nsystem_prompt = "You write."\n'
     message = error(tmp_path, text)
     assert message.endswith('llm.model: required by the LLM agents w (e.g. "gemma3:1b")')
 

@@ -38,6 +38,7 @@ from agentflow.cli.main import _service_message
 from agentflow.client.sessions import new_event
 from agentflow.config import FlowConfig, load_config, parse_config
 from agentflow.config._base import BOUNDING_VALIDATORS
+from agentflow.config.memory import ZERO_IS_UNSET
 from agentflow.errors import ConfigError
 from agentflow.limits import INT32_MAX, MAX_DATA_DEPTH, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 from agentflow.models.flow import AgentOutput, Event, State
@@ -205,7 +206,8 @@ hostile_scalars = st.one_of(
 
 
 # Keys where AgenticGoKit's ``0`` means "not set" (config/_base.py zero_means_default).
-ZERO_MEANS_DEFAULT = {"timeout_seconds", "max_concurrent_agents", "max_size"}
+ZERO_MEANS_DEFAULT = {"timeout_seconds", "max_concurrent_agents", "max_size",
+                      *ZERO_IS_UNSET}  # fmt: skip
 
 
 def _loaded(config: FlowConfig, path: str) -> Any:

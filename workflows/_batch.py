@@ -40,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
 BATCH_PATCH = "local-agent-batch"
 BATCH_BUDGET_SECONDS = 1.0
 # Spec fields that make an agent more than a call in this worker (approvals wait for a person,
-# a nested flow is a child workflow, tools and rate limits have their own activities).
-NOT_BATCHED = ("approval", "flow", "tools", "rate_limit")
+# a nested flow is a child workflow, tools, rate limits and memory have their own activities).
+NOT_BATCHED = ("approval", "flow", "tools", "rate_limit", "memory_enabled")
 
 
 def joins_batch(config: FlowConfig, agent: str) -> bool:

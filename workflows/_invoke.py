@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._child import run_cancelled, run_child_flow
     from agentflow.workflows._failures import StepFailed, failed_result, not_started_result
     from agentflow.workflows._llm_loop import llm_request, token_budget
+    from agentflow.workflows._memory import recall, remember
     from agentflow.workflows._run import Delivery, Run
 
 
@@ -47,7 +48,11 @@ async def invoke_agent(
             call = AgentCall(policy, local=config.is_local(agent), activity_id=activity_id,
                              time_left=time_left,
                              priority_key=PRIORITY_KEYS.get(request.event.priority))  # fmt: skip
+            if request.spec.memory_enabled:  # recall, run, remember (workflows/_memory.py)
+                request.memory = await recall(request, policy, activity_id)
             output = await run_agent_activity(request, call, token_budget(config, run.usage))
+            if request.spec.memory_enabled and output.approval_required is None:
+                await remember(request, output.state, policy, activity_id)
     except GeneratorExit:
         # The worker is evicting this run (shutdown, full cache, run ended elsewhere):
         # no workflow call works now, and whoever replays the run redoes the step.

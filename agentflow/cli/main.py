@@ -26,6 +26,7 @@ from agentflow.cli import bus as bus_cli
 from agentflow.cli import codec_server, observe, replay, validate, watch
 from agentflow.cli import dead_letters as dead_letters_cli
 from agentflow.cli import emit as emit_cli
+from agentflow.cli import memory as memory_cli
 from agentflow.cli import sessions as sessions_cli
 from agentflow.cli import usage as usage_cli
 from agentflow.cli._common import (
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     bus_cli.add_commands(commands)
 
     usage_cli.add_commands(commands)
+
+    memory_cli.add_commands(commands)
 
     approvals_cli.add_commands(commands)
 

@@ -151,10 +151,6 @@ def zero_means_default(*keys: str) -> Callable[[Any], Any]:
     return drop_zeros
 
 
-_NO_MEMORY = (
-    "agentflow has no agent memory (vector memory or RAG) yet; keep what agents must "
-    "remember in the run's state or a session (agentflow emit --session)"
-)
 _BY_KIND = (
     "route failures by kind with category_handlers = { validation = ..., timeout = ..., "
     "fatal = ... }"
@@ -182,9 +178,6 @@ AGK_UNSUPPORTED: dict[str, dict[str, str]] = {
         "metadata": "keep descriptive text in description",
         # Keys of AgenticGoKit's docs that its Go code does not read either.
         "temperature": "an agent's temperature is agents.NAME.llm.temperature",
-        "memory_enabled": _NO_MEMORY,
-        "tools_enabled": "an LLM agent may call the tools of every [[mcp.servers]] unless "
-        "agents.NAME.mcp_servers names fewer, and the Python tools in agents.NAME.tools",
         "error_recovery": "a failed agent is retried (retry_policy), then its failure is routed "
         "by [error_routing]; there is no recovery mode",
         "max_retries": "write agents.NAME.retry_policy.max_retries (or retry_attempts)",
@@ -226,8 +219,6 @@ AGK_UNSUPPORTED: dict[str, dict[str, str]] = {
     },
     # Top-level tables.
     "": {
-        "memory": _NO_MEMORY,
-        "rag": _NO_MEMORY,
         "monitoring": "metrics and traces are OpenTelemetry's: set [telemetry] exporter",
         "metrics": "metrics and traces are OpenTelemetry's: set [telemetry] exporter",
         "debug": 'set [logging] level = "debug"',

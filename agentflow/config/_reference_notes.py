@@ -17,6 +17,13 @@ from agentflow.config.llm import (
     AgentLLMConfig,
 )
 from agentflow.config.mcp import MCP_TRANSPORTS, TRANSPORT_ALIASES
+from agentflow.config.memory import (
+    DEFAULT_EMBEDDING_MODELS,
+    DEFAULT_SQLITE_PATH,
+    EMBEDDING_PROVIDERS,
+    MEMORY_PROVIDER_ALIASES,
+    MEMORY_PROVIDERS,
+)
 from agentflow.config.runtime import LOG_LEVELS
 
 
@@ -46,7 +53,17 @@ ALLOWED: dict[str, str] = {
     "agents.NAME.subscribes": "topics or patterns (`*`: one segment, `>`: the rest)",
     "agents.NAME.publishes": "topics or patterns",
     **{f"hooks.{point}": f"{_PATH} each" for point in _base.HOOK_POINTS},
+    "agent_memory.provider": f"{quoted(MEMORY_PROVIDERS)}; aliases: "
+    f"{quoted(MEMORY_PROVIDER_ALIASES)}",
+    "agent_memory.embedding.provider": quoted(EMBEDDING_PROVIDERS),
+    "agent_memory.auto_embed": "`true`",
+    "agent_memory.documents.auto_chunk": "`true`",
+    "agent_memory.search.enable_reranking": "`false`",
+    "agent_memory.search.enable_query_expansion": "`false`",
 }
+# AgenticGoKit's zero values (core/memory.go NewMemory; its scaffold writes them).
+_ZERO = 'AgenticGoKit\'s 0 means "unset": the default.'
+_MODELS = ", ".join(f"{kind}: `{model}`" for kind, model in DEFAULT_EMBEDDING_MODELS.items())
 
 # What a key is, where the comment in its model (if any) does not say it: shown first, then
 # that comment. One key path (or model name and key) a line; a line that starts with spaces
@@ -149,8 +166,60 @@ logging.level: The worker's log level.
 logging.file_only: Write to the file only, not to stderr.
 logging.max_size: Rotate the file at this many MB.
 logging.max_backups: Rotated files kept.
-agent_memory.enabled: Must be false: there is no agent memory to turn on.
-agent_memory.provider: Ignored (the table is accepted only when disabled).
+agent_memory.enabled: Off: no agent may set memory_enabled; a table that is off accepts any
+  keys. AgenticGoKit's older `[memory]` and `[rag]` tables are read as this one
+  (`memory.connection_string`: `connection`, `rag.enabled`: `enable_rag`, `rag.max_chunks`:
+  `max_results`, `rag.similarity_threshold`: `knowledge_score_threshold`,
+  `[rag.document_processing]`: `[agent_memory.documents]`); a key with no equivalent is refused.
+agent_memory.provider: Where memory is kept: sqlite (a file: `{DEFAULT_SQLITE_PATH}` unless
+  `connection` names another), pgvector (PostgreSQL with the pgvector extension), memory (this
+  process only, for tests: not durable).
+agent_memory.connection: `${{VAR}}` in it is read by the worker when it opens the store; the
+  value never travels in workflow input.
+agent_memory.max_results: The records a memory-enabled agent recalls for its input, best
+  first. {_ZERO}
+agent_memory.dimensions: The length of every vector: the embedding model's. {_ZERO}
+agent_memory.auto_embed: Every stored text is embedded.
+agent_memory.enable_knowledge_base: Agents recall from the documents `agentflow memory ingest`
+  stored, beside their session's earlier turns.
+agent_memory.knowledge_max_results: AgenticGoKit's cap on knowledge-base results. {_ZERO}
+agent_memory.knowledge_score_threshold: Records scoring less are not recalled; unset: 0 with
+  `dummy` embeddings, else 0.3 (AgenticGoKit's defaults); -1 keeps every record. {_ZERO}
+agent_memory.chunk_size: Documents and turns are stored in chunks of at most this many
+  characters. {_ZERO}
+agent_memory.chunk_overlap: Characters each chunk repeats from the one before. {_ZERO}
+agent_memory.enable_rag: AgenticGoKit's switch of RAG context assembly.
+agent_memory.rag_max_context_tokens: What an agent recalls is cut to about this many tokens
+  (four characters each).
+agent_memory.rag_personal_weight: The weight of the session's earlier turns in the ranking.
+agent_memory.rag_knowledge_weight: The weight of knowledge-base records in the ranking.
+agent_memory.rag_include_sources: The agent is told where each recalled record came from.
+agent_memory.embedding.provider: Unset: the kind of the flow's LLM provider (`[llm]
+  provider`, else `[agent_flow] provider`; a `[providers.NAME]` table's `type`) when it is
+  openai, azure, ollama or openai-compatible; else `dummy` (vectors from a text's words: no
+  service, for development).
+agent_memory.embedding.model: Unset: {_MODELS}.
+agent_memory.embedding.api_key: Unset: the provider table's, else the kind's usual variable.
+agent_memory.embedding.base_url: Unset: the provider table's, else the kind's default.
+agent_memory.embedding.cache_embeddings: Vectors of texts already embedded are reused, in
+  each worker process.
+agent_memory.embedding.max_batch_size: Texts per embeddings request.
+agent_memory.embedding.timeout_seconds: One embeddings request's time limit.
+agent_memory.pgvector.connection: A postgres:// URL (`${{VAR}}` read by the worker); unset:
+  `[agent_memory] connection`, else `${{DATABASE_URL}}`.
+agent_memory.pgvector.table_name: The table the store creates and uses.
+agent_memory.documents.auto_chunk: Documents are chunked (chunk_size, chunk_overlap).
+agent_memory.documents.supported_types: The kinds of file `agentflow memory ingest` takes.
+agent_memory.documents.max_file_size: A larger file is refused (`"10MB"`, `"512KB"`).
+agent_memory.documents.enable_metadata_extraction: Keep a file's metadata with its chunks.
+agent_memory.documents.enable_url_scraping: AgenticGoKit's switch; ingest reads files, not
+  URLs.
+agent_memory.search.hybrid_search: Rank by the query's words too, not only by similarity.
+agent_memory.search.keyword_weight: Hybrid search: the weight of the query's words.
+agent_memory.search.semantic_weight: Hybrid search: the weight of cosine similarity.
+agent_memory.search.enable_reranking: There is no reranking model.
+agent_memory.search.reranking_model: Unused (no reranking).
+agent_memory.search.enable_query_expansion: Queries are used as written.
 hooks.all: Callbacks at every point, after the point's own.
 llm.top_p: Nucleus sampling: the share of likely tokens the model picks from.
 llm.frequency_penalty: Passed to the provider as is.

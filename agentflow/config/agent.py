@@ -56,11 +56,39 @@ class AgentConfig(StrictModel):
     tools: list[str] = Field(default_factory=list)
     # ... and the MCP servers ([[mcp.servers]] names) whose tools it may call; None: all.
     mcp_servers: list[str] | None = None
+    # AgenticGoKit's switch of an agent's tools (its tutorials' tools_enabled; its newer
+    # agents' [tools] enabled): false is mcp_servers = [] with no tools (the agent calls none);
+    # true is the default. Read into mcp_servers, so it stays out of the snapshot.
+    tools_enabled: bool | None = Field(None, exclude=True)
     # The reply as validated data: a JSON Schema (table or JSON text) or "module:Model".
     output_schema: dict[str, Any] | str | None = None
+    # AgenticGoKit's agent memory: before it runs, the agent recalls what the flow's
+    # [agent_memory] holds for its input (the knowledge base and its session's earlier turns);
+    # after, its turn is remembered in the session. No [agent_memory]: its defaults (sqlite);
+    # refused when [agent_memory] enabled = false, and beside flow.
+    memory_enabled: bool = False
 
     _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
     _tools = field_validator("tools")(check_import_paths)
+
+    @model_validator(mode="after")
+    def _tools_switch(self) -> AgentConfig:
+        if self.tools_enabled is False:
+            pairs = (("mcp_servers", self.mcp_servers), ("tools", self.tools))
+            given = [f"{key} = {value!r}" for key, value in pairs if value]
+            if given:
+                raise ValueError(
+                    f"tools_enabled = false, but {' and '.join(given)} gives the agent tools; "
+                    "keep one of them"
+                )
+            self.mcp_servers = []
+        elif self.tools_enabled and self.mcp_servers == [] and not self.tools:
+            raise ValueError(
+                "tools_enabled = true, but mcp_servers = [] and no tools leave the agent none; "
+                "remove mcp_servers = [] (every enabled [[mcp.servers]]) or name servers in it"
+            )
+        return self
+
     # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
     # publishes them: agents of this flow (within the run) or of any flow (through the bus).
     subscribes: list[str] = Field(default_factory=list)
@@ -103,7 +131,8 @@ class AgentConfig(StrictModel):
     @model_validator(mode="after")
     def _flow_is_the_whole_agent(self) -> AgentConfig:
         if self.flow is not None:
-            clash = [key for key in ("handler", "system_prompt", "auto_llm") if getattr(self, key)]
+            keys = ("handler", "system_prompt", "auto_llm", "memory_enabled")
+            clash = [key for key in keys if getattr(self, key)]
             if self.local:
                 clash.append("local")
             if clash:

@@ -19,10 +19,11 @@ from agentflow.config._base import (
 from agentflow.config.agent import AgentConfig, RetrySettings
 from agentflow.config.bus import BusConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
-from agentflow.config.llm import LLMConfig, ProviderConfig
+from agentflow.config.llm import LLMConfig, ProviderConfig, provider_kind, provider_name
 from agentflow.config.mcp import MCPConfig
+from agentflow.config.memory import EMBEDDING_PROVIDERS, AgentMemoryConfig, memory_table
 from agentflow.config.orchestration import OrchestrationConfig
-from agentflow.config.runtime import AgentMemoryConfig, LoggingConfig, RuntimeConfig
+from agentflow.config.runtime import LoggingConfig, RuntimeConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
 from agentflow.config.topics import matches_any
 from agentflow.names import flow_task_queue
@@ -116,10 +117,11 @@ class FlowConfig(StrictModel):
     # LLM providers and MCP servers travel in the snapshot (secrets only as ${VAR}).
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     mcp: MCPConfig = Field(default_factory=MCPConfig)
-    # Worker settings ([runtime], [logging]); [agent_memory] is only accepted when disabled.
+    # Worker settings ([runtime], [logging], [agent_memory]: its connection may hold secrets).
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, exclude=True)
     logging: LoggingConfig = Field(default_factory=LoggingConfig, exclude=True)
     agent_memory: AgentMemoryConfig | None = Field(None, exclude=True)
+    _memory = field_validator("agent_memory", mode="before")(memory_table)
     # The flow file of each agent with ``flow = ...``, as loaded when this config was (set by
     # the loader, never written in TOML): it travels in the snapshot, so a run is pinned to it.
     nested: dict[str, FlowConfig] = Field(default_factory=dict)
@@ -211,3 +213,22 @@ class FlowConfig(StrictModel):
                 if "timeout_seconds" not in agent.model_fields_set:
                     agent.timeout_seconds = default
         return self
+
+    @model_validator(mode="after")
+    def _agent_memory(self) -> FlowConfig:
+        # An agent with memory_enabled gets [agent_memory]'s defaults when the table is absent.
+        if self.agent_memory is None and any(a.memory_enabled for a in self.agents.values()):
+            self.agent_memory = AgentMemoryConfig()
+        memory = self.agent_memory
+        if memory is not None and memory.enabled and memory.embedding.provider is None:
+            memory.embedding.provider = self.embedding_default()
+        return self
+
+    def embedding_default(self) -> str:
+        """``[agent_memory.embedding] provider`` when unset: the kind of the flow's LLM
+        provider (``[llm] provider``, else ``agent_flow.provider``; a ``[providers.NAME]``
+        table's ``type``) when that kind has embeddings, else ``dummy``."""
+        name = provider_name(self.llm, self.agent_flow.provider, None)
+        table = self.providers.get(name) if name else None
+        kind = (table.type if table else None) or provider_kind(name)
+        return kind if kind in EMBEDDING_PROVIDERS else "dummy"

@@ -11,7 +11,10 @@ import functools
 import re
 from typing import Any
 
+from pydantic import ValidationError
+
 from agentflow.config._base import MODE_ALIASES
+from agentflow.config.memory import MEMORY_PROVIDERS, AgentMemoryConfig
 from agentflow.errors import ConfigError
 
 SINGLE_AGENT_KEYS = ("name", "system_prompt", "timeout", "debug_mode", "llm", "tracing",
@@ -22,6 +25,13 @@ GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.
 # AgenticGoKit's ``[orchestration] agents = [...]``: the agents of the mode, whichever key
 # agentflow keeps them in (AgenticGoKit's orchestrator factory takes one list of agent names).
 _AGENTS_KEY = {"sequential": "sequential_agents", "collaborative": "collaborative_agents"}
+# The single-agent format's [memory] (AgenticGoKit's agent MemoryConfig) -> [agent_memory].
+_MEMORY_KEYS = {"enabled": "enabled", "provider": "provider", "connection": "connection"}
+_RAG_KEYS = {"max_tokens": "rag_max_context_tokens", "personal_weight": "rag_personal_weight",
+             "knowledge_weight": "rag_knowledge_weight",
+             "history_limit": "knowledge_max_results"}  # fmt: skip
+# Its keys that AgenticGoKit's agents do not read (createMemoryProvider leaves them out).
+_MEMORY_UNREAD = {"options": "AgenticGoKit's agents do not read it either; remove it"}
 
 
 def flow_document(raw: dict[str, Any], source: str) -> dict[str, Any]:
@@ -162,8 +172,10 @@ def single_agent_flow(raw: dict[str, Any], source: str) -> dict[str, Any]:
 
     ``name`` names the flow and the agent, ``system_prompt`` and ``timeout`` are the agent's,
     ``[llm]`` is the flow's ``[llm]``; ``debug_mode = true`` sets the worker's log level to
-    debug; ``[tracing]`` is always on (every run's trace is kept: ``agentflow trace``).
-    Memory, tools, streaming and ``[workflow]`` are refused unless disabled.
+    debug; ``[tracing]`` is always on (every run's trace is kept: ``agentflow trace``);
+    ``[memory]`` is the flow's ``[agent_memory]`` and the agent has memory (see
+    ``agent_memory``).
+    Tools, streaming and ``[workflow]`` are refused unless disabled.
     """
     problems = [
         f"{key}: unknown key in AgenticGoKit's single-agent format; allowed keys: "
@@ -176,8 +188,13 @@ def single_agent_flow(raw: dict[str, Any], source: str) -> dict[str, Any]:
             "workflow: a single-agent file's [workflow] runs agents defined in Go code; write "
             "a flow file with [agents.NAME] and [orchestration] instead"
         )
+    memory: dict[str, Any] | None = None
+    if isinstance(raw.get("memory"), dict):
+        memory, lines = agent_memory(raw["memory"])
+        problems += lines
+    elif "memory" in raw:
+        problems.append("memory: must be a table ([memory] provider = ...)")
     for table, instead in (
-        ("memory", "keep what the agent must remember in the run's state or a session"),
         ("tools", "write a flow file with agents.NAME.tools and [mcp] servers"),
         ("streaming", "read the agent's reply from the run's result"),
     ):
@@ -202,8 +219,53 @@ def single_agent_flow(raw: dict[str, Any], source: str) -> dict[str, Any]:
     }
     if "llm" in raw:
         flow["llm"] = raw["llm"]
+    if memory is not None:
+        flow["agent_memory"] = memory
+        agent["memory_enabled"] = memory.get("enabled", True)
     if raw.get("debug_mode") is True:
         flow["logging"] = {"level": "debug"}
     elif raw.get("debug_mode") not in (None, False):
         raise ConfigError(f"{source}: debug_mode: must be true or false")
     return flow
+
+
+def agent_memory(table: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The single-agent format's ``[memory]`` as ``[agent_memory]``, with the meaning
+    AgenticGoKit's agents give it: ``provider`` (required, as there) and ``connection``;
+    ``[memory.rag]`` turns on RAG and the knowledge base, ``max_tokens``, ``personal_weight``
+    and ``knowledge_weight`` are its ``rag_*`` keys and ``history_limit`` the knowledge
+    results (10 unless set). ``enabled = false``: the agent has no memory. Errors name the
+    keys as written."""
+    if table.get("enabled") is False:
+        return {"enabled": False}, []
+    memory: dict[str, Any] = {"enable_rag": False, "enable_knowledge_base": False,
+                              "knowledge_max_results": 10}  # fmt: skip
+    written: dict[str, str] = {}
+    problems = [] if "provider" in table else [
+        f"memory.provider: required, as in AgenticGoKit; allowed: {', '.join(MEMORY_PROVIDERS)}"
+    ]  # fmt: skip
+    rag = table.get("rag")
+    entries = [(f"memory.{k}", _MEMORY_KEYS, k, v) for k, v in table.items() if k != "rag"]
+    if isinstance(rag, dict):
+        memory.update(enable_rag=True, enable_knowledge_base=True)
+        entries += [(f"memory.rag.{k}", _RAG_KEYS, k, v) for k, v in rag.items()]
+    elif rag is not None:
+        problems.append("memory.rag: must be a table ([memory.rag] max_tokens = ...)")
+    for path, keys, key, value in entries:
+        new = keys.get(key)
+        if new is None and key in _MEMORY_UNREAD and keys is _MEMORY_KEYS:
+            problems.append(f"{path}: {_MEMORY_UNREAD[key]}")
+        elif new is None:
+            allowed = ", ".join(keys) + ("" if keys is _RAG_KEYS else ", rag")
+            problems.append(f"{path}: not a key of the agent's [{path.rsplit('.', 1)[0]}]; "
+                            f"allowed: {allowed}")  # fmt: skip
+        elif not (key == "history_limit" and type(value) is int and value == 0):  # 0: 10
+            memory[new], written[new] = value, path
+    try:
+        AgentMemoryConfig.model_validate(memory)
+    except ValidationError as err:
+        for error in err.errors():
+            loc = str(error["loc"][0]) if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{written.get(loc, 'memory')}: {message}")
+    return memory, problems

@@ -41,6 +41,8 @@ DEFAULT_API_KEYS = {
 }
 DEFAULT_BASE_URLS = {"ollama": "http://localhost:11434", "azure": "${AZURE_OPENAI_ENDPOINT}"}
 DEFAULT_AZURE_DEPLOYMENT = "${AZURE_OPENAI_DEPLOYMENT}"
+# AgenticGoKit's model when a file names none (its OpenAI and Ollama adapters' defaults).
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "llama3.2:latest"}
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_LLM_TIMEOUT_SECONDS = 120.0
@@ -240,6 +242,7 @@ def merge_llm(
         model = table.deployment or model or DEFAULT_AZURE_DEPLOYMENT
     if kind == "mock" and not model:
         model = "test"
+    model = model or DEFAULT_MODELS.get(kind, "")
     key = table.api_key or (flow.key_template() if flow is not None else None)
     return ResolvedLLM(
         provider=name,

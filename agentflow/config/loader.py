@@ -24,7 +24,9 @@ from agentflow.config.flow import FlowConfig
 from agentflow.config.formats import flow_document
 from agentflow.config.handlers import handler_problem, llm_import_problems
 from agentflow.config.llm_checks import llm_problems
+from agentflow.config.memory import memory_unsupported
 from agentflow.config.nested import Nesting, load_nested
+from agentflow.config.old_memory import OldTables, read_old_tables
 from agentflow.config.registered import REGISTRY, import_agent_modules, is_code
 from agentflow.config.resolve import resolve_llm
 from agentflow.errors import ConfigError
@@ -81,12 +83,14 @@ def parse_config(
     document sits in a tree of flows inside flows (agentflow/config/nested.py)."""
     # AgenticGoKit files that are not a flow: say what they are (or translate them).
     raw = flow_document(raw, source)
+    raw, old = read_old_tables(raw)  # AgenticGoKit's [memory] and [rag]: [agent_memory]
     try:
         config = FlowConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_describe(source, err)) from None
+        raise ConfigError(_describe(source, err, old)) from None
     config = declare_code_agents(config, _code_agents(config))
     problems = list(_reference_problems(config)) + list(_retry_problems(config))
+    problems += _memory_problems(config, old)
     if not problems and (size := len(config.model_dump_json())) > MAX_SNAPSHOT_BYTES:
         problems.append(
             f"the flow's settings are {size / 1024:.0f} KB as JSON; at most "
@@ -199,12 +203,31 @@ def _retry_problems(config: FlowConfig) -> Iterable[str]:
             )
 
 
-def _describe(source: str, err: ValidationError) -> str:
+def _memory_problems(config: FlowConfig, old: OldTables) -> list[str]:
+    """An agent cannot remember in a flow whose memory is off."""
+    memory = config.agent_memory
+    if memory is None or memory.enabled:
+        return []
+    switch = old.shown("agent_memory.enabled")
+    return [
+        f"agents.{name}.memory_enabled: true, but {switch} = false: turn the flow's memory "
+        "on (or remove memory_enabled)"
+        for name, agent in config.agents.items()
+        if agent.memory_enabled
+    ]
+
+
+def _describe(source: str, err: ValidationError, old: OldTables | None = None) -> str:
     lines = []
+    old = old or OldTables()
     for error in err.errors():
         loc = tuple(error["loc"])
-        key = _key_path(loc) or "(top level)"
-        if error["type"] == "extra_forbidden" and (instead := agk_unsupported(loc)):
+        key = old.shown(_key_path(loc)) or "(top level)"
+        if error["type"] == "extra_forbidden" and len(loc) == 1 and str(loc[0]) in old.problems:
+            lines += [f"{source}: {line}" for line in old.problems[str(loc[0])]]
+        elif error["type"] == "extra_forbidden" and (
+            instead := memory_unsupported(loc) or agk_unsupported(loc)
+        ):
             lines.append(f"{source}: {key}: AgenticGoKit's key is not supported; {instead}")
         elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])

@@ -1,7 +1,7 @@
-"""Worker and agent runtime tables: ``[runtime]``, ``[logging]``, ``[agent_memory]``, and the
+"""Worker and agent runtime tables: ``[runtime]``, ``[logging]``, and the
 per-agent ``retry_policy`` and ``rate_limit`` (AgenticGoKit's names and units).
 
-``[runtime]``, ``[logging]`` and ``[agent_memory]`` are worker settings: FlowConfig keeps them
+``[runtime]`` and ``[logging]`` are worker settings: FlowConfig keeps them
 out of the snapshot that travels in workflow input.
 """
 
@@ -115,27 +115,3 @@ class LoggingConfig(StrictModel):
         if self.file_only and not self.file:
             raise ValueError('file_only = true needs file = "path/to/worker.log"')
         return self
-
-
-class AgentMemoryConfig(StrictModel):
-    """``[agent_memory]``: AgenticGoKit's vector memory and RAG. Not supported: the table is
-    accepted only with ``enabled = false``."""
-
-    enabled: bool = True
-    provider: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_memory(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        if data.get("enabled") is False:
-            return {"enabled": False}  # settings of a memory that is off
-        provider = data.get("provider")
-        what = f'provider = "{provider}"' if isinstance(provider, str) else "agent memory"
-        raise ValueError(
-            f"{what} is not supported: agentflow has no vector memory or RAG yet. Remove "
-            "[agent_memory] (or set enabled = false); keep what agents must remember in the "
-            "run's state or a session (agentflow emit --session), or give an agent a tool "
-            "that queries your store"
-        )

@@ -19,6 +19,7 @@ from agentflow.config.mcp import MCPConfig
 from agentflow.errors import AgentflowError
 from agentflow.models.approval import Approval, ApprovalAsk
 from agentflow.models.llm import LLMTurn
+from agentflow.models.recall import Recalled
 from agentflow.models.usage import Usage
 
 Mode = Literal["route", "sequential", "collaborative", "loop", "mixed"]
@@ -172,6 +173,8 @@ class AgentInput(BaseModel):
     model: ResolvedLLM | None = None
     mcp: MCPConfig | None = None
     turn: LLMTurn | None = None
+    # A memory-enabled agent: what it recalled for this call (``memory_retrieve``).
+    memory: Recalled | None = None
 
 
 class HookInput(BaseModel):

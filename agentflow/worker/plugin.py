@@ -16,6 +16,8 @@ from agentflow.activities.agent import AgentActivities
 from agentflow.activities.batch import LocalBatch
 from agentflow.activities.bus import bus_publish
 from agentflow.activities.llm_tools import ToolActivities
+from agentflow.activities.memory import MemoryActivities
+from agentflow.activities.memory_ingest import IngestActivities
 from agentflow.activities.registry import AgentRegistry
 from agentflow.activities.session import session_checkpoint
 from agentflow.worker.sandbox import faster_sandbox
@@ -23,13 +25,15 @@ from agentflow.worker.telemetry import AgentCallInterceptor
 from agentflow.workflows.bus_registry import BusRegistryWorkflow
 from agentflow.workflows.collaborative import CollaborativeFlow
 from agentflow.workflows.dead_letter import DeadLetterWorkflow
+from agentflow.workflows.ingest import IngestWorkflow
 from agentflow.workflows.loop import LoopFlow
 from agentflow.workflows.mixed import MixedFlow
 from agentflow.workflows.route import RouteFlow
 from agentflow.workflows.sequential import SequentialFlow
 from agentflow.workflows.session import SessionWorkflow
 
-# Every workflow a worker serves: the five modes, then sessions, dead letters, the bus registry.
+# Every workflow a worker serves: the five modes, then sessions, dead letters, the bus registry,
+# memory ingestion.
 ALL_WORKFLOWS: list[type] = [
     RouteFlow,
     SequentialFlow,
@@ -39,7 +43,14 @@ ALL_WORKFLOWS: list[type] = [
     SessionWorkflow,
     DeadLetterWorkflow,
     BusRegistryWorkflow,
+    IngestWorkflow,
 ]
+
+
+def _memory(registry: AgentRegistry) -> list[Callable[..., Any]]:
+    """Memory-enabled agents' recall and remember, and ``agentflow memory ingest``'s files."""
+    recall = MemoryActivities(registry)
+    return [recall.retrieve, recall.remember, IngestActivities(registry).ingest_file]
 
 
 class AgentflowPlugin(SimplePlugin):
@@ -64,7 +75,7 @@ class AgentflowPlugin(SimplePlugin):
         agent = None if registry is None else AgentActivities(registry, executor)
         activities: list[Callable[..., Any]] | None = (
             None
-            if agent is None
+            if agent is None or registry is None
             else [
                 agent.run_named_agent,  # dynamic: every "agent:NAME" type
                 agent.run_agent,  # runs from before the agent-activity-type patch
@@ -73,6 +84,7 @@ class AgentflowPlugin(SimplePlugin):
                 LocalBatch(agent).run_local_agents,  # consecutive local agents
                 session_checkpoint,
                 bus_publish,
+                *_memory(registry),
             ]
         )
         super().__init__(

@@ -22,7 +22,20 @@ from agentflow.inspect.trace._steps import Batch, DecoderBase, Step
 from agentflow.inspect.trace._tools import asked_for, model_step_root, tool_returned, tool_scheduled
 from agentflow.models.flow import AgentInput, AgentOutput, HookInput, HookOutput
 from agentflow.models.llm import ToolInput, ToolOutput
-from agentflow.names import RUN_HOOKS, RUN_TOOL, is_agent_call
+from agentflow.models.recall import Recalled, RecallInput
+from agentflow.names import MEMORY_REMEMBER, MEMORY_RETRIEVE, RUN_HOOKS, RUN_TOOL, is_agent_call
+
+
+class MemoryCall(RecallInput):
+    """What the trace reads of a recall or remember input (either decodes): the agent."""
+
+    query: str = ""
+
+
+def recalled(found: Recalled) -> str:
+    """``recalled 2: 3f2a9c01 0.81 docs/a.md#2, …`` (ids, scores and sources)."""
+    hits = ", ".join(f"{h.id[:8]} {h.score:.2f} {h.source}#{h.position}" for h in found.hits)
+    return f"recalled {len(found.hits)}" + (f": {hits}" if hits else "")
 
 
 class ActivitySteps(DecoderBase):
@@ -54,6 +67,9 @@ class ActivitySteps(DecoderBase):
             self.tool_calls[event.event_id] = (call, first)
             self.line(event, "tool", call.agent, detail=call.detail,
                       **(first.tags if first else {}))  # fmt: skip
+        elif kind in (MEMORY_RETRIEVE, MEMORY_REMEMBER):  # a memory-enabled agent's
+            [memory] = await self.converter.decode(attrs.input.payloads, [MemoryCall])
+            self.memory_calls[event.event_id] = (memory.agent, kind)
         elif kind == RUN_HOOKS:
             [hooks] = await self.converter.decode(attrs.input.payloads, [HookInput])
             step = Step(HOOKS, hooks.event.id, batch, hooks.state, hook=hooks.hook,
@@ -116,6 +132,15 @@ class ActivitySteps(DecoderBase):
         attrs = event.activity_task_completed_event_attributes
         if await self.tool_returned(event, attrs.scheduled_event_id):
             return
+        if (memory := self.memory_calls.pop(attrs.scheduled_event_id, None)) is not None:
+            agent, kind = memory
+            if kind == MEMORY_RETRIEVE:
+                [found] = await self.converter.decode(attrs.result.payloads, [Recalled])
+                self.line(event, "memory", agent, detail=recalled(found))
+            else:
+                [new] = await self.converter.decode(attrs.result.payloads, [int])
+                self.line(event, "memory", agent, detail=f"remembered its turn ({new} new)")
+            return
         if (step := self.steps.pop(attrs.scheduled_event_id, None)) is None:
             return
         if step.hook:
@@ -134,6 +159,11 @@ class ActivitySteps(DecoderBase):
 
     def failed(self, event: HistoryEvent, action: Action, scheduled: int, failure: Any) -> None:
         if self.tool_failed(event, scheduled, failure):
+            return
+        if (memory := self.memory_calls.pop(scheduled, None)) is not None:
+            doing = "recall" if memory[1] == MEMORY_RETRIEVE else "remember"
+            self.line(event, "memory", memory[0],
+                      detail=f"{doing} failed: {failure_text(failure)}")  # fmt: skip
             return
         if (step := self.steps.pop(scheduled, None)) is None:
             return

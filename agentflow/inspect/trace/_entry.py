@@ -13,7 +13,7 @@ from temporalio.api.history.v1 import HistoryEvent
 Action = Literal[
     "emitted", "started", "completed", "failed", "retried", "timed out", "handed off",
     "published", "rejected", "dead-lettered", "continued-as-new", "canceled", "terminated",
-    "waiting", "approved", "tool",
+    "waiting", "approved", "tool", "memory",
 ]  # fmt: skip
 # Lines that --flow-only keeps: where control moves, without per-attempt detail.
 FLOW_ACTIONS = {"emitted", "completed", "failed", "timed out", "handed off", "published",

@@ -94,6 +94,8 @@ class DecoderBase:
         # by its activity id, until the agent answers; and the tool calls in flight.
         self.tool_loops: dict[str, Step] = {}
         self.tool_calls: dict[int, tuple[ToolCallLine, Step | None]] = {}
+        # Memory-enabled agents' recall and remember activities in flight: (agent, type).
+        self.memory_calls: dict[int, tuple[str, str]] = {}
         self.flow_events: dict[str, FlowEvent] = {}
         self.current_event = ""
         # A session: accepted events not yet started, their numbers, its context, its letters.
