@@ -1,4 +1,4 @@
-"""``python -m bench``: run W1-W7 on agentflow, raw Temporal and asyncio; print the table.
+"""``python -m bench``: run W1-W10 on agentflow, raw Temporal and asyncio; print the table.
 
 Each workload runs ``repeats`` times, the systems interleaved within a repeat so that load from
 elsewhere on the machine falls on all of them alike. ``BENCH_QUICK=1`` (or ``--quick``) runs
@@ -13,14 +13,14 @@ import itertools
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench import bus, llm, streaming
+from bench import bus, llm, memory, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
 from bench.runner_system import RunnerSystem
@@ -44,12 +44,13 @@ class Sizes:
     w7_fan_out: int = 100  # subscribers of one event
     w7_fan_out_events: int = 10
     w9_runs: int = 50  # LLM calls each way (agentflow, pydantic-ai directly)
+    w10: memory.MemorySizes = field(default_factory=memory.MemorySizes)  # bench/memory.py
 
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
               w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
               w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1,
-              w9_runs=2)  # fmt: skip
+              w9_runs=2, w10=memory.QUICK_SIZES)  # fmt: skip
 
 
 async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
@@ -128,6 +129,11 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         for tools, label in ((False, "no tools"), (True, "3 tool calls")):
             await measure(f"W9 LLM call, {label}", [af],
                           partial(llm.w9_llm, runs=sizes.w9_runs, tools=tools))  # fmt: skip
+        # Agent memory (bench/memory.py), once: loading 100,000 chunks into each store takes
+        # minutes. Search and ingestion on sqlite-vec and pgvector, then memory per agent call.
+        async with memory.W10(sizes.w10) as w10:
+            for name, workload in memory.workloads(w10):
+                await measure(name, [af], workload, 1)
         if not only or "W5" in only:
             report.notes += [
                 "W5 10 MB returned by the first agent: " + await w.w5_too_large(af, 10),
