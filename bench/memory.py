@@ -1,5 +1,6 @@
 """W10, agent memory (issue 20): how fast the stores search and load, and what memory costs an
-agent call; bench/README.md says what each figure is. ``python -m bench.memory [--quick]``.
+agent call; bench/README.md says what each figure is.
+``python -m bench.memory [--quick] [--stores sqlite-vec pgvector]``.
 
 Chunks of generated text, embedded by the dummy embedder in 384 dimensions (a common small
 embedding size), in sqlite-vec and in pgvector (PostgreSQL started as tests/_postgres.py does).
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
-import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -33,6 +32,7 @@ from agentflow.config import FlowConfig, parse_config
 from agentflow.inspect.trace.read import run_histories
 from agentflow.memory.dummy import DummyEmbedder, dummy_vector
 from agentflow.worker.serve import build_worker
+from bench.memory_text import Words
 from bench.report import Report, load, machine
 from bench.server import start_server
 from bench.systems import REPO
@@ -58,28 +58,6 @@ class MemorySizes:
 
 
 QUICK_SIZES = MemorySizes(chunks=(300, 1000), queries=5, text_megabytes=0.05, calls=2)
-
-
-class Words:
-    """Deterministic text over a 20,000-word vocabulary drawn with Zipf weights (few words
-    common, most rare, as in prose)."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng, letters = random.Random(seed), "abcdefghijklmnopqrstuvwxyz"
-        self.vocabulary = ["".join(self.rng.choices(letters, k=self.rng.randint(3, 10)))
-                           for _ in range(20_000)]  # fmt: skip
-        self.weights = list(itertools.accumulate(1 / rank for rank in range(1, 20_001)))
-
-    def text(self, words: int) -> str:
-        return " ".join(self.rng.choices(self.vocabulary, cum_weights=self.weights, k=words))
-
-    def document(self, megabytes: float) -> str:
-        """Paragraphs of 60-140 words, ``megabytes`` of them."""
-        paragraphs, size = [], 0
-        while size < megabytes * 1e6:
-            paragraphs.append(self.text(self.rng.randint(60, 140)).capitalize() + ".")
-            size += len(paragraphs[-1]) + 2
-        return "\n\n".join(paragraphs)
 
 
 def chunk_records(words: Words, first: int, count: int) -> list[memory.Record]:
@@ -185,6 +163,8 @@ class W10:
                 ways = [search, embed_search, retrieve] if size == self.chunks[0] else [search]
                 for way in ways:
                     metrics |= spread(f"{way.__name__}_{label(size)}", await self.timed(way))
+                if hasattr(store, "exact_rows"):  # sqlite-vec: its searches against exact ones
+                    metrics[f"search_recall_{label(size)}"] = await recall(store, vectors, queries)
             metrics["add_chunks_per_s"] = loaded / adding
         finally:
             await store.close()
@@ -257,6 +237,18 @@ class W10:
         return metrics
 
 
+async def recall(store: Any, vectors: list[list[float]], queries: list[str]) -> float:
+    """The share of an exact search's hits (every record compared) that the search finds, over
+    50 queries: sqlite-vec searches a scope past ``exact_rows`` records through sign codes."""
+    usual, found = store.exact_rows, []
+    for exact_rows in (usual, sys.maxsize):
+        store.exact_rows = exact_rows
+        found.append([{h.id for h in await store.search(v, q, scopes=[memory.KNOWLEDGE], k=K)}
+                      for v, q in zip(vectors[:50], queries[:50], strict=True)])  # fmt: skip
+    store.exact_rows = usual
+    return statistics.mean(len(a & b) / K for a, b in zip(*found, strict=True))
+
+
 async def activities(client: Client, workflow_id: str) -> int:
     """Activities scheduled by a run, or a session's chain of runs."""
     scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -264,24 +256,28 @@ async def activities(client: Client, workflow_id: str) -> int:
                 if e.event_type == scheduled])  # fmt: skip
 
 
-def workloads(w10: W10) -> list[tuple[str, Callable[[Any], Awaitable[Metrics]]]]:
-    """W10's workloads, each called with the suite's agentflow system (for its client)."""
-    stores = [(f"W10 memory, {name}", partial(w10.stores, provider=provider))
-              for name, provider in PROVIDERS.items()]  # fmt: skip
+def workloads(
+    w10: W10, names: Sequence[str] = tuple(PROVIDERS)
+) -> list[tuple[str, Callable[[Any], Awaitable[Metrics]]]]:
+    """W10's workloads on the stores ``names`` (all by default), each called with the suite's
+    agentflow system (for its client)."""
+    stores = [(f"W10 memory, {name}", partial(w10.stores, provider=PROVIDERS[name]))
+              for name in names]  # fmt: skip
     return [*stores, ("W10 memory per agent call", w10.per_call)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
-    quick, report, started = parser.parse_args(argv).quick, Report(), time.perf_counter()
+    parser.add_argument("--stores", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS))
+    args, report, started = parser.parse_args(argv), Report(), time.perf_counter()
     header = [*machine(), f"before: {load()}"]
 
     async def run() -> None:
         env = await start_server()
         system = type("S", (), {"client": env.client})()
-        async with W10(QUICK_SIZES if quick else MemorySizes()) as w10:
-            for name, workload in workloads(w10):
+        async with W10(QUICK_SIZES if args.quick else MemorySizes()) as w10:
+            for name, workload in workloads(w10, args.stores):
                 try:  # a failure is a finding: noted, the others go on
                     report.add(name, "agentflow", await workload(system))
                 except Exception as err:

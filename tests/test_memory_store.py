@@ -4,10 +4,15 @@ can get wrong: a server that is down or lacks pgvector, a lost connection, a fil
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
+import random
 import socket
+import string
+import struct
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentflow.config.memory import AgentMemoryConfig, SearchConfig
+from agentflow.memory import sqlite_vectors
 from agentflow.memory.chunking import chunk_text
+from agentflow.memory.dummy import dummy_vector
 from agentflow.memory.errors import MemorySetupError, MemoryUnavailable
 from agentflow.memory.ranking import cosine, hybrid_score, keyword_share
+from agentflow.memory.sqlite_store import sqlite_module
 from agentflow.memory.store import Store, open_store
 from agentflow.memory.types import KNOWLEDGE, Record, content_hash, session_scope
 
@@ -231,6 +239,153 @@ async def test_sqlite_default_file_and_bad_files(
         await open_store(memory_config("sqlite", "${NO_SUCH_DIR}/m.db"), {})
 
 
+# The layout of a store file before the sign codes (agentflow/memory/sqlite_vectors.py).
+OLD_SQLITE_SCHEMA = (
+    "CREATE TABLE memory_meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE memory_records (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, source TEXT NOT "
+    'NULL, position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT '
+    "NOT NULL, content_hash TEXT NOT NULL, metadata TEXT NOT NULL, created REAL NOT NULL, "
+    "UNIQUE (scope, content_hash))",
+    "CREATE INDEX memory_records_scope_position ON memory_records (scope, position)",
+    "CREATE INDEX memory_records_source ON memory_records (source)",
+    "CREATE VIRTUAL TABLE memory_vectors USING vec0(scope TEXT PARTITION KEY, "
+    "embedding FLOAT[{d}] distance_metric=cosine)",
+)
+
+
+def write_old_sqlite_file(path: Path, dimensions: int, records: Sequence[Record]) -> None:
+    """A store file as it was made before the sign codes: vectors in a vec0 table."""
+    import sqlite_vec  # type: ignore[import-untyped]
+
+    db = sqlite_module().connect(str(path), isolation_level=None)
+    try:
+        db.enable_load_extension(True)
+        sqlite_vec.load(db)
+        for statement in OLD_SQLITE_SCHEMA:
+            db.execute(statement.format(d=dimensions))
+        db.execute("INSERT INTO memory_meta VALUES ('dimensions', ?)", (str(dimensions),))
+        db.execute("BEGIN")
+        for r in records:
+            cursor = db.execute(
+                'INSERT INTO memory_records (scope, source, position, start, "end", text, '
+                "content_hash, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 0)",
+                (r.scope, r.source, r.position, r.start, r.end, r.text, r.content_hash),
+            )
+            vector = struct.pack(f"{dimensions}f", *r.vector)
+            db.execute("INSERT INTO memory_vectors (rowid, scope, embedding) VALUES (?, ?, ?)",
+                       (cursor.lastrowid, r.scope, vector))  # fmt: skip
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def sqlite_rows(path: Path, query: str) -> list[Any]:
+    db = sqlite_module().connect(str(path))
+    try:
+        return list(db.execute(query))
+    finally:
+        db.close()
+
+
+WIDE = 384  # dimensions of the large-scope tests (a common small embedding size)
+
+
+@functools.cache
+def large_corpus() -> list[Record]:
+    """More records than a scope searched exactly holds: 30 words each from 5,000 random ones,
+    embedded by the dummy embedder (sparse vectors, the hard case for sign codes)."""
+    rng = random.Random(20)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9)))
+             for _ in range(5000)]  # fmt: skip
+    texts = [" ".join(rng.choices(words, k=30)) for _ in range(sqlite_vectors.EXACT_ROWS + 2000)]
+    return [rec(text, dummy_vector(text, WIDE), position=i) for i, text in enumerate(texts)]
+
+
+@pytest.mark.parametrize("made", ["added", "migrated"])
+async def test_sqlite_large_scope_finds_what_an_exact_search_finds(
+    made: str, tmp_path: Path
+) -> None:
+    """Past EXACT_ROWS records a scope is searched through its sign codes, then rescored
+    exactly: the top 10 nearly match a comparison with every record, the record a query was
+    taken from comes first, another scope stays out, and the exact path (here forced) matches
+    it entirely. A file made before the codes is migrated when opened and searched the same."""
+    records, path = large_corpus(), tmp_path / "memory.db"
+    turns = [rec(f"turn {i}", dummy_vector(f"turn {i}", WIDE), scope=SESSION, position=i)
+             for i in range(3)]  # fmt: skip
+    if made == "migrated":
+        write_old_sqlite_file(path, WIDE, records + turns)
+    memory = AgentMemoryConfig.model_validate({
+        "provider": "sqlite", "connection": str(path), "dimensions": WIDE,
+        "embedding": {"provider": "dummy"}, "search": {"hybrid_search": False}})  # fmt: skip
+    store = await open_store(memory, {})
+    try:
+        if made == "added":
+            assert await store.add(records + turns) == len(records) + 3
+        rng, overlaps = random.Random(7), []
+        for source in rng.sample(records, 8):
+            words = source.text.split()
+            start = rng.randrange(len(words) - 8)
+            query = " ".join(words[start : start + 8])
+            vector = dummy_vector(query, WIDE)
+            similarity = {r.id: sum(map(operator.mul, r.vector, vector)) for r in records}
+            exact = sorted(similarity, key=lambda rid: -similarity[rid])[:10]
+            hits = await store.search(vector, query, scopes=[KNOWLEDGE], k=10)
+            assert hits[0].id == source.id == exact[0]
+            overlaps.append(len({h.id for h in hits} & set(exact)))
+        assert sum(overlaps) / len(overlaps) >= 9, overlaps
+        mine = await store.search(dummy_vector("turn", WIDE), "", scopes=[SESSION], k=10)
+        assert sorted(h.text for h in mine) == ["turn 0", "turn 1", "turn 2"]
+        store.exact_rows = len(records)  # type: ignore[attr-defined]
+        assert [h.id for h in await store.search(vector, query, scopes=[KNOWLEDGE], k=10)] == exact
+    finally:
+        await store.close()
+    assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'memory_vectors'") == []
+
+
+async def test_sqlite_file_made_before_the_codes_is_migrated_when_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old file's vectors move into the new tables a batch a transaction: a migration
+    interrupted (here the 4th code fails, in the 2nd batch of 2) goes on from the last batch
+    when the file is opened again, and the store then works as any other."""
+    path = tmp_path / "old.db"
+    old = [rec("alpha", vec(1)), rec("beta", vec(0, 1), position=1),
+           rec("gamma", vec(0, 0, 1), position=2), rec("turn", vec(1), scope=SESSION)]  # fmt: skip
+    write_old_sqlite_file(path, DIMS, old)
+    made: list[bytes] = []
+    sign_code = sqlite_vectors.sign_code
+
+    def failing(vector: Sequence[float]) -> bytes:
+        if len(made) == 3:
+            raise RuntimeError("interrupted")
+        made.append(sign_code(vector))
+        return made[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_vectors, "_MIGRATION_BATCH", 2)
+        patch.setattr(sqlite_vectors, "sign_code", failing)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            await open_store(memory_config("sqlite", str(path)), {})
+    assert sqlite_rows(path, "SELECT id FROM memory_embeddings") == [(1,), (2,)]
+    assert sqlite_rows(path, "SELECT value FROM memory_meta WHERE key = 'migrated'") == [("2",)]
+    store = await open_store(memory_config("sqlite", str(path)), {})
+    try:
+        assert sqlite_rows(path, "SELECT count(*) FROM memory_embeddings") == [(4,)]
+        hits = await store.search(vec(1), "", scopes=[KNOWLEDGE], k=3)
+        assert [h.text for h in hits] == ["alpha", "beta", "gamma"]
+        assert hits[0].similarity == pytest.approx(1.0)
+        assert [h.text for h in await store.search(vec(1), "", scopes=[SESSION], k=3)] == ["turn"]
+        assert await store.add([rec("delta", vec(0.9, 0.1), position=3)]) == 1
+        hits = await store.search(vec(1), "", scopes=[KNOWLEDGE], k=2)
+        assert [h.text for h in hits] == ["alpha", "delta"]
+        assert await store.forget(scope=SESSION) == 1
+        assert (await store.stats()).records == 4
+    finally:
+        await store.close()
+    assert sqlite_rows(path, "SELECT key FROM memory_meta") == [("dimensions",)]
+    assert sqlite_rows(path, "SELECT name FROM sqlite_master WHERE name = 'memory_vectors'") == []
+
+
 async def test_in_process_stores_are_shared_by_name() -> None:
     name = uuid.uuid4().hex
     one = await open_store(memory_config("memory", name), {})
@@ -332,6 +487,42 @@ async def test_postgres_index_search_is_not_crowded_out(postgres_url: str) -> No
             assert admin.execute(query, args).fetchall() == []  # what the index alone gives
         hits = await store.search(vec(1), "turn", scopes=[SESSION], k=2)
         assert [h.text for h in hits] == ["turn 0", "turn 1"]
+    finally:
+        await store.close()
+
+
+async def test_postgres_analyzes_the_table_after_many_new_records(postgres_url: str) -> None:
+    """The add that makes 1,000 records new since the last analysis (in one call or several)
+    runs ANALYZE, so the planner walks the HNSW index at once; smaller adds do not."""
+    memory = memory_config("pgvector", postgres_url)
+    table = memory.pgvector.table_name
+    store = await open_store(memory, {})
+
+    def analyses() -> int:  # ANALYZE commands run on the table (autovacuum's are apart)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            row = admin.execute("SELECT analyze_count FROM pg_stat_user_tables "
+                                "WHERE relname = %s", [table]).fetchone()  # fmt: skip
+        return int(row[0]) if row else 0
+
+    try:
+        crowd = [rec(f"knowledge {i}", vec(1, i / 3000, (i % 7) / 10), position=i)
+                 for i in range(3000)]  # fmt: skip
+        for at in (0, 400):
+            assert await store.add(crowd[at : at + 400]) == 400
+        assert analyses() == 0
+        assert await store.add(crowd[800:1200]) == 400
+        assert analyses() == 1  # 1,200 new: more than 1,000 and a fifth of the table
+        assert await store.add(crowd[1200:2900]) == 1700
+        assert analyses() == 2
+        assert await store.add(crowd[2900:]) == 100
+        assert analyses() == 2
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            query = (f"EXPLAIN SELECT text FROM {table} WHERE scope = ANY(%s) "
+                     "ORDER BY embedding <=> %s::vector LIMIT 40")  # fmt: skip
+            plan = " ".join(r[0] for r in admin.execute(query, [[KNOWLEDGE], str(vec(1))]))
+            assert "hnsw" in plan, plan
+        hits = await store.search(vec(1), "", scopes=[KNOWLEDGE], k=2)
+        assert [h.text for h in hits] == ["knowledge 0", "knowledge 7"]
     finally:
         await store.close()
 
