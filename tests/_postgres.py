@@ -73,12 +73,31 @@ class PostgresServer:
                     "PGVECTOR TESTS SKIPPED: running as root and there is no `postgres` OS user "
                     f"to run PostgreSQL as: {INSTALL}"
                 )
+        self.copied: Path | None = None
+        if self.root:
+            self.bindir = self._runnable(bindir)
         self.home = Path(tempfile.mkdtemp(prefix="agentflow-pg-"))
         self.data = self.home / "data"
         self.log = self.home / "server.log"
         self.port = 0
         if self.root:
             os.chown(self.home, self.owner.pw_uid, self.owner.pw_gid)
+
+    def _runnable(self, bindir: Path) -> Path:
+        """The ``postgres`` user may not reach an installation inside a private folder (a
+        checkout under a root-only directory, a home): then it runs a copy, in a temporary
+        folder it can read (PostgreSQL finds its files relative to its binaries)."""
+        probe = ["runuser", "-u", "postgres", "--", "test", "-x", str(bindir / "postgres")]
+        if subprocess.run(probe, capture_output=True).returncode == 0:
+            return bindir
+        self.copied = Path(tempfile.mkdtemp(prefix="agentflow-pginstall-"))
+        self.copied.chmod(0o755)
+        package = bindir.parent.parent  # site-packages/pgserver; its libraries lie beside it
+        for folder in (package, package.with_name(f"{package.name}.libs")):
+            if folder.is_dir():
+                shutil.copytree(folder, self.copied / folder.name, symlinks=True)
+                (self.copied / folder.name).chmod(0o755)
+        return self.copied / package.name / bindir.parent.name / bindir.name
 
     def _run(
         self, program: str, *args: str, check: bool = True
@@ -128,6 +147,8 @@ class PostgresServer:
         if self.port:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
         shutil.rmtree(self.home, ignore_errors=True)
+        if self.copied is not None:
+            shutil.rmtree(self.copied, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
