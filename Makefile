@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # in pyproject.toml stay what users of the library get; this file is what the suite ran with.
 LOCK   := constraints.txt
 
-.PHONY: setup demo test ui-test lint bench clean lock upgrade drift docs pgvector
+.PHONY: setup demo test ui-test lint bench clean lock upgrade drift docs pgvector chromium soak
 
 setup: $(STAMP)
 
@@ -73,7 +73,17 @@ pgvector: setup
 	inst postgresql-$$ver-pgvector 2>/dev/null || { apt-get update -qq && inst postgresql-$$ver-pgvector 2>/dev/null; } || \
 	  echo "make: Debian has no postgresql-$$ver-pgvector for this release and the pgserver wheel is not installed: the pgvector tests will skip"
 
-test: setup $(NPM_STAMP) pgvector
+# The browser tests (the console, tests/test_console.py; the Temporal UI,
+# tests/test_ui_screenshot.py) drive Debian's chromium over DevTools. As root (CI), this installs it when missing (about a
+# minute of apt on a clean machine); not root and none there: one line says they will skip.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null && exit 0; \
+	[ "$$(id -u)" = 0 ] || { echo "make: no chromium here (apt-get install chromium needs root): the browser tests will skip"; exit 0; }; \
+	inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	ls /var/lib/apt/lists/ | grep -q _Packages || apt-get update -qq; \
+	inst || { apt-get update -qq && inst; }
+
+test: setup $(NPM_STAMP) pgvector chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # What a user who installs today gets: the newest allowed versions, unpinned, in a scratch
@@ -85,13 +95,10 @@ drift: $(NPM_STAMP)
 	$(DRIFT)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
 	  tests/test_llm*.py tests/test_mcp.py $(PYTEST_ARGS)
 
-# The Temporal UI screenshot test needs Debian's chromium, which `make test` does not install
-# (about a minute of apt on a clean machine); without it that test skips. This installs it
-# (as root, only if missing) and runs the test; the screenshot lands in .agentflow/.
-ui-test: setup
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "make ui-test: installing chromium needs root (apt-get install chromium)"; exit 2; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
-	$(BIN)/python -m pytest tests/test_ui_screenshot.py -rs $(PYTEST_ARGS)
+# The browser tests alone (installing chromium first, as `make test` does); the screenshots
+# land in .agentflow/.
+ui-test: setup chromium
+	$(BIN)/python -m pytest tests/test_ui_screenshot.py tests/test_console.py -rs $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -103,6 +110,12 @@ lint: setup
 # BENCH_QUICK=1 runs tiny sizes once (a smoke run); BENCH_ARGS="--only W1,W2" picks workloads.
 bench: setup pgvector
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The soak (not part of `make test`): the whole runtime for ~20 minutes under worker and
+# server kills and a cut connection; see docs/reliability.md. Smaller: SOAK_ARGS="--sessions
+# 10 --events 300 --turns 50 --minutes 3". Exits 1 if a check of its report fails.
+soak: setup
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 # docs/reference/cli.md and config.md, generated from the parser and the config schema
 # (tests/test_docs.py fails when the committed pages differ).

@@ -23,6 +23,15 @@ from temporalio.exceptions import ApplicationError
 from agentflow.activities.agent_failures import as_failure, short_failures
 from agentflow.activities.agent_output import bad_output, output_state, state_limit
 from agentflow.activities.approvals import approved_event, asked_output
+from agentflow.activities.breaker import (
+    FALLING_BACK,
+    Breakers,
+    after_failure,
+    after_success,
+    fail_fast,
+    fallback_request,
+)
+from agentflow.activities.cache import cacheable, cached_output, store_output
 from agentflow.activities.emit import emitting, emitting_as
 from agentflow.activities.heartbeat import heartbeating
 from agentflow.activities.hooks import call, run_callbacks
@@ -61,6 +70,7 @@ class AgentActivities:
     def __init__(self, registry: AgentRegistry, executor: Executor | None = None) -> None:
         self._registry = registry
         self._executor = executor
+        self._breakers = Breakers()  # this worker's, in memory (activities/breaker.py says why)
 
     @activity.defn(name=RUN_AGENT)
     async def run_agent(self, request: AgentInput) -> AgentOutput:
@@ -72,6 +82,25 @@ class AgentActivities:
         # Watchers see Temporal's retries (regular agents only: activities/tokens.py says why).
         await announce_retry(request.agent, request.event.id, attempt=agent_attempt())
         limited = request.spec.rate_limit is not None
+        cached = cacheable(request)  # cache = {...}: a hit runs nothing (activities/cache.py)
+        if cached and (hit := await cached_output(self._registry, request, agent_attempt())):
+            return hit
+        config = self._registry.configs.get(request.flow)
+        breakers = self._breakers.of(request, config)  # circuit breakers (activities/breaker.py)
+        if breakers and (open_now := fail_fast(breakers)):
+            if (instead := fallback_request(request, config)) is None:
+                raise open_now
+            falling_back = FALLING_BACK.set(True)
+            try:  # fallback_agent: runs in this agent's place, in this activity
+                ran = await self.run_agent(instead)
+            finally:
+                FALLING_BACK.reset(falling_back)
+            return ran.model_copy(
+                update={
+                    "breaker": f"{open_now.message.split(':')[0]}: "
+                    f"ran fallback agent {instead.agent!r}"
+                }
+            )
         async with (
             short_failures(),
             heartbeating(info.heartbeat_timeout),
@@ -91,9 +120,12 @@ class AgentActivities:
                         "agent_error", hooks.agent_error, request, event, state, error=err
                     )
                 failure = as_failure(err, agent_attempt(), request.agent)
+                if breakers:
+                    failure = after_failure(breakers, failure)
                 if failure is err:
                     raise
                 raise failure from err
+            closed = after_success(breakers) if breakers else None
             if isinstance(result, ApprovalRequired):  # not a failure: the run waits for a person
                 return asked_output(request, result, started_at, agent_attempt())
             usage = result.usage if isinstance(result, LLMReply) else None
@@ -121,13 +153,13 @@ class AgentActivities:
                 output = output_state(request.agent, output, changed, limit)
         if request.memory is not None:
             output.context.pop(MEMORY_KEY, None)  # recalled for this call, not the session's
-        return AgentOutput(
-            state=output,
-            started_at=started_at,
-            ended_at=datetime.now(timezone.utc),
-            attempt=agent_attempt(),
-            usage=usage,
-        )
+        finished = AgentOutput(
+            state=output, started_at=started_at, usage=usage,
+            ended_at=datetime.now(timezone.utc), attempt=agent_attempt(), breaker=closed,
+        )  # fmt: skip
+        if cached:
+            await store_output(self._registry, request, finished)
+        return finished
 
     @activity.defn(dynamic=True)
     async def run_named_agent(self, args: Sequence[RawValue]) -> AgentOutput:

@@ -31,15 +31,16 @@ def as_failure(err: Exception, attempt: int, agent: str) -> ApplicationError:
     if isinstance(err, pydantic.ValidationError):
         if err.title in (State.__name__, Event.__name__):
             return ApplicationError(
-                f"agent {agent!r} built an invalid {err.title}: {_one_line(err)}",
+                f"agent {agent!r} built an invalid {err.title}: {validation_line(err)}",
                 details, type="AgentOutputError", non_retryable=True,
             )  # fmt: skip
-        return ApplicationError(f"{err.title}: {_one_line(err)}", details,
+        return ApplicationError(f"{err.title}: {validation_line(err)}", details,
                                 type=type(err).__name__)  # fmt: skip
     return ApplicationError(str(err) or repr(err), details, type=type(err).__name__)
 
 
-def _one_line(err: pydantic.ValidationError) -> str:
+def validation_line(err: pydantic.ValidationError) -> str:
+    """A pydantic error on one line: each problem's field path, message and input."""
     return "; ".join(
         f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']} "
         f"(got {reprlib.repr(e.get('input'))})"

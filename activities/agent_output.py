@@ -7,10 +7,12 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
+import pydantic
 import pydantic_core
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agentflow.activities.agent_failures import validation_line
 from agentflow.client.payloads import stored_payload_limit
 from agentflow.limits import data_problem
 from agentflow.models.flow import State
@@ -53,6 +55,8 @@ def output_state(
         )
     if problem := _state_problem(state):
         raise bad_output(agent, f"returned {problem}")
+    if state is result:
+        state = _checked(agent, state)
     try:
         encoded = pydantic_core.to_json(state)
     except pydantic_core.PydanticSerializationError as err:
@@ -78,10 +82,22 @@ def output_state(
     return state
 
 
+def _checked(agent: str, state: State) -> State:
+    """A State the handler built, validated again: ``State.model_construct`` or a field set
+    after construction skips validation, and a bad field found only when the workflow decodes
+    the result would fail its workflow task again and again instead of the agent once."""
+    try:
+        return State.model_validate(
+            {"data": state.data, "meta": state.meta, "context": state.context}
+        )
+    except pydantic.ValidationError as err:
+        raise bad_output(agent, f"built an invalid State: {validation_line(err)}") from None
+
+
 def _state_problem(state: State) -> str | None:
     """What in a returned state Temporal's JSON converter would change (NaN becomes null) or
     refuse, with its key path: checked here, it fails the agent, never the workflow task."""
-    for key, value in state.meta.items():
+    for key, value in state.meta.items() if isinstance(state.meta, dict) else ():
         if not (isinstance(key, str) and isinstance(value, str)):
             return (
                 f"state.meta[{reprlib.repr(key)}] = {reprlib.repr(value)}; meta keys and values "

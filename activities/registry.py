@@ -49,6 +49,7 @@ class AgentRegistry:
             raise ConfigError(unbound_message(config, unbound, f"flow {config.name!r}"))
         paths = [agent.handler for agent in config.agents.values() if agent.handler]
         paths += llm_paths(config)  # LLM agents' tools and output models
+        paths += [agent.compensate for agent in config.agents.values() if agent.compensate]
         for path in paths + config.hooks.paths():  # [hooks] callbacks too
             if path not in self._handlers and not is_code(path):
                 self._handlers[path] = import_handler(path, base_dir)

@@ -9,6 +9,14 @@ class AgentflowError(Exception):
     """Base class of every error agentflow raises on purpose."""
 
 
+class NotFoundError(AgentflowError):
+    """Temporal holds no such run, session or dead letter (a web API's 404)."""
+
+
+class NoWorkerError(AgentflowError):
+    """No worker polls (or answers on) the task queue that must answer a query or update."""
+
+
 class ConfigError(AgentflowError):
     """An agentflow.toml that cannot run: the message names the file, the key and the fix."""
 

@@ -31,6 +31,14 @@ MAX_DURATION_SECONDS = 10 * 365 * 24 * 3600
 MAX_DATA_DEPTH = 100
 # Failure messages are recorded in history and repeated in results, trace and dead letters.
 MAX_MESSAGE_CHARS = 10_000
+# A terminal shows a failure message up to this long on one line (``terminal_line``).
+SHOWN_MESSAGE_CHARS = 300
+# Temporal refuses a payload over 2 MB (its blob size limit) unless a [payloads] store keeps it.
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+# Keys and list items in one run input, all levels: every workflow task that touches the state
+# decodes and copies all of it (about 0.6 s per pass at 200,000 keys on one core), and a workflow
+# task that runs for 2 s is failed by Temporal's deadlock detector and retried without end.
+MAX_DATA_ITEMS = 100_000
 _SHOWN_KEY_CHARS = 40
 _SHOWN_PATH_PARTS = 12
 _FINITE = "JSON has no NaN or Infinity, and numbers end at about 1.8e308"
@@ -92,11 +100,33 @@ def data_problem(value: Any, *, root: str = "", max_depth: int = MAX_DATA_DEPTH)
     return None
 
 
+def data_items(value: Any, stop_after: int = MAX_DATA_ITEMS) -> int:
+    """How many dict keys and list items ``value`` holds, all levels (counting stops just past
+    ``stop_after``, so a huge value costs no more than the limit)."""
+    count, stack = 0, [value]
+    while stack and count <= stop_after:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(v for v in item.values() if isinstance(v, dict | list | tuple))
+        elif isinstance(item, list | tuple):
+            count += len(item)
+            stack.extend(v for v in item if isinstance(v, dict | list | tuple))
+    return count
+
+
 def shorten(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``message`` cut to ``limit`` characters, saying how long it was."""
     if len(message) <= limit:
         return message
     return f"{message[:limit]}… (cut; {len(message):,} characters in all)"
+
+
+def terminal_line(message: str, where: str, limit: int = SHOWN_MESSAGE_CHARS) -> str:
+    """``message`` as one short terminal line, saying ``where`` the whole of it is."""
+    if len(message) <= limit and "\n" not in message:
+        return message
+    return f"{message[:limit].splitlines()[0]}… (cut; {len(message):,} characters: {where})"
 
 
 def printable(text: str) -> str:

@@ -42,9 +42,12 @@ RUN_TOOL = "run_tool"  # one tool call of an LLM agent
 LOCAL_BATCH = "run_local_agents"  # consecutive local agents of a sequence
 SESSION_CHECKPOINT = "session_checkpoint"  # a session ends its workflow task here
 PUBLISH_ACTIVITY = "bus_publish"  # an agent's meta["publish"] recorded on the durable bus
+ROUTE_ACTIVITY = "decide_route"  # route mode's [[orchestration.routes]] on an event (CEL)
 MEMORY_INGEST_FILE = "memory_ingest_file"  # one file chunked, embedded and stored
 MEMORY_RETRIEVE = "memory_retrieve"  # what a memory-enabled agent recalls for its input
 MEMORY_REMEMBER = "memory_remember"  # a memory-enabled agent's turn, kept in its session
+# A completed agent's `compensate` function, when its run fails for good (a saga).
+RUN_COMPENSATION = "run_compensation"
 
 # --- Signals, updates and queries --------------------------------------------------------------
 PROGRESS_QUERY = "progress"  # every flow run: FlowProgress

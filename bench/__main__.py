@@ -20,7 +20,7 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench import bus, llm, memory, streaming
+from bench import bus, bus_filter, cache, floor, llm, memory, serve, streaming
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
 from bench.runner_system import RunnerSystem
@@ -44,13 +44,17 @@ class Sizes:
     w7_fan_out: int = 100  # subscribers of one event
     w7_fan_out_events: int = 10
     w9_runs: int = 50  # LLM calls each way (agentflow, pydantic-ai directly)
+    w14_runs: int = 50  # runs each way (cache hit, miss, uncached)
+    w11_sessions: int = 20  # POST /events against Runner.emit (bench/serve.py)
+    w11_events: int = 25  # per session
     w10: memory.MemorySizes = field(default_factory=memory.MemorySizes)  # bench/memory.py
 
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
               w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
               w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1,
-              w9_runs=2, w10=memory.QUICK_SIZES)  # fmt: skip
+              w9_runs=2, w14_runs=2, w11_sessions=2, w11_events=3,
+              w10=memory.QUICK_SIZES)  # fmt: skip
 
 
 async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> Report:
@@ -101,6 +105,8 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         await measure("W6 session throughput", with_sessions,
                       partial(w.w6_session_throughput, sessions=sizes.w6_sessions,
                               events=sizes.w6_events))  # fmt: skip
+        # The floor (bench/floor.py): a session event of 5 local agents against a bare Update.
+        await measure("W6 floor", [local], partial(floor.w6_floor, events=4 * sizes.w6_events))
         for agents in sizes.w3_agents:
             await measure(f"W3 fan-out {agents}", everything,
                           partial(w.w3_fan_out, client=client, agents=agents))  # fmt: skip
@@ -123,12 +129,26 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         await measure(f"W7 bus fan-out {sizes.w7_fan_out}", [af],
                       partial(bus.w7_fan_out, subscribers=sizes.w7_fan_out,
                               events=sizes.w7_fan_out_events))  # fmt: skip
+        # A CEL-filtered subscription against a plain one (bench/bus_filter.py).
+        await measure(f"W7F bus filter {sizes.w7_events} events", [af],
+                      partial(bus_filter.w7_filter, events=sizes.w7_events,
+                              subscribers=sizes.w7_subscribers,
+                              filtered_first=itertools.cycle((True, False))))  # fmt: skip
         # Live streaming: W1 with streaming on against off, and how soon a watcher sees an agent.
         await measure("W8 streaming", [af], partial(streaming.w8_streaming, runs=sizes.w1_runs))
         # LLM calls against pydantic-ai called directly (bench/llm.py): no tools, 3 tool calls.
         for tools, label in ((False, "no tools"), (True, "3 tool calls")):
             await measure(f"W9 LLM call, {label}", [af],
                           partial(llm.w9_llm, runs=sizes.w9_runs, tools=tools))  # fmt: skip
+        # CloudEvents over HTTP against Runner.emit (bench/serve.py).
+        await measure(f"W11 serve {sizes.w11_sessions * sizes.w11_events} events", [af],
+                      partial(serve.w11_serve, sessions=sizes.w11_sessions,
+                              events=sizes.w11_events,
+                              http_first=itertools.cycle((True, False))))  # fmt: skip
+        # The result cache (bench/cache.py): a one-agent flow's hit against miss.
+        await measure("W14 cache, handler", [af],
+                      partial(cache.w14_handler, runs=sizes.w14_runs))  # fmt: skip
+        await measure("W14 cache, LLM agent", [af], partial(cache.w14_llm, runs=sizes.w14_runs))
         # Agent memory (bench/memory.py), once: loading 100,000 chunks into each store takes
         # minutes. Search and ingestion on sqlite-vec and pgvector, then memory per agent call.
         async with memory.W10(sizes.w10) as w10:

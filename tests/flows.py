@@ -11,6 +11,7 @@ from tests.conftest import flow_config
 
 APPEND = "tests.agents:append"
 BUS = "tests.agents:bus_agent"
+SAGA = "tests.compensation_agents"
 
 
 def append_then_noop() -> FlowConfig:
@@ -25,6 +26,19 @@ def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]
     return {
         "sequential": (
             flow_config("sequential", {"a": APPEND, "b": APPEND}, sequential_agents=["a", "b"]),
+            {},
+            {},
+        ),
+        "compensated_failure": (  # c fails: b's then a's compensations run (run_compensation)
+            flow_config(
+                "sequential",
+                {
+                    name: {"handler": f"{SAGA}:book", "compensate": f"{SAGA}:undo"}
+                    for name in ("a", "b")
+                }
+                | {"c": f"{SAGA}:fail"},
+                sequential_agents=["a", "b", "c"],
+            ),
             {},
             {},
         ),
@@ -54,6 +68,15 @@ def sample_flows() -> dict[str, tuple[FlowConfig, dict[str, Any], dict[str, Any]
             flow_config("route", {n: "tests.agents:router" for n in ("a", "b", "c")}),
             {"routes": {"a": "b", "b": "c"}},
             {"target": "a"},
+        ),
+        "route_when": (  # [[orchestration.routes]]: the decide_route activity picks "b"
+            flow_config(
+                "route",
+                {n: "tests.agents:router" for n in ("a", "b", "c")},
+                routes=[{"when": "data.total > 100", "agent": "b"}, {"agent": "a"}],
+            ),
+            {"total": 150, "routes": {"b": "c"}},
+            {},
         ),
         "route_cycle": (
             flow_config("route", {n: "tests.agents:router" for n in ("a", "b")}, max_hops=2),

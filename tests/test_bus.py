@@ -229,7 +229,9 @@ def test_config_validates_subscriptions() -> None:
     assert "agents.s.subscribes: topic names must be non-empty strings" in problem(
         {"subscribes": [" "]}
     )
-    assert "agents.s.subscribes[0]: Input should be a valid string" in problem({"subscribes": [1]})
+    assert "agents.s.subscribes: entry 0 (1) is neither a topic or pattern nor a table" in problem(
+        {"subscribes": [1]}
+    )
     assert "no commas" in problem({"subscribes": ["a,b"]})
     assert "topic 'x' is listed twice" in problem({"subscribes": ["x", "x"]})
     assert "unknown key (did you mean 'subscribes'?)" in problem({"subscribe": ["x"]})

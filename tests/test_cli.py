@@ -24,6 +24,7 @@ TOP_KEYS = {"workflow_id", "run_id", "status", "mode", "state", "results", "erro
 RESULT_KEYS = {
     "agent", "status", "attempt", "started_at", "ended_at", "duration_ms", "error",
     "changed_keys", "topic", "error_type", "rejected_by", "approval", "usage",
+    "cached", "saved",  # the result cache: a hit, and what the cached call had used
 }  # fmt: skip
 
 

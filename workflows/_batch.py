@@ -41,7 +41,8 @@ BATCH_PATCH = "local-agent-batch"
 BATCH_BUDGET_SECONDS = 1.0
 # Spec fields that make an agent more than a call in this worker (approvals wait for a person,
 # a nested flow is a child workflow, tools, rate limits and memory have their own activities).
-NOT_BATCHED = ("approval", "flow", "tools", "rate_limit", "memory_enabled")
+# An agent with ``compensate`` runs alone: its compensation gets the state it produced.
+NOT_BATCHED = ("approval", "flow", "tools", "rate_limit", "memory_enabled", "compensate")
 
 
 def joins_batch(config: FlowConfig, agent: str) -> bool:
@@ -145,7 +146,7 @@ def _record(run: Run, agent: str, activity_id: str, before: State, out: AgentOut
     result = AgentResult(
         agent=agent, status="completed", attempt=out.attempt, started_at=out.started_at,
         ended_at=out.ended_at, duration_ms=duration_ms,
-        changed_keys=changed_keys(before, out.state),
+        changed_keys=changed_keys(before, out.state), cached=out.cached, saved=out.saved,
     )  # fmt: skip
     state = run.bus.published(result, activity_id, out.state, None)
     run.results.append(result)

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentflow.names import RUN_HOOKS
     from agentflow.workflows._calls import retry_policy
+    from agentflow.workflows._compensate import compensate
     from agentflow.workflows._failures import StepFailed
     from agentflow.workflows._steps import FlowRun
     from agentflow.workflows._stream import RunStream
@@ -54,7 +55,11 @@ async def handle_event(run: FlowRun, body: ModeBody) -> FlowResult:
             raise
         routed = await _route_error(run, partial)
         if routed is None:
+            await compensate(run, run.saga, partial)  # a saga's undo steps, if any
             await _event_hooks(run, "after_event_handling", partial.state, partial.error)
+            if partial.status == "compensated":  # its message says so too
+                raise ApplicationError(partial.error or err.message, partial, type="FlowFailed",
+                                       non_retryable=True) from err  # fmt: skip
             raise
         result = routed
     result.state = await _event_hooks(run, "after_event_handling", result.state, result.error)

@@ -13,6 +13,7 @@ from temporalio.exceptions import (
     FailureError,
     RetryState,
     TimeoutError,
+    TimeoutType,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +28,28 @@ def deadline_message(deadline: datetime | None, agent: str, err: BaseException) 
     if err.retry_state != RetryState.TIMEOUT and not isinstance(err.cause, TimeoutError):
         return None
     return f"the event's deadline {deadline.isoformat()} passed while {agent!r} ran"
+
+
+def timeout_message(
+    agent: str, err: BaseException, attempt: int, policy: RetryPolicy
+) -> str | None:
+    """Why an agent's attempt timed out, in words: a lost heartbeat means the worker running it
+    stopped (killed, crashed, cut off from the server); Temporal says only "activity Heartbeat
+    timeout" or "activity StartToClose timeout"."""
+    if not isinstance(err, ActivityError) or not isinstance(err.cause, TimeoutError):
+        return None
+    of = f" of {policy.maximum_attempts}" if policy.maximum_attempts else ""
+    if err.cause.type == TimeoutType.HEARTBEAT:
+        return (
+            f"the worker running agent {agent!r} stopped (heartbeat lost) on attempt "
+            f"{attempt}{of}: it exited, was killed or lost the server"
+        )
+    if err.cause.type == TimeoutType.START_TO_CLOSE:
+        return (
+            f"agent {agent!r} did not finish within its timeout_seconds on attempt {attempt}{of}"
+            ": it ran too long, or the worker running it stopped (activity StartToClose timeout)"
+        )
+    return None
 
 
 def attempts(err: FailureError, policy: RetryPolicy) -> int:
@@ -70,10 +93,12 @@ def failed_result(
     out_of_time = deadline_message(deadline, agent, err)
     rejected_by = failure_detail(err, "rejected_by")
     usage = failure_detail(err, "usage")  # an LLM agent stopped by its tool loop or budget
+    attempt = attempts(err, policy)
+    timed_out = timeout_message(agent, err, attempt, policy)
     return AgentResult(
-        agent=agent, status="failed", attempt=attempts(err, policy), started_at=started,
+        agent=agent, status="failed", attempt=attempt, started_at=started,
         ended_at=ended, duration_ms=(ended - started).total_seconds() * 1000,
-        error=out_of_time or str(failure or err),
+        error=out_of_time or timed_out or str(failure or err),
         error_type="DeadlinePassed" if out_of_time else error_type(err),
         rejected_by=rejected_by if isinstance(rejected_by, str) else None,
         usage=Usage.model_validate(usage) if isinstance(usage, dict) else None,

@@ -116,4 +116,6 @@ def _completed(request: AgentInput, state: State, output: AgentOutput) -> AgentR
         topic=request.topic,
         approval=request.approval,
         usage=output.usage,
+        cached=output.cached,  # a result cache hit (activities/cache.py): it did not run
+        saved=output.saved,
     )

@@ -21,7 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig
-    from agentflow.models.bus import DENIED, PUBLISH_DENIED
+    from agentflow.models.bus import BUS_REFUSALS, DENIED, PUBLISH_DENIED
     from agentflow.models.flow import FlowResult
     from agentflow.models.session import (
         DeadLetter,
@@ -102,6 +102,9 @@ class Letters:
             # A publish outside the agent's `publishes`: the bus names the publisher.
             reason, error = "publish denied", queued.event.metadata.get(DENIED, error)
             agent = agent.model_copy(update={"agent": queued.event.source_agent})
+        elif agent and agent.error_type in BUS_REFUSALS:
+            # A `when` that failed on the event, a bad signature, a refused publisher.
+            reason = BUS_REFUSALS[agent.error_type]
         letter = self._letter(
             queued.event.id, reason, event=queued.event, redrive_of=queued.redrive_of,
             error=error, failed_agent=agent.agent if agent else None,
@@ -130,28 +133,7 @@ class Letters:
         self, letter: DeadLetter, config: FlowConfig | None, finished: Finished
     ) -> None:
         """Start the letter's workflow (a new id if that one is taken), then count it."""
-        pairs = [
-            SearchAttributePair(FLOW, letter.flow),
-            SearchAttributePair(SESSION, letter.session_id),
-        ]
-        if config is not None:
-            pairs.append(SearchAttributePair(MODE, config.mode))
-        letter_id = letter.id
-        while True:
-            try:
-                await workflow.start_child_workflow(
-                    DeadLetterWorkflow.run, letter.model_copy(update={"id": letter_id}),
-                    id=letter_id, task_queue=workflow.info().task_queue,
-                    # A closed letter keeps its id: the same event failing again gets a new one.
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    search_attributes=TypedSearchAttributes(pairs), memo=_memo(letter),
-                    static_summary=f"dead letter · {letter.reason} · {letter.error or ''}"[:200],
-                )  # fmt: skip
-                break
-            except WorkflowAlreadyStartedError:
-                # The same event id was dead-lettered before (beyond the dedupe window).
-                letter_id = f"{letter.id}#{workflow.uuid4().hex[:8]}"
+        letter_id = await start_letter(letter, config)
         self.counts.dead_lettered += 1
         event_id = letter.event.id if letter.event else ""
         workflow.logger.warning("event %s dead-lettered as %s: %s", event_id or "(unreadable)",
@@ -159,6 +141,33 @@ class Letters:
         finished(EventOutcome(event_id=event_id, session_id=letter.session_id,
                               status="dead_lettered", dead_letter_id=letter_id,
                               reason=letter.reason, error=letter.error))  # fmt: skip
+
+
+async def start_letter(letter: DeadLetter, config: FlowConfig | None) -> str:
+    """Start a letter's workflow (a new id if that one is taken); the id it got. Sessions and
+    failed compensations (workflows/_compensate.py) write their letters with it."""
+    pairs = [
+        SearchAttributePair(FLOW, letter.flow),
+        SearchAttributePair(SESSION, letter.session_id),
+    ]
+    if config is not None:
+        pairs.append(SearchAttributePair(MODE, config.mode))
+    letter_id = letter.id
+    while True:
+        try:
+            await workflow.start_child_workflow(
+                DeadLetterWorkflow.run, letter.model_copy(update={"id": letter_id}),
+                id=letter_id, task_queue=workflow.info().task_queue,
+                # A closed letter keeps its id: the same event failing again gets a new one.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(pairs), memo=_memo(letter),
+                static_summary=f"dead letter · {letter.reason} · {letter.error or ''}"[:200],
+            )  # fmt: skip
+            return letter_id
+        except WorkflowAlreadyStartedError:
+            # The same event id was dead-lettered before (beyond the dedupe window).
+            letter_id = f"{letter.id}#{workflow.uuid4().hex[:8]}"
 
 
 def _memo(letter: DeadLetter) -> dict[str, str | None]:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._batch import local_batch, run_local_batch
     from agentflow.workflows._bus import Bus
     from agentflow.workflows._calls import agent_hooks
+    from agentflow.workflows._compensate import Saga
     from agentflow.workflows._failures import StepFailed
     from agentflow.workflows._invoke import invoke_agent
     from agentflow.workflows._llm_loop import run_usage
@@ -78,12 +79,14 @@ class FlowRun:
         self.progress = Progress(self)
         self.bus = Bus(self)  # publish/subscribe deliveries (workflows/_bus.py)
         self.approvals = Approvals(self)  # people in the loop (workflows/_approval.py)
+        self.saga = Saga()  # what to undo if the run fails (workflows/_compensate.py)
 
     async def step(self, agent: str, state: State, source: str = "") -> State:
         """Run one agent and record its result; raise StepFailed if it fails for good."""
         output, result = await self.invoke(agent, state, source)
         self.results.append(result)
         self.state = output
+        self.saga.done(self.config, agent, output)
         return output
 
     async def invoke(
@@ -129,7 +132,9 @@ class FlowRun:
         async def one(agent: str) -> tuple[State | None, AgentResult]:
             async with gate:
                 try:
-                    return await self.invoke(agent, state, self.input.event.source_agent)
+                    output, result = await self.invoke(agent, state, self.input.event.source_agent)
+                    self.saga.done(self.config, agent, output)
+                    return output, result
                 except StepFailed as failed:
                     return None, failed.result
 

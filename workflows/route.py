@@ -1,14 +1,19 @@
-"""Route mode: run the event's target agent, then follow ``meta["route"]`` hand-offs."""
+"""Route mode: run the event's target agent (else the first of ``[[orchestration.routes]]``
+that holds, decided by the ``decide_route`` activity), then follow ``meta["route"]`` hand-offs."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from agentflow.models.flow import FlowInput, FlowResult, State
-    from agentflow.names import ROUTE_WORKFLOW
+    from agentflow.models.bus import EXPRESSION_FAILED
+    from agentflow.models.flow import AgentResult, FlowInput, FlowResult, State
+    from agentflow.models.routes import ROUTES_PATCH, ROUTES_STEP, RouteDecision, route_request
+    from agentflow.names import ROUTE_ACTIVITY, ROUTE_WORKFLOW
     from agentflow.workflows._approval import ApprovalHandlers
     from agentflow.workflows._event import run_streamed
     from agentflow.workflows._failures import StepFailed
@@ -33,7 +38,7 @@ async def orchestrate(run: FlowRun) -> FlowResult:
 
 async def _hops(run: FlowRun) -> tuple[State, list[str]]:
     config = run.config
-    agent = entry_agent(run.input)
+    agent = await first_agent(run)
     source = run.input.event.source_agent
     state = run.input.state
     path: list[str] = []
@@ -55,6 +60,26 @@ async def _hops(run: FlowRun) -> tuple[State, list[str]]:
             return state, path
         run.progress.note("handoff", agent, to=next_agent)
         source, agent = agent, next_agent
+
+
+async def first_agent(run: FlowRun) -> str:
+    """The event's target, else the first of ``[[orchestration.routes]]`` that holds (decided
+    by a local activity: CEL never runs in workflow code), else ``entry_agent``."""
+    flow_input = run.input
+    routes = flow_input.config.orchestration.routes
+    if routes and not flow_input.event.target_agent and workflow.patched(ROUTES_PATCH):
+        decision: RouteDecision = await workflow.execute_local_activity(
+            ROUTE_ACTIVITY, route_request(flow_input), result_type=RouteDecision,
+            start_to_close_timeout=timedelta(seconds=30), summary="routes",
+        )  # fmt: skip
+        if decision.error is not None:
+            failed = AgentResult(agent=ROUTES_STEP, status="failed", error=decision.error,
+                                 error_type=EXPRESSION_FAILED)  # fmt: skip
+            run.fail(f"no route taken: {decision.error}", failed, path=[])
+        if decision.agent is not None:
+            run.progress.note("routed", ROUTES_STEP, to=decision.agent, route=decision.index)
+            return decision.agent
+    return entry_agent(flow_input)
 
 
 def entry_agent(flow_input: FlowInput) -> str:

@@ -8,11 +8,12 @@ before connecting wherever it can be.
 
 Not found: a run, session or dead letter that Temporal does not hold is one line
 ``agentflow: error: no <thing> <id> in namespace <namespace>`` (a session of a known flow:
-``no session <id> of flow <flow> in namespace <namespace>``; a hint may follow in
-parentheses) and exit 1, in every command
-(``NotFoundError``; ``find_run``, ``require_workflow``, ``find_session``). A filter that matches
-nothing in something that exists (``trace --agent x``, ``list --flow y``) is not an error: it
-prints nothing and exits 0.
+``no session <id> of flow <flow> in namespace <namespace>``; a hint may follow in parentheses)
+and exit 1, in every command (``NotFoundError``; ``find_run``, ``require_workflow``,
+``find_session``). A filter that matches nothing in something that exists (``trace --agent
+x``, ``list --flow y``) is not an error: it prints nothing and exits 0. A failure message on
+the terminal is cut to one short line (``limits.terminal_line``); --json and the trace have
+all of it.
 
 ``--json``: a command about one thing (run, emit, publish, status, session show, dead-letters
 show, usage, approve, reject, replay) prints exactly one JSON object on one line; a command that
@@ -113,9 +114,9 @@ def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, 
         "results": [r.model_dump(mode="json") for r in result.results],
         "error": result.error,
     }
-    for extra in ("iterations", "stop_reason"):
+    for extra in ("iterations", "stop_reason", "compensations"):
         if getattr(result, extra) is not None:
-            body[extra] = getattr(result, extra)
+            body[extra] = result.model_dump(mode="json", include={extra})[extra]
     if result.path:
         body["path"] = result.path
     if result.usage:  # LLM agents ran: their tokens, requests and tool calls, summed
@@ -123,10 +124,12 @@ def result_json(workflow_id: str, run_id: str, result: FlowResult) -> dict[str, 
     return body
 
 
-def format_result(result: FlowResult, show_state: bool = True) -> str:
+def format_result(
+    result: FlowResult, show_state: bool = True, workflow_id: str | None = None
+) -> str:
     lines = [f"flow {result.flow!r} ({result.mode}): {result.status}"]
     if result.error:
-        lines.append(f"error: {result.error}")
+        lines.append(f"error: {_short(result.error, workflow_id)}")
     if result.stop_reason:
         lines.append(f"loop: {result.iterations} iterations, stopped by {result.stop_reason}")
     if result.path:
@@ -135,15 +138,21 @@ def format_result(result: FlowResult, show_state: bool = True) -> str:
     for r in result.results:
         mark = "✓" if r.status == "completed" else "✗"
         changed = f"  changed: {', '.join(r.changed_keys)}" if r.changed_keys else ""
-        failure = f"  {r.error}" if r.error else ""
+        failure = f"  {_short(r.error, workflow_id)}" if r.error else ""
         lines.append(
             f"  {mark} {r.agent:<{width}}  attempt {r.attempt}  {r.duration_ms:8.1f} ms"
             f"{changed}{failure}"
         )
+    lines += [compensation.line() for compensation in result.compensations or []]
     if show_state:
         state = result.state.model_dump(mode="json")
         lines += ["state:", json.dumps(state, indent=2, ensure_ascii=False)]
     return "\n".join(lines)
+
+
+def _short(error: str, workflow_id: str | None) -> str:
+    where = f"`agentflow run --json`, or `agentflow trace {workflow_id or 'RUN'}`"
+    return limits.terminal_line(error, where)
 
 
 def print_json(body: dict[str, Any]) -> None:

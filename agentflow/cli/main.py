@@ -23,10 +23,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.cli import approvals as approvals_cli
 from agentflow.cli import bus as bus_cli
+from agentflow.cli import cache as cache_cli
 from agentflow.cli import codec_server, observe, replay, validate, watch
 from agentflow.cli import dead_letters as dead_letters_cli
 from agentflow.cli import emit as emit_cli
 from agentflow.cli import memory as memory_cli
+from agentflow.cli import serve as serve_cli
 from agentflow.cli import sessions as sessions_cli
 from agentflow.cli import usage as usage_cli
 from agentflow.cli._common import (
@@ -173,11 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     memory_cli.add_commands(commands)
 
+    cache_cli.add_commands(commands)
+
     approvals_cli.add_commands(commands)
 
     watch.add_command(commands)
 
     codec_server.add_command(commands)
+
+    serve_cli.add_command(commands)
     return parser
 
 
@@ -234,7 +240,7 @@ async def _run_flow(runner: Any, data: dict[str, Any], args: argparse.Namespace)
     if args.json:
         print_json(result_json(handle.workflow_id, handle.run_id, result))
     else:
-        print(format_result(result))
+        print(format_result(result, workflow_id=handle.workflow_id))
     # "handled": an [error_routing] agent took the event after an agent failed for good.
     return EXIT_OK if result.status in ("completed", "handled") else EXIT_FAILED
 

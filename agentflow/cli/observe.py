@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from agentflow import names
 from agentflow.cli._common import (
@@ -29,6 +29,7 @@ from agentflow.client import visibility
 from agentflow.config import DEFAULT_CONFIG_FILE, load_config
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.inspect.graph.flow import SESSION_EVENTS, config_graph, trace_graph
+from agentflow.inspect.status import progress_of, run_status
 from agentflow.inspect.trace import TraceEntry
 from agentflow.inspect.trace.bus_path import event_graph, trace_event
 from agentflow.inspect.trace.read import (
@@ -116,35 +117,22 @@ def _print_trace(entries: list[TraceEntry], as_json: bool) -> None:
 
 async def _status(client: Client, args: argparse.Namespace) -> int:
     workflow_id, _ = await find_run(client, args.run)
-    handle = client.get_workflow_handle(workflow_id)  # latest run of a continue-as-new chain
-    description = await handle.describe()
-    progress = await _progress(handle)
+    status = await run_status(client, workflow_id)  # the latest run of a continue-as-new chain
+    progress = status.progress
     if args.json:
         shown = progress.model_dump(mode="json") if progress else None
-        print_json({"workflow_id": workflow_id, "run_id": description.run_id,
-                    "status": visibility.status_name(description.status),
-                    "progress": shown})  # fmt: skip
+        print_json({"workflow_id": workflow_id, "run_id": status.run_id,
+                    "status": status.status, "progress": shown})  # fmt: skip
     else:
-        name = visibility.status_name(description.status)
-        print(f"{workflow_id} (run {description.run_id}): {name}")
-        start = description.start_time.timestamp()
-        if description.status == WorkflowExecutionStatus.RUNNING and sys.stdout.isatty():
+        print(f"{workflow_id} (run {status.run_id}): {status.status}")
+        start = status.start_time.timestamp()
+        if status.running and sys.stdout.isatty():
+            handle = client.get_workflow_handle(workflow_id)
             await follow(handle, asyncio.ensure_future(handle.result()), start)
         elif progress:
-            end = description.close_time.timestamp() if description.close_time else time.time()
-            running = description.status == WorkflowExecutionStatus.RUNNING
-            print(progress_line(progress, end - start, ended=not running))
-    failed = description.status not in (
-        WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED,
-    )  # fmt: skip
-    return 1 if failed else 0
-
-
-async def _progress(handle: WorkflowHandle[Any, Any]) -> FlowProgress | None:
-    try:
-        return await visibility.query_progress(handle)
-    except Exception:  # no worker to answer, or a run from before the query existed
-        return None
+            end = status.close_time.timestamp() if status.close_time else time.time()
+            print(progress_line(progress, end - start, ended=not status.running))
+    return 0 if status.status in ("running", "completed") else 1
 
 
 async def follow(
@@ -156,12 +144,12 @@ async def follow(
     """Redraw one progress line until ``waiting`` is done (the terminal's live display)."""
     last: FlowProgress | None = None
     while not waiting.done():
-        last = await _progress(handle) or last
+        last = await progress_of(handle) or last
         line = progress_line(last, time.time() - started) if last else "waiting for a worker…"
         out.write("\r\x1b[2K" + line)
         out.flush()
         await asyncio.wait([waiting], timeout=REFRESH_SECONDS)
-    last = await _progress(handle) or last
+    last = await progress_of(handle) or last
     if last:
         out.write("\r\x1b[2K" + progress_line(last, time.time() - started))
     out.write("\n")

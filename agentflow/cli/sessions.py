@@ -6,16 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.client import Client
 
-from agentflow import names
 from agentflow.cli._common import (
     EXIT_OK,
+    NotFoundError,
     by_flag,
     connected,
     connection_flag,
@@ -26,10 +24,11 @@ from agentflow.cli._common import (
     with_flow,
 )
 from agentflow.client import dead_letters, visibility
-from agentflow.client.sessions import close_session
+from agentflow.client.sessions import close_if_running, list_sessions
 from agentflow.client.sessions import session_view as read_session
 from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError, ConfigError
+from agentflow.errors import NotFoundError as LibraryNotFound
 from agentflow.models.flow import PRIORITY_KEYS
 from agentflow.models.session import SessionView
 from agentflow.names import session_workflow_id
@@ -139,55 +138,16 @@ async def _session_list(client: Client, args: argparse.Namespace, query: str) ->
     return EXIT_OK
 
 
-async def list_sessions(client: Client, query: str, limit: int) -> AsyncIterator[dict[str, Any]]:
-    """One row per session, newest first. A closed session reopened by a later emit has two
-    rows in visibility (one per start); only its latest is shown."""
-    seen: set[str] = set()
-    try:
-        async for execution in client.list_workflows(query):
-            if execution.id in seen or not await _latest(client, execution):
-                continue
-            seen.add(execution.id)
-            yield _session_row(execution)
-            if len(seen) >= limit:
-                return
-    except RPCError as err:
-        raise visibility.missing_attribute_error(err, client.namespace) or err from None
-
-
-async def _latest(client: Client, execution: WorkflowExecution) -> bool:
-    if execution.status == WorkflowExecutionStatus.RUNNING:
-        return True  # a running session is always the latest start of its id
-    description = await client.get_workflow_handle(execution.id).describe()
-    return description.run_id == execution.run_id
-
-
-def _session_row(execution: WorkflowExecution) -> dict[str, Any]:
-    attrs = execution.typed_search_attributes
-    status = visibility.status_name(execution.status)
-    return {
-        "session": attrs.get(names.SESSION),
-        "flow": attrs.get(names.FLOW),
-        "status": "closed" if status == "completed" else status,
-        "workflow_id": execution.id,
-        "run_id": execution.run_id,
-        "start_time": execution.start_time.isoformat(),
-        "close_time": execution.close_time.isoformat() if execution.close_time else None,
-    }
-
-
 async def _session_close(client: Client, args: argparse.Namespace, config: FlowConfig) -> int:
-    workflow_id = session_workflow_id(config.name, args.session)
-    description = await require_workflow(client, workflow_id, "session", args.session,
-                                         config.name)  # fmt: skip
-    if description.status != WorkflowExecutionStatus.RUNNING:
+    by = args.by or dead_letters.default_actor()
+    try:
+        view = await close_if_running(client, config.name, args.session, by,
+                                      UPDATE_TIMEOUT_SECONDS)  # fmt: skip
+    except LibraryNotFound:  # the not-found rule of agentflow/cli/_common.py
+        raise NotFoundError("session", args.session, client.namespace, config.name) from None
+    if view is None:
         print(f"session {args.session} is already closed")
         return EXIT_OK
-    queue, what = description.task_queue, f"close session {args.session!r}"
-    await visibility.require_workers(client, queue, what)
-    by = args.by or dead_letters.default_actor()
-    closing = close_session(client, config.name, args.session, by)
-    view = await visibility.worker_answer(closing, queue, what, UPDATE_TIMEOUT_SECONDS)
     waiting = len(view.queued) + (1 if view.current else 0)
     first = f" once its {waiting} pending event(s) are done" if waiting else ""
     print(f"session {args.session} closes{first}; its context stays readable with "

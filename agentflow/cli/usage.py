@@ -16,6 +16,7 @@ from agentflow.config import load_config
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.models.flow import FlowResult
 from agentflow.models.usage import Usage
+from agentflow.models.usage import total as summed
 
 COLUMNS = ("requests", "tool_calls", "input_tokens", "output_tokens")
 
@@ -57,8 +58,10 @@ async def _run_usage(client: Client, args: argparse.Namespace) -> int:
             why = f"run {workflow_id!r} ended without a result: {err.cause}"
             raise AgentflowError(why) from None
     agents = [(r.agent, r.usage) for r in result.results if r.usage]
+    hits = [r for r in result.results if r.cached]  # result cache hits: nothing spent
     _print(args.json, {"workflow_id": workflow_id, "status": result.status},
-           result.usage or Usage(), agents)  # fmt: skip
+           result.usage or Usage(), agents,
+           saved=(len(hits), summed(r.saved for r in hits)) if hits else None)  # fmt: skip
     return 0
 
 
@@ -78,11 +81,15 @@ def _partial(err: WorkflowFailureError) -> FlowResult | None:
 
 
 def _print(
-    as_json: bool, head: dict[str, Any], total: Usage, agents: list[tuple[str, Usage | None]]
-) -> None:
+    as_json: bool, head: dict[str, Any], total: Usage, agents: list[tuple[str, Usage | None]],
+    saved: tuple[int, Usage] | None = None,
+) -> None:  # fmt: skip
+    """``saved``: the result cache's hits and what their cached calls had used."""
     if as_json:
         body = {**head, "usage": _row(total),
                 "agents": [{"agent": name, **_row(usage)} for name, usage in agents]}  # fmt: skip
+        if saved is not None:
+            body["cache"] = {"hits": saved[0], "saved": _row(saved[1])}
         print_json(body)
         return
     print(", ".join(f"{key} {value}" for key, value in head.items()))
@@ -91,6 +98,11 @@ def _print(
     print(f"{'':{width}}  " + "  ".join(f"{column.replace('_', ' '):>13}" for column in COLUMNS))
     for name, row in rows:
         print(f"{name:{width}}  " + "  ".join(f"{row[column]:>13}" for column in COLUMNS))
+    if saved is not None:
+        hits, usage = saved
+        print(f"result cache: {hits} hit(s) saved {usage.total_tokens} tokens ("
+              f"{usage.input_tokens} in, {usage.output_tokens} out), {usage.requests} "
+              "model request(s)")  # fmt: skip
 
 
 def _row(usage: Usage | None) -> dict[str, int]:

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.client import visibility
 from agentflow.client.dead_letters import default_actor
-from agentflow.errors import AgentflowError, ConfigError
+from agentflow.errors import AgentflowError, ConfigError, NotFoundError
 from agentflow.models.approval import MAX_BY_CHARS, MAX_COMMENT_CHARS, Approval, ApprovalDecision
 from agentflow.names import DECIDE_UPDATE, WAITING_MEMO
 
@@ -97,7 +97,7 @@ async def decide(
         description = await handle.describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise AgentflowError(f"no run or session with workflow id {workflow_id!r}") from None
+            raise NotFoundError(f"no run or session with workflow id {workflow_id!r}") from None
         raise
     if description.status != WorkflowExecutionStatus.RUNNING:
         status = visibility.status_name(description.status)

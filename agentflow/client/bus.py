@@ -25,8 +25,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 # Re-exported: the CLI and tests read the registry from here, like the rest of the bus.
+from agentflow.client.bus_filters import filtered, verify
+from agentflow.client.bus_registrations import cached_registrations
 from agentflow.client.bus_registrations import registrations as registrations
 from agentflow.client.sessions import EmitHandle, emit, new_event
+from agentflow.client.signing import ring_of, signing_ring
 from agentflow.config import FlowConfig
 from agentflow.config.topics import topic_problem
 from agentflow.errors import AgentflowError, ConfigError
@@ -39,8 +42,10 @@ from agentflow.models.bus import (
     PUBLISH_DENIED,
     PUBLISHER,
     SESSION,
+    SIGNATURE,
+    SIGNING_KEY,
     TOPIC,
-    WHOLE_FLOW,
+    USER_METADATA,
     Delivery,
     PublishRequest,
     Registration,
@@ -50,6 +55,7 @@ from agentflow.models.bus import (
     delivery_config,
     delivery_event_id,
     delivery_session,
+    metadata_problem,
     shard_session,
     subscribers,
     subscribers_of,
@@ -156,11 +162,13 @@ def client_request(
     key: str | None = None,
     event_id: str | None = None,
     session_id: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> PublishRequest:
-    """A publish by a client of ``config`` (CLI, Runner), checked against ``[bus] publishes``."""
-    problem = topic_problem(topic)
+    """A publish by a client of ``config`` (CLI, Runner), checked against ``[bus] publishes``;
+    ``metadata``: its own, which subscription filters read and deliveries carry."""
+    problem = topic_problem(topic) or metadata_problem(metadata or {})
     if problem:
-        raise ConfigError(f"TOPIC: {problem}")
+        raise ConfigError(f"TOPIC: {problem}" if topic_problem(topic) else problem)
     if not config.may_publish(None, topic):
         allowed = ", ".join(config.bus.publishes or [])
         raise ConfigError(
@@ -169,16 +177,30 @@ def client_request(
         )
     # The same checks as an emitted event (ids, sizes): the publish is an event of the bus.
     event = new_event(bus_config(), data, event_id=event_id, session_id=session_id or "x")
-    return PublishRequest(topic=topic, data=event.data, event_id=event.id, key=key,
-                          session_id=session_id, publisher=f"client {identity}")  # fmt: skip
+    request = PublishRequest(topic=topic, data=event.data, event_id=event.id, key=key,
+                             session_id=session_id, publisher=f"client {identity}",
+                             metadata=dict(metadata or {}))  # fmt: skip
+    return signed(config, request)
+
+
+def signed(config: FlowConfig, request: PublishRequest) -> PublishRequest:
+    """``request`` signed with ``config``'s ``[security]`` signing keys (unchanged without)."""
+    ring = signing_ring(config.security)
+    return request if ring is None else ring.sign(request)
 
 
 async def publish(client: Client, request: PublishRequest) -> EmitHandle:
-    """Record ``request`` in its bus shard; returns once Temporal has it."""
+    """Record ``request`` in its bus shard; returns once Temporal has it. Signed with the keys
+    of a worker's client (agentflow/client/signing.py) unless it is signed already."""
+    if request.signature is None and (ring := ring_of(client)) is not None:
+        request = ring.sign(request)
     metadata = {TOPIC: request.topic, PUBLISHER: request.publisher}
     optional = {PARENT_EVENT: request.parent_event, KEY: request.key, DENIED: request.denied,
                 ORIGIN_FLOW: request.origin_flow, SESSION: request.session_id,
-                CHAIN: json.dumps(request.chain) if request.chain else None}  # fmt: skip
+                CHAIN: json.dumps(request.chain) if request.chain else None,
+                SIGNING_KEY: request.signing_key, SIGNATURE: request.signature,
+                USER_METADATA: json.dumps(request.metadata) if request.metadata else None,
+                }  # fmt: skip
     metadata.update({name: value for name, value in optional.items() if value is not None})
     config = bus_config()
     event = Event(id=request.event_id, session_id=shard_session(request.key, request.event_id),
@@ -194,9 +216,10 @@ async def fan_out(event: Event, state: State) -> State:
     request = _request(event, state)
     if request.denied:
         raise ApplicationError(request.denied, type=PUBLISH_DENIED, non_retryable=True)
+    verify(activity.client(), request)  # [security] signing: nothing delivered unless it holds
     client = activity.client()
     try:
-        found = await registrations(client)
+        found = await cached_registrations(client)  # asked again only after a change
     except RPCError as err:
         raise ApplicationError(
             f"the bus registry ({REGISTRY_WORKFLOW_ID}) could not be read: {err.message}",
@@ -204,10 +227,14 @@ async def fan_out(event: Event, state: State) -> State:
         ) from None
     subs = [
         sub for sub in subscribers(found, request.topic)
-        # Agents of the publishing flow got the event within the publishing run.
-        if not (sub.flow == request.origin_flow and sub.agent != WHOLE_FLOW)
+        # Agents of the publishing flow got the event within the publishing run (all but
+        # those with filters or accepts_from: they are delivered here, after their checks).
+        if not (sub.flow == request.origin_flow and sub.in_run(request.topic))
     ]  # fmt: skip
+    subs, refused = filtered(subs, event, request)
     sent = await asyncio.gather(*(_deliver(client, found[s.flow], s, request) for s in subs))
+    if refused:  # the others got it; this event is dead-lettered, saying why
+        raise ApplicationError(refused.message, type=refused.error_type, non_retryable=True)
     return State(data={"topic": request.topic, "deliveries": [d.model_dump() for d in sent]})
 
 
@@ -217,7 +244,7 @@ async def _deliver(
     config = delivery_config(entry.config, sub)
     session_id = delivery_session(sub, request, entry.config.bus.max_parallel)
     event_id = delivery_event_id(sub, request.event_id)
-    metadata = {TOPIC: request.topic, PUBLISHER: request.publisher,
+    metadata = {**request.metadata, TOPIC: request.topic, PUBLISHER: request.publisher,
                 PARENT_EVENT: request.event_id, CHAIN: json.dumps(request.chain),
                 "session_id": session_id}  # fmt: skip
     if request.key is not None:
@@ -241,4 +268,6 @@ def _request(event: Event, state: State) -> PublishRequest:
         session_id=meta.get(SESSION), publisher=meta.get(PUBLISHER, ""),
         parent_event=meta.get(PARENT_EVENT), chain=json.loads(meta.get(CHAIN, "[]")),
         origin_flow=meta.get(ORIGIN_FLOW), denied=meta.get(DENIED),
+        signing_key=meta.get(SIGNING_KEY), signature=meta.get(SIGNATURE),
+        metadata=json.loads(meta.get(USER_METADATA, "{}")),
     )  # fmt: skip

@@ -10,12 +10,19 @@ worker: each ``register``/``forget`` update's result is the whole registry after
 the last one (else the run's input), plus the ``register_flow`` signals recorded after it
 (registrations sent with no worker needed), is the registry now. The registry's
 stickiness is reset too, so its next workflow task and query go to a live worker at once.
+
+The fan-out reads it once per published event, so each worker keeps the last answer
+(``cached_registrations``) with the registry's version: its run id and history length, which
+the server's describe answers without a worker. Every register and forget adds events to that
+history (a signal at once; an update before its caller gets the answer), so a changed version
+means "ask again", and an unchanged one means nothing was registered or forgotten since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Iterable
 from datetime import timedelta, timezone
 
@@ -23,6 +30,7 @@ from temporalio.api.common.v1 import Payloads, WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
     GetWorkflowExecutionHistoryReverseRequest,
     ResetStickyTaskQueueRequest,
 )
@@ -38,6 +46,44 @@ log = logging.getLogger("agentflow.bus")
 REGISTRY_QUERY_SECONDS = 5.0
 # Events per page when reading the history backwards: the answer is near its end.
 PAGE_SIZE = 50
+
+
+# The registry's version (run id, history length) and its registrations, per client.
+_CACHE: weakref.WeakKeyDictionary[Client, tuple[tuple[str, int], dict[str, Registration]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def cached_registrations(client: Client) -> dict[str, Registration]:
+    """``registrations(client)``, asked again only when the registry has changed since the
+    last answer this client got (its version, read by a describe: no worker, no query)."""
+    version = await registry_version(client)
+    if version is None:
+        _CACHE.pop(client, None)
+        return {}
+    cached = _CACHE.get(client)
+    if cached is not None and cached[0] == version:
+        return dict(cached[1])
+    # Read after the version: a change in between makes the next call ask again, never the
+    # other way round (an older answer kept under a newer version).
+    found = await registrations(client)
+    _CACHE[client] = (version, found)
+    return dict(found)
+
+
+async def registry_version(client: Client) -> tuple[str, int] | None:
+    """The registry's current run id and history length; None when there is no registry."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=REGISTRY_WORKFLOW_ID)
+    )
+    try:
+        described = await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    info = described.workflow_execution_info
+    return info.execution.run_id, info.history_length
 
 
 async def registrations(client: Client) -> dict[str, Registration]:

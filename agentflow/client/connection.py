@@ -139,12 +139,24 @@ def ui_url(
     """The Temporal UI page of a run. ``base`` is the UI's address (``[temporal] ui_url``);
     without it: Temporal Cloud's UI for a Cloud address, else a dev server's, whose UI listens
     on the gRPC port + 1000 (``temporal server start-dev`` and ``agentflow dev`` defaults)."""
+    target_host = client.service_client.config.target_host
+    return ui_url_at(target_host, client.namespace, workflow_id, run_id, base)
+
+
+def ui_url_at(
+    target_host: str,
+    namespace: str,
+    workflow_id: str,
+    run_id: str | None = None,
+    base: str | None = None,
+) -> str:
+    """``ui_url`` from a server address and namespace (``connect_settings``), not a client."""
     if base is None:
-        host, _, port = client.service_client.config.target_host.rpartition(":")
+        host, _, port = target_host.rpartition(":")
         host = host or "localhost"
         if host.endswith(".tmprl.cloud"):
             base = "https://cloud.temporal.io"
         else:
             base = f"http://{host}:{int(port) + 1000 if port.isdigit() else 8233}"
-    path = f"{base.rstrip('/')}/namespaces/{quote(client.namespace)}/workflows/{quote(workflow_id)}"
+    path = f"{base.rstrip('/')}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id)}"
     return f"{path}/{run_id}/history" if run_id else path

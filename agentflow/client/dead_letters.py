@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentflow import names
 from agentflow.client import sessions, visibility
 from agentflow.config import FlowConfig
-from agentflow.errors import AgentflowError, ConfigError
+from agentflow.errors import AgentflowError, ConfigError, NotFoundError
 from agentflow.models.flow import Event
 from agentflow.models.session import DeadLetter, DeadLetterView, Redrive
 from agentflow.names import DEAD_LETTER_WORKFLOW, PURGE_UPDATE, REDRIVEN_UPDATE
@@ -153,7 +153,7 @@ async def read_letter(client: Client, letter_id: str) -> LetterRecord:
         description = await handle.describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise AgentflowError(f"no dead letter {letter_id!r}") from None
+            raise NotFoundError(f"no dead letter {letter_id!r}") from None
         raise
     if description.workflow_type != DEAD_LETTER_WORKFLOW:
         raise AgentflowError(f"{letter_id!r} is not a dead letter (its workflow type is "
@@ -226,6 +226,10 @@ def _redrivable(record: LetterRecord, letter_id: str) -> DeadLetter:
             f"dead letter {letter_id} is {record.status}{' since ' + decided if decided else ''}"
             "; only open letters can be redriven"
         )
+    if letter.reason == "compensation failed":  # workflows/_compensate.py: its run has ended
+        raise AgentflowError(f"dead letter {letter_id} is a failed compensation of agent "
+                             f"{letter.failed_agent!r}, which cannot be redriven: undo what the "
+                             "agent did by hand, then purge this letter")  # fmt: skip
     if letter.event is None:
         raise AgentflowError(
             f"dead letter {letter_id} holds an event that could not be read ({letter.reason}), "

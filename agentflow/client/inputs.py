@@ -20,11 +20,20 @@ from typing import Any
 from agentflow.config import FlowConfig
 from agentflow.config.formats import duration_seconds
 from agentflow.errors import ConfigError
-from agentflow.limits import MAX_DURATION_SECONDS, MAX_ID_BYTES, data_problem
+from agentflow.limits import (
+    MAX_DATA_ITEMS,
+    MAX_DURATION_SECONDS,
+    MAX_ID_BYTES,
+    MAX_PAYLOAD_BYTES,
+    data_items,
+    data_problem,
+)
 from agentflow.models.flow import PRIORITY_KEYS, ROUTE_KEY, Event
 from agentflow.models.session import MAX_EVENT_ID_BYTES, MAX_SESSION_ID_BYTES
 
 _PRIORITIES = ", ".join(reversed(PRIORITY_KEYS))  # low, normal, high, critical
+# The input travels with the config and event into the start request and every agent's input.
+MAX_INPUT_BYTES = MAX_PAYLOAD_BYTES - 128 * 1024
 _TIMEOUT_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -112,9 +121,35 @@ def check_run(data: dict[str, Any] | None, session_id: str | None, workflow_id: 
 
 
 def check_data(data: dict[str, Any] | None) -> None:
-    """Input data that Temporal's JSON converter would change (NaN becomes null) or refuse."""
+    """Input data that Temporal's JSON converter would change (NaN becomes null) or refuse, or
+    that holds too many keys for a workflow task to decode in time (MAX_DATA_ITEMS)."""
     if data and (problem := data_problem(data)):
         raise ConfigError(f"--input: {problem}")
+    if data and data_items(data) > MAX_DATA_ITEMS:
+        raise ConfigError(
+            f"--input: holds more than {MAX_DATA_ITEMS:,} keys and list items (all levels); "
+            "every workflow task decodes and copies the whole state, and one that runs 2 s is "
+            "failed by Temporal's deadlock detector, so keep such data outside the input (a "
+            "file or an object store) and pass a reference ([payloads] does not help here)"
+        )
+
+
+def check_input_size(size: int, stored_limit: int | None) -> None:
+    """A run's input of ``size`` bytes (as JSON, with the config it carries) must fit in a
+    Temporal payload, or in the ``[payloads]`` store (``stored_limit``; None: no store)."""
+    if stored_limit is None and size > MAX_INPUT_BYTES:
+        raise ConfigError(
+            f"--input: the run's input is {size / 1e6:.1f} MB as JSON with the flow's config; "
+            f"a Temporal payload is at most {MAX_PAYLOAD_BYTES / 1e6:.1f} MB, so keep large data "
+            "outside the input and pass a reference, or keep large payloads in external "
+            "storage with a [payloads] table (docs/security-and-payloads.md)"
+        )
+    if stored_limit is not None and size > stored_limit:
+        raise ConfigError(
+            f"--input: the run's input is {size / 1e6:.1f} MB as JSON with the flow's config; "
+            f"the [payloads] store takes at most {stored_limit / 1e6:.1f} MB (max_bytes), so "
+            "raise max_bytes or keep large data outside the input and pass a reference"
+        )
 
 
 def parse_timeout(text: str, where: str = "metadata 'timeout'") -> timedelta:

@@ -16,7 +16,8 @@ from temporalio.service import RPCError
 from agentflow.client import approvals, sessions, telemetry, visibility
 from agentflow.client import bus as bus_client
 from agentflow.client.connection import connect_flow, ui_url
-from agentflow.client.inputs import as_flow_event, make_event
+from agentflow.client.inputs import as_flow_event, check_input_size, make_event
+from agentflow.client.payloads import stored_payload_limit
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.config.code_checks import unrunnable
 from agentflow.errors import ConfigError
@@ -130,6 +131,12 @@ class Runner:
             state=State(data=event.data, meta=dict(event.metadata)),
         )
         client = await self.client()
+        # Refused here, too large an input fails at the server as "Blob data size exceeds limit"
+        # or, near the limit, fails the first agent; a [payloads] store takes larger ones (a
+        # store of the caller's own, of unknown size, is left to say so itself).
+        stored = stored_payload_limit(client.data_converter)
+        if stored is not None or client.data_converter.external_storage is None:
+            check_input_size(len(flow_input.model_dump_json()), stored)
         workflow_id = workflow_id or _workflow_id(self.config.name, session_id)
         try:
             handle: WorkflowHandle[Any, FlowResult] = await client.start_workflow(
@@ -205,20 +212,23 @@ class Runner:
         key: str | None = None,
         event_id: str | None = None,
         session_id: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> sessions.EmitHandle:
         """Publish ``data`` to ``topic`` on the durable bus; return once Temporal has recorded
         it. Every subscriber (agents and flows of any config, on any worker) gets it once;
         ``key`` keeps a key's events in order for ordered subscribers; ``event_id`` dedupes
-        repeats; ``session_id`` sends the deliveries into that session of each subscriber.
+        repeats; ``session_id`` sends the deliveries into that session of each subscriber;
+        ``metadata`` (strings) is read by subscription filters and carried by deliveries.
         The topic must be allowed by this config's ``[bus] publishes`` (ConfigError if not,
         raised before connecting, like every other check of the request)."""
         checked = bus_client.client_request(
             self.config, topic, data, identity="", key=key, event_id=event_id,
-            session_id=session_id,
+            session_id=session_id, metadata=metadata,
         )  # fmt: skip
         client = await self.client()  # the publisher is named once the client knows itself
         request = checked.model_copy(update={"publisher": f"client {client.identity}"})
-        return await bus_client.publish(client, request)
+        # Signed again ([security] signing): the publisher is part of what is signed.
+        return await bus_client.publish(client, bus_client.signed(self.config, request))
 
     async def approve(
         self, workflow_id: str, *, agent: str | None = None, comment: str = "",

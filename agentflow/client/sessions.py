@@ -14,18 +14,21 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecution,
     WorkflowExecutionStatus,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentflow import names
 from agentflow.client import visibility
 from agentflow.client.inputs import check_data, check_run, new_event
 from agentflow.client.outcomes import (
@@ -36,7 +39,7 @@ from agentflow.client.outcomes import (
 )
 from agentflow.config import FlowConfig
 from agentflow.config.code_checks import unrunnable
-from agentflow.errors import AgentflowError, ConfigError
+from agentflow.errors import ConfigError, NotFoundError
 from agentflow.models import attributes
 from agentflow.models.flow import Event
 from agentflow.models.session import (
@@ -61,10 +64,12 @@ __all__ = [
     "EventDeadLetteredError",
     "check_data",
     "check_run",
+    "close_if_running",
     "close_session",
     "emit",
     "emit_request",
     "event_outcome",
+    "list_sessions",
     "new_event",
     "redrive_id",
     "session_view",
@@ -187,7 +192,7 @@ async def session_view(client: Client, flow: str, session_id: str) -> SessionVie
         description = await handle.describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise AgentflowError(f"no session {session_id!r} of flow {flow!r}") from None
+            raise NotFoundError(f"no session {session_id!r} of flow {flow!r}") from None
         raise
     if description.status != WorkflowExecutionStatus.RUNNING:
         return (await closed_summary(client, handle.id)).view
@@ -200,6 +205,65 @@ async def close_session(client: Client, flow: str, session_id: str, by: str) -> 
     handle = client.get_workflow_handle(session_workflow_id(flow, session_id))
     view: SessionView = await handle.execute_update(CLOSE_UPDATE, by, result_type=SessionView)
     return view
+
+
+async def list_sessions(client: Client, query: str, limit: int) -> AsyncIterator[dict[str, Any]]:
+    """One row per session (``query``: ``visibility.session_query``), newest first. A closed
+    session reopened by a later emit has two rows in visibility (one per start); only its
+    latest is shown."""
+    seen: set[str] = set()
+    try:
+        async for execution in client.list_workflows(query):
+            if execution.id in seen or not await _latest(client, execution):
+                continue
+            seen.add(execution.id)
+            yield _session_row(execution)
+            if len(seen) >= limit:
+                return
+    except RPCError as err:
+        raise visibility.missing_attribute_error(err, client.namespace) or err from None
+
+
+async def _latest(client: Client, execution: WorkflowExecution) -> bool:
+    if execution.status == WorkflowExecutionStatus.RUNNING:
+        return True  # a running session is always the latest start of its id
+    description = await client.get_workflow_handle(execution.id).describe()
+    return description.run_id == execution.run_id
+
+
+def _session_row(execution: WorkflowExecution) -> dict[str, Any]:
+    attrs = execution.typed_search_attributes
+    status = visibility.status_name(execution.status)
+    return {
+        "session": attrs.get(names.SESSION),
+        "flow": attrs.get(names.FLOW),
+        "status": "closed" if status == "completed" else status,
+        "workflow_id": execution.id,
+        "run_id": execution.run_id,
+        "start_time": execution.start_time.isoformat(),
+        "close_time": execution.close_time.isoformat() if execution.close_time else None,
+    }
+
+
+async def close_if_running(
+    client: Client, flow: str, session_id: str, by: str, timeout: float = 20.0
+) -> SessionView | None:
+    """``close_session`` of a running session, answered by a worker within ``timeout``
+    seconds (NoWorkerError otherwise); None when the session is closed already, NotFoundError
+    when there is no such session. What ``agentflow session close`` and the web API call."""
+    workflow_id = session_workflow_id(flow, session_id)
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"no session {session_id!r} of flow {flow!r}") from None
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    queue, what = description.task_queue, f"close session {session_id!r}"
+    await visibility.require_workers(client, queue, what)
+    closing = close_session(client, flow, session_id, by)
+    return await visibility.worker_answer(closing, queue, what, timeout)
 
 
 def redrive_id(event_id: str) -> str:

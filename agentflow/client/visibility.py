@@ -26,7 +26,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.errors import AgentflowError, ConfigError
+from agentflow.errors import AgentflowError, ConfigError, NoWorkerError
 from agentflow.models.flow import FlowProgress
 from agentflow.names import (
     APPROVAL,
@@ -219,7 +219,7 @@ async def has_workers(client: Client, task_queue: str) -> bool:
 async def require_workers(client: Client, task_queue: str, what: str) -> None:
     """One clear error, at once, when no worker is there to ``what`` (an update or a query)."""
     if not await has_workers(client, task_queue):
-        raise AgentflowError(
+        raise NoWorkerError(
             f"no worker polls task queue {task_queue!r}, and one must run to {what} "
             "(agentflow worker --config ...)"
         )
@@ -232,7 +232,7 @@ async def worker_answer(call: Awaitable[T], task_queue: str, what: str, seconds:
         return await asyncio.wait_for(call, seconds)
     # An update the timeout cancelled ends in the SDK's own error, not in TimeoutError.
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise AgentflowError(
+        raise NoWorkerError(
             f"no worker answered within {seconds:g}s to {what}; one must run on task queue "
             f"{task_queue!r} (agentflow worker --config ...)"
         ) from None

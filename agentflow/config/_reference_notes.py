@@ -50,8 +50,12 @@ ALLOWED: dict[str, str] = {
     f"{quoted(_base.ERROR_KIND_ALIASES)}; values: agent names",
     "agents.NAME.handler": _PATH,
     "agents.NAME.tools": f"{_PATH} each",
-    "agents.NAME.subscribes": "topics or patterns (`*`: one segment, `>`: the rest)",
+    "agents.NAME.subscribes": "topics or patterns (`*`: one segment, `>`: the rest), or "
+    '`{ topic = "order.*", when = "CEL" }` (docs/bus.md#filters-subscribing-on-an-events-content)',
+    "orchestration.routes.when": "a CEL expression on `data`, `metadata`, `topic`, `id`, `source`",
     "agents.NAME.publishes": "topics or patterns",
+    "agents.NAME.accepts_from": '`"FLOW.AGENT"`, `"client IDENTITY"`; globs (`"client *"`)',
+    "bus.accepts_from": '`"FLOW.AGENT"`, `"client IDENTITY"`; globs (`"client *"`)',
     **{f"hooks.{point}": f"{_PATH} each" for point in _base.HOOK_POINTS},
     "agent_memory.provider": f"{quoted(MEMORY_PROVIDERS)}; aliases: "
     f"{quoted(MEMORY_PROVIDER_ALIASES)}",

@@ -15,9 +15,18 @@ from agentflow.config._base import (
     check_import_paths,
     zero_means_default,
 )
+from agentflow.config.breaker import AgentBreakerConfig
+from agentflow.config.cache import CacheConfig
 from agentflow.config.llm import AgentLLMConfig
 from agentflow.config.runtime import RateLimitConfig, RetryPolicyConfig
-from agentflow.config.topics import check_optional_patterns, check_ordered, check_patterns
+from agentflow.config.topics import (
+    Subscription,
+    check_accepts_from,
+    check_optional_patterns,
+    check_ordered,
+    check_subscriptions,
+    subscription_entries,
+)
 
 
 class RetrySettings(StrictModel):
@@ -67,9 +76,23 @@ class AgentConfig(StrictModel):
     # after, its turn is remembered in the session. No [agent_memory]: its defaults (sqlite);
     # refused when [agent_memory] enabled = false, and beside flow.
     memory_enabled: bool = False
+    # Its results cached for ttl (agentflow/client/result_cache.py): a hit does not run it.
+    cache: CacheConfig | None = None
+    # Fails fast (or runs fallback_agent) while too many of its calls failed
+    # (activities/breaker.py).
+    circuit_breaker: AgentBreakerConfig | None = None
+    # Undoes what the agent did when its sequential or mixed run fails for good after it
+    # completed: "module:function", called as fn(event, state) with the state the agent
+    # produced (docs/agents.md "Compensation").
+    compensate: str | None = None
 
     _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
     _tools = field_validator("tools")(check_import_paths)
+
+    @field_validator("compensate")
+    @classmethod
+    def _compensate_path(cls, path: str | None) -> str | None:
+        return None if path is None else check_import_paths([path])[0]
 
     @model_validator(mode="after")
     def _tools_switch(self) -> AgentConfig:
@@ -91,7 +114,7 @@ class AgentConfig(StrictModel):
 
     # Topics (or NATS-style patterns: "research.*", "user.>") this agent reacts to, whoever
     # publishes them: agents of this flow (within the run) or of any flow (through the bus).
-    subscribes: list[str] = Field(default_factory=list)
+    subscribes: list[Subscription] = Field(default_factory=list)
     # Topics (or patterns) this agent may publish to; None: any. Others are dead-lettered.
     publishes: list[str] | None = None
     # Bus deliveries with the same key reach this agent in publish order (the bus's sessions:
@@ -111,7 +134,12 @@ class AgentConfig(StrictModel):
             )
         return self
 
-    _topics = field_validator("subscribes")(check_patterns)
+    # The publishers whose events it takes ("FLOW.AGENT", "client *"; globs); None: anyone.
+    # Others are dead-lettered by the bus ("publisher refused").
+    accepts_from: list[str] | None = None
+    _accepts = field_validator("accepts_from")(check_accepts_from)
+    _entries = field_validator("subscribes", mode="before")(subscription_entries)
+    _topics = field_validator("subscribes")(check_subscriptions)
 
     _publishes = field_validator("publishes")(check_optional_patterns)
 
@@ -131,7 +159,8 @@ class AgentConfig(StrictModel):
     @model_validator(mode="after")
     def _flow_is_the_whole_agent(self) -> AgentConfig:
         if self.flow is not None:
-            keys = ("handler", "system_prompt", "auto_llm", "memory_enabled")
+            keys = ("handler", "system_prompt", "auto_llm", "memory_enabled", "cache",
+                    "circuit_breaker")  # fmt: skip
             clash = [key for key in keys if getattr(self, key)]
             if self.local:
                 clash.append("local")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from agentflow.config._base import StrictModel
-from agentflow.config.topics import check_optional_patterns, check_ordered, check_patterns
+from agentflow.config.topics import (
+    Subscription,
+    check_accepts_from,
+    check_optional_patterns,
+    check_ordered,
+    check_subscriptions,
+    subscription_entries,
+)
 
 
 class BusConfig(StrictModel):
@@ -13,7 +20,7 @@ class BusConfig(StrictModel):
     the flow as a whole and for the clients (CLI, ``Runner.publish``) built from this file."""
 
     # Topics (or patterns) that start this whole flow: each matching event runs it.
-    subscribes: list[str] = Field(default_factory=list)
+    subscribes: list[Subscription] = Field(default_factory=list)
     # The flow's deliveries with the same key arrive in publish order.
     ordered: bool = False
     # Topics (or patterns) clients may publish to; None: any topic.
@@ -22,7 +29,12 @@ class BusConfig(StrictModel):
     # takes one event at a time); ordered subscribers keep a key's events in one slot.
     max_parallel: int = Field(8, gt=0, le=256)
 
-    _topics = field_validator("subscribes")(check_patterns)
+    # The publishers whose events it takes ("FLOW.AGENT", "client *"; globs); None: anyone.
+    # Others are dead-lettered by the bus ("publisher refused").
+    accepts_from: list[str] | None = None
+    _accepts = field_validator("accepts_from")(check_accepts_from)
+    _entries = field_validator("subscribes", mode="before")(subscription_entries)
+    _topics = field_validator("subscribes")(check_subscriptions)
 
     _publishes = field_validator("publishes")(check_optional_patterns)
 

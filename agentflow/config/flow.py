@@ -17,7 +17,9 @@ from agentflow.config._base import (
     TaskQueueName,
 )
 from agentflow.config.agent import AgentConfig, RetrySettings
+from agentflow.config.breaker import check_fallbacks
 from agentflow.config.bus import BusConfig
+from agentflow.config.cache import CacheStoreConfig
 from agentflow.config.events import ErrorRoutingConfig, HooksConfig, SessionsConfig
 from agentflow.config.llm import LLMConfig, ProviderConfig, provider_kind, provider_name
 from agentflow.config.mcp import MCPConfig
@@ -25,7 +27,7 @@ from agentflow.config.memory import EMBEDDING_PROVIDERS, AgentMemoryConfig, memo
 from agentflow.config.orchestration import OrchestrationConfig
 from agentflow.config.runtime import LoggingConfig, RuntimeConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
-from agentflow.config.topics import matches_any
+from agentflow.config.topics import matches_any, matches_unfiltered, patterns_of
 from agentflow.names import flow_task_queue
 
 # AgentConfig, OrchestrationConfig and RetrySettings were defined here: still importable.
@@ -114,6 +116,8 @@ class FlowConfig(StrictModel):
     # [security] (payload encryption) and [payloads] (external storage): off unless present.
     security: SecurityConfig = Field(default_factory=SecurityConfig, exclude=True)
     payloads: PayloadsConfig | None = Field(None, exclude=True)
+    # Where cached agent results are kept (agents' ``cache``): a worker setting.
+    cache: CacheStoreConfig = Field(default_factory=CacheStoreConfig, exclude=True)
     # LLM providers and MCP servers travel in the snapshot (secrets only as ${VAR}).
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     mcp: MCPConfig = Field(default_factory=MCPConfig)
@@ -147,14 +151,21 @@ class FlowConfig(StrictModel):
         """The enabled agents subscribed to ``topic``, in config order (disabled ones never
         receive)."""
         names = self.enabled_agents()
-        return [name for name in names if matches_any(self.agents[name].subscribes, topic)]
+        # A subscriber whose matching entries all carry ``when``, or with ``accepts_from``, gets
+        # the event through the durable bus, whose fan-out activity checks them.
+        return [
+            name
+            for name in names
+            if matches_unfiltered(self.agents[name].subscribes, topic)
+            and self.agents[name].accepts_from is None
+        ]
 
     def topics(self) -> list[str]:
         """Every topic (or pattern) an enabled agent or the flow subscribes to, in order of
         first mention."""
         names = self.enabled_agents()
-        agents = (t for name in names for t in self.agents[name].subscribes)
-        return list(dict.fromkeys([*agents, *self.bus.subscribes]))
+        agents = (t for name in names for t in patterns_of(self.agents[name].subscribes))
+        return list(dict.fromkeys([*agents, *patterns_of(self.bus.subscribes)]))
 
     def may_publish(self, agent: str | None, topic: str) -> bool:
         """Whether ``agent`` (None: a client of this file) may publish to ``topic``."""
@@ -212,6 +223,11 @@ class FlowConfig(StrictModel):
             for agent in self.agents.values():
                 if "timeout_seconds" not in agent.model_fields_set:
                     agent.timeout_seconds = default
+        return self
+
+    @model_validator(mode="after")
+    def _breaker_fallbacks(self) -> FlowConfig:
+        check_fallbacks(self.agents)  # another handler agent each (agentflow/config/breaker.py)
         return self
 
     @model_validator(mode="after")

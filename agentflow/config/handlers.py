@@ -116,3 +116,17 @@ def handler_problem(path: str, base_dir: Path | None) -> str | None:
     except ConfigError as err:
         return str(err)
     return None
+
+
+def compensation_problems(config: FlowConfig, agent: str, base_dir: Path | None) -> list[str]:
+    """An agent's ``compensate`` path that does not import or names nothing callable."""
+    path = config.agents[agent].compensate
+    if path is not None and config.mode not in ("sequential", "mixed"):
+        return [f"agents.{agent}.compensate: compensations run in sequential and mixed mode "
+                f"only, and this flow is {config.mode}; remove it"]  # fmt: skip
+    if path is None or path.startswith("<code>:"):  # registered in code: checked there
+        return []
+    problem = handler_problem(path, base_dir)
+    if problem is None:
+        return []
+    return [f"agents.{agent}.compensate: {problem.replace('handler', 'compensation', 1)}"]

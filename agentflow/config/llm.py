@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from agentflow.config._base import Count, Seconds, StrictModel, zero_means_default
+from agentflow.config.breaker import BreakerConfig
 
 # What a provider can be (its ``type``; a [providers] table named like a kind needs none).
 PROVIDER_KINDS = ("anthropic", "azure", "mock", "ollama", "openai", "openai-compatible")
@@ -113,6 +114,8 @@ class ProviderConfig(StrictModel):
     temperature: float | None = _temperature
     max_tokens: Count | None = None
     timeout_seconds: Seconds | None = None
+    # Calls to this provider fail fast while too many failed (agentflow/config/breaker.py).
+    circuit_breaker: BreakerConfig | None = None
 
     _zero = model_validator(mode="before")(zero_means_default("timeout_seconds"))
     _key = field_validator("api_key")(_secret_template)
@@ -145,6 +148,8 @@ class LLMConfig(StrictModel):
     api_key: str | None = None
     api_key_env: str | None = None
     timeout_seconds: Seconds | None = None
+    # The breaker of the provider [llm] names (agentflow/config/breaker.py).
+    circuit_breaker: BreakerConfig | None = None
     # Which key named the provider ("provider" or its alias "type"), for messages.
     _provider_key: str = PrivateAttr("provider")
 

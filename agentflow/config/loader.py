@@ -20,9 +20,14 @@ from agentflow.config._base import (
     did_you_mean,
 )
 from agentflow.config.code_checks import declare_code_agents
+from agentflow.config.expression_checks import expression_problems
 from agentflow.config.flow import FlowConfig
 from agentflow.config.formats import flow_document
-from agentflow.config.handlers import handler_problem, llm_import_problems
+from agentflow.config.handlers import (
+    compensation_problems,
+    handler_problem,
+    llm_import_problems,
+)
 from agentflow.config.llm_checks import llm_problems
 from agentflow.config.memory import memory_unsupported
 from agentflow.config.nested import Nesting, load_nested
@@ -91,6 +96,7 @@ def parse_config(
     config = declare_code_agents(config, _code_agents(config))
     problems = list(_reference_problems(config)) + list(_retry_problems(config))
     problems += _memory_problems(config, old)
+    problems += expression_problems(config)  # CEL `when`s and the agents routes name
     if not problems and (size := len(config.model_dump_json())) > MAX_SNAPSHOT_BYTES:
         problems.append(
             f"the flow's settings are {size / 1024:.0f} KB as JSON; at most "
@@ -101,6 +107,7 @@ def parse_config(
     if check_handlers and not problems:
         # Imports user code: only when asked.
         for name in config.enabled_agents():
+            problems += compensation_problems(config, name, base_dir)  # a saga's undo step
             handler = config.agents[name].handler
             if is_code(handler):
                 continue

@@ -22,6 +22,15 @@ from agentflow.config._base import (
 from agentflow.config.agent import RetrySettings
 
 
+class Route(StrictModel):
+    """``[[orchestration.routes]]``: route mode sends an event to ``agent`` when ``when`` (a CEL
+    expression on the event, agentflow/config/expressions.py) holds; the first that holds
+    wins, and a last route without ``when`` is the default."""
+
+    when: str | None = None
+    agent: str
+
+
 class OrchestrationConfig(StrictModel):
     """``[orchestration]``: which mode runs which agents, and the limits of a run."""
 
@@ -49,6 +58,20 @@ class OrchestrationConfig(StrictModel):
     # How many levels of flows inside flows (agents with ``flow = ...``) this file may hold.
     max_flow_depth: Count = 5
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
+    # Route mode: where an event without a target agent goes first, decided on its content.
+    routes: list[Route] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _routes_for_route_mode(self) -> OrchestrationConfig:
+        if self.routes and self.mode != "route":
+            raise ValueError(f'routes are for mode = "route", not {self.mode!r}')
+        for index, route in enumerate(self.routes[:-1]):
+            if route.when is None:
+                raise ValueError(
+                    f"routes[{index}] has no `when`: only the last route may be the default "
+                    "(routes are taken in order, so the ones after it could never match)"
+                )
+        return self
 
     @field_validator("mode", mode="before")
     @classmethod

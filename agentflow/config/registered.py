@@ -51,6 +51,11 @@ def code_callback(hook: str, name: str) -> str:
     return f"{CODE_PREFIX}{hook}:{name}"
 
 
+def code_compensation(name: str) -> str:
+    """The ``compensate`` of an agent whose compensation code registers."""
+    return f"{CODE_PREFIX}compensate:{name}"
+
+
 def is_code(path: str | None) -> bool:
     return path is not None and path.startswith(CODE_PREFIX)
 
@@ -71,17 +76,21 @@ class Decorators:
     """``agent`` and ``callback``, the decorator forms of ``register_agent`` and
     ``register_callback`` (the name defaults to the function's)."""
 
-    def register_agent(self, name: str, handler: Handler) -> None:
+    def register_agent(
+        self, name: str, handler: Handler, compensate: Handler | None = None
+    ) -> None:
         raise NotImplementedError
 
     def register_callback(self, hook: str, name: str, fn: Handler) -> None:
         raise NotImplementedError
 
-    def agent(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorator: ``@runner.agent("processor")``."""
+    def agent(
+        self, name: str | None = None, *, compensate: Handler | None = None
+    ) -> Callable[[F], F]:
+        """Decorator: ``@runner.agent("processor")`` (``compensate=fn``: its saga undo step)."""
 
         def register(handler: F) -> F:
-            self.register_agent(name or str(getattr(handler, "__name__", "")), handler)
+            self.register_agent(name or str(getattr(handler, "__name__", "")), handler, compensate)
             return handler
 
         return register
@@ -101,11 +110,15 @@ class CodeRegistry(Decorators):
 
     def __init__(self) -> None:
         self._agents: dict[str, Handler] = {}
+        self._compensations: dict[str, Handler] = {}  # agent -> its compensate function
         self._callbacks: dict[str, dict[str, Handler]] = {point: {} for point in HOOK_POINTS}
         self._frozen = ""
 
-    def register_agent(self, name: str, handler: Handler) -> None:
-        """Register ``handler`` (sync or async ``(event, state)``) as the agent ``name``."""
+    def register_agent(
+        self, name: str, handler: Handler, compensate: Handler | None = None
+    ) -> None:
+        """Register ``handler`` (sync or async ``(event, state)``) as the agent ``name``;
+        ``compensate`` (sync or async ``(event, state)``) undoes it when its run fails later."""
         self._check_open(f"register agent {name!r}")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"agent name {name!r}: must be a non-empty string")
@@ -121,6 +134,9 @@ class CodeRegistry(Decorators):
                 f"{_named(handler)}); register each name once"
             )
         self._agents[name] = handler
+        if compensate is not None:
+            _check_callable(f"compensation of agent {name!r}", compensate)
+            self._compensations[name] = compensate
 
     def register_callback(self, hook: str, name: str, fn: Handler) -> None:
         """Run ``fn(args: CallbackArgs)`` at ``hook`` (a ``[hooks]`` key, or ``all``), after
@@ -154,6 +170,7 @@ class CodeRegistry(Decorators):
     def handlers(self) -> dict[str, Handler]:
         """Marker path -> function, for the worker's registry."""
         found = {code_handler(name): fn for name, fn in self._agents.items()}
+        found |= {code_compensation(name): fn for name, fn in self._compensations.items()}
         for point, named in self._callbacks.items():
             found |= {code_callback(point, name): fn for name, fn in named.items()}
         return found
@@ -172,7 +189,7 @@ class CodeRegistry(Decorators):
         both = CodeRegistry()
         for registry in (self, other):
             for name, handler in registry._agents.items():
-                both.register_agent(name, handler)
+                both.register_agent(name, handler, registry._compensations.get(name))
             for point, named in registry._callbacks.items():
                 for name, fn in named.items():
                     both.register_callback(point, name, fn)
@@ -201,6 +218,7 @@ class CodeRegistry(Decorators):
                     "for its settings, without handler, flow or auto_llm = true)"
                 )
             agents[name] = spec.model_copy(update={"handler": code_handler(name)})
+        agents = self._bind_compensations(agents, source)
         hooks = {
             point: [path for path in getattr(config.hooks, point) if not is_code(path)]
             + [code_callback(point, name) for name in named]
@@ -210,6 +228,20 @@ class CodeRegistry(Decorators):
         return config.model_copy(
             update={"agents": agents, "hooks": hooks_config, "orchestration": orchestration}
         )
+
+    def _bind_compensations(
+        self, agents: dict[str, AgentConfig], source: str
+    ) -> dict[str, AgentConfig]:
+        """``agents`` with the compensations code registers marked (a table added if none)."""
+        for name in self._compensations:
+            spec = agents.get(name) or AgentConfig(handler=code_handler(name))
+            if spec.compensate is not None and not is_code(spec.compensate):
+                raise ConfigError(
+                    f"agent {name!r} has two compensations: compensate = {spec.compensate!r} "
+                    f"in {source}, and one registered in code; keep one"
+                )
+            agents[name] = spec.model_copy(update={"compensate": code_compensation(name)})
+        return agents
 
 
 def _defined_in_file(spec: AgentConfig) -> str | None:

@@ -7,7 +7,7 @@ out of the snapshot that travels in workflow input.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
@@ -75,17 +75,81 @@ class RateLimitConfig(StrictModel):
         return burst
 
 
-class RuntimeConfig(StrictModel):
-    """``[runtime]``: how much one worker runs at once, and the agents' default timeout."""
+# One worker process's slots and pollers: beyond these, run more worker processes (docs/deploys.md).
+# The SDK's core sets aside the whole workflow cache at start: 10**9 aborted the process (a
+# 36 GB allocation, tried when choosing this bound); 100,000 starts (a few MB).
+MAX_SLOTS, MAX_POLLERS, MAX_CACHED_WORKFLOWS = 10_000, 100, 100_000
+Slots = Annotated[int, Field(ge=1, le=MAX_SLOTS)]
 
-    # Agents (activities, regular and local) one worker process runs at the same time.
+
+class RuntimeConfig(StrictModel):
+    """``[runtime]``: how much one worker runs at once (its Temporal worker's slots, pollers and
+    workflow cache), and the agents' default timeout. Unset keys keep Temporal's defaults; a
+    worker serving several flows on one task queue takes the smallest value any of them sets."""
+
+    # Agents (activities, regular and local) one worker process runs at the same time: sets
+    # both max_concurrent_activities and max_concurrent_local_activities.
     max_concurrent_agents: Count | None = None
     # The timeout of an agent's attempt when its table sets none (AgenticGoKit: 30 s).
     timeout_seconds: Seconds | None = None
+    # Regular agents (activity tasks) one worker process runs at once; unset: 100.
+    max_concurrent_activities: Slots | None = None
+    # Local agents (local activities) one worker process runs at once; unset: 100.
+    max_concurrent_local_activities: Slots | None = None
+    # Workflow tasks (steps of runs and sessions) one worker process runs at once; unset: 100.
+    # At least 2 while the workflow cache is on.
+    max_concurrent_workflow_tasks: Slots | None = None
+    # Concurrent polls for workflow tasks (split between the task queue and the worker's
+    # sticky queue); unset: 5. At least 2 while the workflow cache is on.
+    workflow_task_pollers: Annotated[int, Field(ge=1, le=MAX_POLLERS)] | None = None
+    # Concurrent polls for activity tasks (regular agents); unset: 5.
+    activity_task_pollers: Annotated[int, Field(ge=1, le=MAX_POLLERS)] | None = None
+    # Runs and sessions kept in the worker's memory between their steps (the sticky cache:
+    # their next workflow task goes to this worker, without replaying history); unset: 1000;
+    # 0 turns the cache off (every step replays its run's history).
+    max_cached_workflows: Annotated[int, Field(ge=0, le=MAX_CACHED_WORKFLOWS)] | None = None
 
     _zero = model_validator(mode="before")(
         zero_means_default("timeout_seconds", "max_concurrent_agents")
     )
+
+    @model_validator(mode="after")
+    def _coherent_worker(self) -> RuntimeConfig:
+        split = [key for key in ("max_concurrent_activities", "max_concurrent_local_activities")
+                 if getattr(self, key) is not None]  # fmt: skip
+        if self.max_concurrent_agents is not None and split:
+            raise ValueError(
+                f"max_concurrent_agents and {' and '.join(split)} are both set; "
+                "max_concurrent_agents sets max_concurrent_activities and "
+                "max_concurrent_local_activities together: set it, or them"
+            )
+        if self.max_cached_workflows != 0:  # the cache is on (Temporal's default: 1000)
+            for key in ("max_concurrent_workflow_tasks", "workflow_task_pollers"):
+                if getattr(self, key) == 1:
+                    raise ValueError(
+                        f"{key} = 1: Temporal needs at least 2 while the workflow cache is on "
+                        "(one for the task queue, one for the worker's sticky queue); set 2 or "
+                        "more, or max_cached_workflows = 0"
+                    )
+        return self
+
+    def worker_options(self) -> dict[str, int]:
+        """The keys set here, as the Temporal Worker's own option names (pollers as counts)."""
+        options: dict[str, int] = {}
+        if self.max_concurrent_agents is not None:
+            options["max_concurrent_activities"] = self.max_concurrent_agents
+            options["max_concurrent_local_activities"] = self.max_concurrent_agents
+        for key in WORKER_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                options[key] = value
+        return options
+
+
+# [runtime] keys that are Temporal Worker options of the same name (pollers are counts here).
+WORKER_KEYS = ("max_concurrent_activities", "max_concurrent_local_activities",
+               "max_concurrent_workflow_tasks", "workflow_task_pollers", "activity_task_pollers",
+               "max_cached_workflows")  # fmt: skip
 
 
 class LoggingConfig(StrictModel):

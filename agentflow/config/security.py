@@ -37,6 +37,16 @@ class SecurityConfig(StrictModel):
     codec_port: int = Field(DEFAULT_CODEC_PORT, ge=1, le=65535)
     ui_origins: list[str] = Field(default_factory=lambda: list(DEFAULT_UI_ORIGINS))
     token_env: str = DEFAULT_TOKEN_ENV
+    # Signed bus events (docs/security-and-payloads.md): the name of the environment variable
+    # holding the HMAC-SHA256 keys ("id=base64key,...", newest last: it signs; any verifies).
+    # Set (or signing_key_file): every publish is signed, every bus event verified.
+    signing_keys_env: str | None = None
+    # A file of "id=base64key" lines, read before signing_keys_env's keys.
+    signing_key_file: str | None = None
+
+    @property
+    def signing(self) -> bool:
+        return bool(self.signing_keys_env or self.signing_key_file)
 
 
 class PayloadsConfig(StrictModel):

@@ -8,7 +8,10 @@ and ``>`` as its last segment for one or more remaining segments (``user.>`` mat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+
+from agentflow.config._base import StrictModel
 
 # A topic travels in event metadata, workflow ids and search attributes: keep it short.
 MAX_TOPIC_BYTES = 255
@@ -69,6 +72,58 @@ def matches_any(patterns: Iterable[str], topic: str) -> bool:
     return any(matches(pattern, topic) for pattern in patterns)
 
 
+class TopicFilter(StrictModel):
+    """A subscription with a condition: ``{ topic = "order.*", when = "data.total > 100" }``.
+    ``when`` is a CEL expression on the event (agentflow/config/expressions.py), checked at
+    load and evaluated by the bus's fan-out activity, never in workflow code."""
+
+    topic: str
+    when: str
+
+
+Subscription = str | TopicFilter
+
+
+def patterns_of(subscriptions: Sequence[Subscription]) -> list[str]:
+    """The topics and patterns of a ``subscribes`` list, filtered or not."""
+    return [sub if isinstance(sub, str) else sub.topic for sub in subscriptions]
+
+
+def filters_of(subscriptions: Sequence[Subscription]) -> dict[str, str]:
+    """Pattern -> ``when`` of the filtered entries of a ``subscribes`` list."""
+    return {sub.topic: sub.when for sub in subscriptions if isinstance(sub, TopicFilter)}
+
+
+def matches_unfiltered(subscriptions: Sequence[Subscription], topic: str) -> bool:
+    """Whether an entry without ``when`` matches ``topic``: such a subscriber gets the event
+    whatever its filters say (so it may get it within the publishing run)."""
+    return any(isinstance(sub, str) and matches(sub, topic) for sub in subscriptions)
+
+
+def subscription_entries(value: object) -> object:
+    """A ``mode="before"`` validator body for ``subscribes``: each entry a string or a
+    ``{ topic, when }`` table, with one message for anything else (not one per form)."""
+    if isinstance(value, list):
+        for index, entry in enumerate(value):
+            if not isinstance(entry, (str, dict, TopicFilter)):
+                raise ValueError(
+                    f"entry {index} ({entry!r}) is neither a topic or pattern nor a table "
+                    '{ topic = "...", when = "..." }'
+                )
+            if isinstance(entry, dict) and sorted(entry) != ["topic", "when"]:
+                raise ValueError(
+                    f"entry {index}: a filtered subscription has exactly the keys topic and "
+                    f"when (a CEL expression); got {', '.join(sorted(map(str, entry))) or 'none'}"
+                )
+    return value
+
+
+def check_subscriptions(subscriptions: list[Subscription]) -> list[Subscription]:
+    """A pydantic validator body for ``subscribes`` (strings and ``{topic, when}`` tables)."""
+    check_patterns(patterns_of(subscriptions))
+    return subscriptions
+
+
 def check_patterns(patterns: list[str]) -> list[str]:
     """A pydantic validator body for ``subscribes`` / ``publishes`` lists."""
     for pattern in patterns:
@@ -85,7 +140,37 @@ def check_optional_patterns(patterns: list[str] | None) -> list[str] | None:
     return None if patterns is None else check_patterns(patterns)
 
 
-def check_ordered(ordered: bool, subscribes: list[str], where: str) -> None:
+def check_ordered(ordered: bool, subscribes: Sequence[object], where: str) -> None:
     """``ordered`` orders bus deliveries, so it needs something subscribed."""
     if ordered and not subscribes:
         raise ValueError(f"ordered = true orders bus deliveries: give {where} subscribes")
+
+
+# ``accepts_from``: who a subscriber takes events from, as the bus names publishers: an agent
+# ``FLOW.AGENT`` or a client ``client IDENTITY`` (identity: pid@host unless the client set one).
+CLIENT = "client "
+
+
+def accepts(patterns: Sequence[str], publisher: str) -> bool:
+    """Whether a publisher is one of ``patterns`` (globs: ``"billing.*"``, ``"client *"``)."""
+    return any(fnmatchcase(publisher, pattern) for pattern in patterns)
+
+
+def check_accepts_from(patterns: list[str] | None) -> list[str] | None:
+    """A pydantic validator body for ``accepts_from``: each entry an agent or a client."""
+    if patterns is None:
+        return None
+    if not patterns:
+        raise ValueError("accepts_from = [] accepts nothing; leave it out to accept anyone")
+    for entry in patterns:
+        if entry.startswith(CLIENT):
+            if not entry[len(CLIENT) :].strip():
+                raise ValueError(f'{entry!r}: name the client ("client *": any client)')
+            continue
+        flow, dot, agent = entry.partition(".")
+        if not dot or not flow or not agent or any(ch.isspace() for ch in entry):
+            raise ValueError(
+                f'{entry!r} names no publisher: give an agent as "FLOW.AGENT" (globs: '
+                '"billing.*") or a client as "client IDENTITY" ("client *": any client)'
+            )
+    return patterns

@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from agentflow.config import AgentConfig, FlowConfig, FlowMeta, OrchestrationConfig
-from agentflow.config.topics import matches_any
+from agentflow.config.topics import accepts, filters_of, matches, matches_any, patterns_of
 from agentflow.names import BUS_FLOW, FAN_OUT_HANDLER
 
 FAN_OUT_AGENT = "fan-out"
@@ -45,6 +46,22 @@ SESSION = "bus_session"  # the publish named a session: deliveries go to it, cha
 ORIGIN_FLOW = "bus_origin_flow"  # its agents' subscribers got the event within the run
 DENIED = "bus_denied"  # why the publisher may not publish this: dead-lettered, not delivered
 PUBLISH_DENIED = "PublishDenied"  # the error type of that dead letter
+USER_METADATA = "bus_metadata"  # JSON: a publish's own metadata, in the bus event
+# A ``when`` (CEL) that could not be evaluated on an event: dead letter "expression failed".
+EXPRESSION_FAILED = "ExpressionFailed"
+# Signed events ([security] signing_keys_env): the signature and the id of the key that made
+# it; an event whose signature does not hold is dead-lettered ("signature invalid").
+SIGNATURE = "bus_signature"
+SIGNING_KEY = "bus_signing_key"
+SIGNATURE_INVALID = "SignatureInvalid"
+# A subscriber's ``accepts_from`` does not name the publisher: "publisher refused".
+PUBLISHER_REFUSED = "PublisherRefused"
+# The fan-out's refusals by error type: the reason of the bus's dead letter.
+BUS_REFUSALS: dict[str, Literal["expression failed", "signature invalid", "publisher refused"]] = {
+    EXPRESSION_FAILED: "expression failed",
+    SIGNATURE_INVALID: "signature invalid",
+    PUBLISHER_REFUSED: "publisher refused",
+}
 
 
 class Registration(BaseModel):
@@ -71,6 +88,26 @@ class Subscriber(BaseModel):
     task_queue: str
     patterns: list[str]
     ordered: bool = False
+    # Pattern -> CEL ``when`` of its filtered entries (evaluated by the fan-out activity).
+    filters: dict[str, str] = Field(default_factory=dict)
+    # The publishers it takes events from (glob patterns); None: anyone.
+    accepts_from: list[str] | None = None
+
+    def in_run(self, topic: str) -> bool:
+        """Whether an agent of the publishing flow got ``topic`` within the publishing run
+        (FlowConfig.subscribers); else the bus delivers it, after its checks."""
+        return self.agent != WHOLE_FLOW and not self.conditions(topic) and self.accepts_from is None
+
+    def accepts(self, publisher: str) -> bool:
+        return self.accepts_from is None or accepts(self.accepts_from, publisher)
+
+    def conditions(self, topic: str) -> list[str]:
+        """The ``when`` expressions that decide whether ``topic``'s event is delivered (any
+        one true delivers it); empty when an entry without ``when`` matches (always)."""
+        found = [pattern for pattern in self.patterns if matches(pattern, topic)]
+        if any(pattern not in self.filters for pattern in found):
+            return []
+        return [self.filters[pattern] for pattern in found]
 
     @property
     def name(self) -> str:
@@ -90,6 +127,17 @@ class PublishRequest(BaseModel):
     chain: list[str] = Field(default_factory=list)
     origin_flow: str | None = None
     denied: str | None = None
+    # The publisher's own metadata (Runner.publish(metadata=)): filters read it as
+    # ``metadata``, deliveries carry it; it may not use a key the bus sets.
+    metadata: dict[str, str] = Field(default_factory=dict)
+    signing_key: str | None = None  # the id of the key that signed it
+    signature: str | None = None  # base64 HMAC-SHA256 of signed_bytes()
+
+
+def signed_bytes(request: PublishRequest) -> bytes:
+    """What a signature covers: every field of the publish but the signature, canonical JSON."""
+    fields = request.model_dump(mode="json", exclude={"signature"})
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
 class Delivery(BaseModel):
@@ -116,16 +164,23 @@ def subscribers(registrations: dict[str, Registration], topic: str) -> list[Subs
 
 def subscribers_of(config: FlowConfig, task_queue: str) -> list[Subscriber]:
     """The subscribers a worker serving ``config`` on ``task_queue`` registers."""
-    wanted = [(WHOLE_FLOW, config.bus.subscribes, config.bus.ordered)] + [
-        (name, config.agents[name].subscribes, config.agents[name].ordered)
+    bus, agents = config.bus, config.agents
+    wanted = [(WHOLE_FLOW, bus.subscribes, bus.ordered, bus.accepts_from)] + [
+        (name, agents[name].subscribes, agents[name].ordered, agents[name].accepts_from)
         for name in config.enabled_agents()
     ]
     return [
         Subscriber(
-            flow=config.name, agent=agent, task_queue=task_queue, patterns=patterns, ordered=ordered
+            flow=config.name,
+            agent=agent,
+            task_queue=task_queue,
+            patterns=patterns_of(subs),
+            ordered=ordered,
+            filters=filters_of(subs),
+            accepts_from=accepts_from,
         )
-        for agent, patterns, ordered in wanted
-        if patterns
+        for agent, subs, ordered, accepts_from in wanted
+        if subs
     ]
 
 
@@ -213,3 +268,13 @@ def published_topics(value: str | None) -> list[str]:
     """``meta["publish"]`` as topics: comma-separated, blanks and repeats dropped."""
     names = (name.strip() for name in (value or "").split(","))
     return list(dict.fromkeys(name for name in names if name))
+
+
+def metadata_problem(metadata: dict[str, str]) -> str | None:
+    """Why a publish's own metadata cannot travel (a key the bus sets, a value not a string)."""
+    for name, value in metadata.items():
+        if name in (TOPIC, PUBLISHER, PARENT_EVENT, "session_id") or name.startswith("bus_"):
+            return f"metadata key {name!r} is set by the bus; use another name"
+        if not isinstance(value, str):
+            return f"metadata {name!r}: values are strings, not {type(value).__name__}"
+    return None

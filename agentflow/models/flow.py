@@ -25,7 +25,8 @@ from agentflow.models.usage import Usage
 Mode = Literal["route", "sequential", "collaborative", "loop", "mixed"]
 RunStatus = Literal["completed", "failed"]
 # "handled": an agent failed for good and an [error_routing] handler agent took the event.
-FlowStatus = Literal["completed", "handled", "failed"]
+# "compensated": it failed for good, and its completed agents' compensations ran.
+FlowStatus = Literal["completed", "handled", "failed", "compensated"]
 Priority = Literal["low", "normal", "high", "critical"]
 # Temporal's Priority.priority_key: 1 is dispatched first; the server's default is 3.
 PRIORITY_KEYS: dict[str, int] = {"critical": 1, "high": 2, "normal": 3, "low": 4}
@@ -101,6 +102,10 @@ class AgentResult(BaseModel):
     approval: Approval | None = None
     # An LLM agent's tokens, model requests and tool calls (agentflow/usage.py).
     usage: Usage | None = None
+    # Its result came from the result cache (agents' cache): it did not run; ``saved`` is
+    # what the cached call had used (tokens this one did not spend).
+    cached: bool = False
+    saved: Usage | None = None
 
 
 class FlowInput(BaseModel):
@@ -123,6 +128,29 @@ class LoopProgress(BaseModel):
     usage: Usage | None = None  # what the loop's LLM agents used in earlier runs
 
 
+class Compensation(BaseModel):
+    """One completed agent's ``compensate`` function, run after its flow failed for good
+    (workflows/_compensate.py); a failed one is dead-lettered as ``dead_letter_id``."""
+
+    agent: str
+    status: RunStatus
+    attempt: int = 1
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float = 0.0
+    error: str | None = None
+    error_type: str | None = None
+    dead_letter_id: str | None = None
+
+    def line(self) -> str:
+        """How ``agentflow run`` shows it, under the agents' results."""
+        if self.status == "completed":
+            took = f"attempt {self.attempt}  {self.duration_ms:.1f} ms"
+            return f"  ↺ compensated {self.agent}  {took}"
+        letter = f"dead letter {self.dead_letter_id}"
+        return f"  ✗ compensation of {self.agent} failed: {self.error} ({letter})"
+
+
 class FlowResult(BaseModel):
     """What a flow run returns: final state, the agent results in order, and how it ended."""
 
@@ -143,6 +171,8 @@ class FlowResult(BaseModel):
     hook_failed: str | None = None
     # What the run's LLM agents used, summed (agentflow/usage.py).
     usage: Usage | None = None
+    # Status "compensated": its completed agents' compensations, in the order they ran.
+    compensations: list[Compensation] | None = None
 
 
 class AgentHooks(BaseModel):
@@ -239,6 +269,11 @@ class AgentOutput(BaseModel):
     # An LLM agent's model step: what it used, and the tool calls it asks for (if any).
     usage: Usage | None = None
     turn: LLMTurn | None = None
+    # A result cache hit (agentflow/client/result_cache.py): what the cached call had used.
+    cached: bool = False
+    saved: Usage | None = None
+    # A circuit breaker this call closed, or the fallback agent it ran (activities/breaker.py).
+    breaker: str | None = None
 
 
 FlowInput.model_rebuild()

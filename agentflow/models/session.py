@@ -29,7 +29,8 @@ MAX_EVENT_ID_BYTES = 256
 OutcomeStatus = Literal["completed", "handled", "dead_lettered", "moved", "unknown"]
 DeadLetterReason = Literal[
     "agent failed", "deadline passed", "hook rejected", "hook failed", "unreadable",
-    "session queue full", "publish denied",
+    "session queue full", "publish denied", "expression failed", "compensation failed",
+    "signature invalid", "publisher refused",
 ]  # fmt: skip
 
 

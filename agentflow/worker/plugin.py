@@ -15,10 +15,12 @@ from temporalio.plugin import SimplePlugin
 from agentflow.activities.agent import AgentActivities
 from agentflow.activities.batch import LocalBatch
 from agentflow.activities.bus import bus_publish
+from agentflow.activities.compensate import CompensationActivities
 from agentflow.activities.llm_tools import ToolActivities
 from agentflow.activities.memory import MemoryActivities
 from agentflow.activities.memory_ingest import IngestActivities
 from agentflow.activities.registry import AgentRegistry
+from agentflow.activities.route import decide_route
 from agentflow.activities.session import session_checkpoint
 from agentflow.worker.sandbox import faster_sandbox
 from agentflow.worker.telemetry import AgentCallInterceptor
@@ -84,6 +86,9 @@ class AgentflowPlugin(SimplePlugin):
                 LocalBatch(agent).run_local_agents,  # consecutive local agents
                 session_checkpoint,
                 bus_publish,
+                decide_route,  # route mode's [[orchestration.routes]]
+                # a completed agent's compensate, when its run fails (a saga)
+                CompensationActivities(registry, executor).run_compensation,
                 *_memory(registry),
             ]
         )

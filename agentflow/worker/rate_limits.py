@@ -4,7 +4,7 @@ A rate-limited agent's activities go to a task queue of its own (``agent_queue``
 workflow schedules them there, workflows/_calls.py). Every worker of the flow also polls
 that queue with Temporal's ``max_task_queue_activities_per_second``, which the *server*
 enforces for the whole queue: the limit holds across all workers, not per process.
-``[runtime] max_concurrent_agents`` bounds the agents one worker process runs at once.
+``[runtime]`` bounds what one worker process runs at once (slots, pollers, workflow cache).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from agentflow.activities.registry import AgentRegistry
 from agentflow.config import FlowConfig
@@ -29,13 +29,31 @@ from agentflow.worker.plugin import AgentflowPlugin
 def runtime_options(
     configs: Sequence[tuple[FlowConfig, Path | None]], options: dict[str, Any]
 ) -> dict[str, Any]:
-    """Worker options from ``[runtime]``: ``max_concurrent_agents`` caps both regular and
-    local agent activities (the smallest of the served flows'); explicit options win."""
-    caps = [c.runtime.max_concurrent_agents for c, _ in configs if c.runtime.max_concurrent_agents]
-    if not caps:
-        return options
-    cap = min(caps)
-    return {"max_concurrent_activities": cap, "max_concurrent_local_activities": cap} | options
+    """Worker options from ``[runtime]`` (RuntimeConfig.worker_options): slots, pollers and the
+    workflow cache, each the smallest that the served flows set; explicit options win."""
+    merged: dict[str, int] = {}
+    for config, _ in configs:
+        for key, value in config.runtime.worker_options().items():
+            merged[key] = min(value, merged.get(key, value))
+    found: dict[str, Any] = dict(merged)
+    for key, option in POLLER_OPTIONS.items():
+        if key in found:
+            found[option] = PollerBehaviorSimpleMaximum(found.pop(key))
+    return found | options
+
+
+def handler_threads(configs: Sequence[tuple[FlowConfig, Path | None]], least: int) -> int:
+    """Threads for sync handlers: ``least``, or as many as the agent slots [runtime] sets, so
+    that a sync agent never waits for a thread while the worker has a slot for it."""
+    options = runtime_options(configs, {})
+    slots: list[int] = [options.get(key, least) for key in SLOT_KEYS]
+    return max(least, *slots)
+
+
+SLOT_KEYS = ("max_concurrent_activities", "max_concurrent_local_activities")
+# [runtime] poller counts -> the Worker's poller behaviours (a simple maximum of polls).
+POLLER_OPTIONS = {"workflow_task_pollers": "workflow_task_poller_behavior",
+                  "activity_task_pollers": "activity_task_poller_behavior"}  # fmt: skip
 
 
 def queue_limits(

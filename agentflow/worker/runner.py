@@ -25,6 +25,7 @@ from agentflow.config.handlers import Handler
 from agentflow.config.registered import REGISTRY, CodeRegistry, Decorators
 from agentflow.errors import ConfigError
 from agentflow.worker.devserver import server_for
+from agentflow.worker.rate_limits import handler_threads
 from agentflow.worker.serve import HANDLER_THREADS, HandlerPool, abandon_stuck_handlers, serving
 
 log = logging.getLogger("agentflow.runner")
@@ -62,11 +63,14 @@ class Runner(client_runner.Runner, Decorators):
 
     # --- the code registry (AgenticGoKit's RegisterAgent, RegisterCallback, ...) -------------
 
-    def register_agent(self, name: str, handler: Handler) -> None:
+    def register_agent(
+        self, name: str, handler: Handler, compensate: Handler | None = None
+    ) -> None:
         """Register ``handler`` (sync or async ``(event, state)`` → State, dict or None) as
         the agent ``name``. It keeps its ``[agents.NAME]`` settings (retries, timeout, local,
-        hooks); an agent the orchestration names needs no table of its own."""
-        self.code.register_agent(name, handler)
+        hooks); an agent the orchestration names needs no table of its own. ``compensate``
+        (``(event, state)``, sync or async) undoes it if its run fails later (a saga)."""
+        self.code.register_agent(name, handler, compensate)
         self._bind()
 
     def register_callback(self, hook: str, name: str, fn: Handler) -> None:
@@ -111,7 +115,8 @@ class Runner(client_runner.Runner, Decorators):
                 interceptors = telemetry.interceptors(config.telemetry)
                 self._client = await connect_flow(config, interceptors)
                 self._own_client = True
-            self._executor = HandlerPool(HANDLER_THREADS, thread_name_prefix="agent")
+            threads = handler_threads([(self.config, self._base_dir)], HANDLER_THREADS)
+            self._executor = HandlerPool(threads, thread_name_prefix="agent")
             served = serving(self._client, [(self.config, self._base_dir)],
                              task_queue=self.task_queue, executor=self._executor,
                              code=code)  # fmt: skip

@@ -24,8 +24,10 @@ from agentflow.activities.registry import AgentRegistry
 from agentflow.client import telemetry
 from agentflow.client.bus import register
 from agentflow.client.connection import connect_flow
+from agentflow.client.signing import signing_ring, use_signing
 from agentflow.client.visibility import require_search_attributes
 from agentflow.config import FlowConfig, load_config
+from agentflow.config.expressions import warm_up
 from agentflow.config.registered import REGISTRY, CodeRegistry, import_agent_modules
 from agentflow.names import LEGACY_TASK_QUEUE
 from agentflow.worker.bus_worker import shared_bus_worker
@@ -37,11 +39,12 @@ from agentflow.worker.queues import (
     warn_of_other_flows,
     worker_identity,
 )
-from agentflow.worker.rate_limits import rate_limited_workers, runtime_options
+from agentflow.worker.rate_limits import handler_threads, rate_limited_workers, runtime_options
 
 log = logging.getLogger("agentflow.worker")
+_WARMING: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
 
-# Sync handlers run here; sized like the worker's default activity slots.
+# Sync handlers run here; sized like the worker's default activity slots (or [runtime]'s).
 HANDLER_THREADS = 100
 
 
@@ -86,6 +89,11 @@ async def serving(
     and a bus worker; once they poll, register the flows' subscriptions on the bus (so nothing
     published from then on misses them). Yields the first flow's worker."""
     await require_search_attributes(client)
+    for config, _ in configs:  # [security] signing: sign publishes, verify fan-outs
+        use_signing(client, signing_ring(config.security))
+    # CEL (bus filters, routes) builds its parser on first use: now, beside the start-up.
+    _WARMING.add(warming := asyncio.create_task(asyncio.to_thread(warm_up)))
+    warming.add_done_callback(_WARMING.discard)
     groups = queue_groups(configs, task_queue)
     for queue, group in groups.items():
         await warn_of_other_flows(client, queue, [config.name for config, _ in group])
@@ -122,7 +130,7 @@ async def _queue_worker(
     worker_options: dict[str, Any],
 ) -> AsyncIterator[Worker]:
     """One task queue's worker, and a worker per rate-limited agent queue beside it."""
-    # [runtime] max_concurrent_agents; rate-limited agents get a worker on their own queue.
+    # [runtime] slots, pollers, cache; rate-limited agents get a worker on their own queue.
     options = runtime_options(configs, worker_options)
     worker = build_worker(client, configs, task_queue=queue, executor=executor, code=code,
                           **options)  # fmt: skip
@@ -166,7 +174,7 @@ async def run_worker(
     first = configs[0][0]
     configure_logging(first.logging)  # [logging]: level, json or console, file
     client = await connect_flow(first, telemetry.interceptors(first.telemetry))
-    executor = HandlerPool(HANDLER_THREADS, thread_name_prefix="agent")
+    executor = HandlerPool(handler_threads(configs, HANDLER_THREADS), thread_name_prefix="agent")
     watchdog: threading.Timer | None = None
     try:
         stop = asyncio.Event()

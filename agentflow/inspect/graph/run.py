@@ -68,10 +68,27 @@ def run_graph(entries: list[TraceEntry]) -> str:
     chart = Mermaid()
     chart.node(START, started.detail if started else "run", "stadium")
     last = path(chart, "", top, nested, [START])
+    undone = [e for e in top if e.action in ("compensated", "compensation failed")]
+    if undone:  # a saga: the compensations, in the order they ran, on dashed edges back
+        outcome, last = "compensated", _compensations(chart, undone, last)
     chart.node(DONE, outcome, "stadium", css="failed" if outcome != "completed" else None)
     for src in last:
         chart.edge(src, DONE)
     return chart.render()
+
+
+def _compensations(chart: Mermaid, lines: list[TraceEntry], previous: list[str]) -> list[str]:
+    """A "compensate" subgraph: each completed agent's compensation (last completed first),
+    joined by dashed edges from the step that failed; a failed one is marked."""
+    keys = [f"undo{number}" for number in range(1, len(lines) + 1)]
+    with chart.subgraph("compensate", "compensate"):
+        for key, e in zip(keys, lines, strict=True):
+            failed = e.action == "compensation failed"
+            mark = "✗ failed, dead-lettered" if failed else "↺ undone"
+            chart.node(key, f"{e.agent} {mark}", css="failed" if failed else None)
+    for src, dst in zip([*previous[-1:], *keys], keys, strict=False):
+        chart.edge(src, dst, "compensate" if dst == keys[0] else "", dotted=True)
+    return keys[-1:]
 
 
 def path(

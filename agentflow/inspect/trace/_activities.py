@@ -20,10 +20,18 @@ from agentflow.inspect.trace._entry import (
 )
 from agentflow.inspect.trace._steps import Batch, DecoderBase, Step
 from agentflow.inspect.trace._tools import asked_for, model_step_root, tool_returned, tool_scheduled
+from agentflow.models.compensation import CompensationInput, CompensationOutput
 from agentflow.models.flow import AgentInput, AgentOutput, HookInput, HookOutput
 from agentflow.models.llm import ToolInput, ToolOutput
 from agentflow.models.recall import Recalled, RecallInput
-from agentflow.names import MEMORY_REMEMBER, MEMORY_RETRIEVE, RUN_HOOKS, RUN_TOOL, is_agent_call
+from agentflow.names import (
+    MEMORY_REMEMBER,
+    MEMORY_RETRIEVE,
+    RUN_COMPENSATION,
+    RUN_HOOKS,
+    RUN_TOOL,
+    is_agent_call,
+)
 
 
 class MemoryCall(RecallInput):
@@ -70,6 +78,10 @@ class ActivitySteps(DecoderBase):
         elif kind in (MEMORY_RETRIEVE, MEMORY_REMEMBER):  # a memory-enabled agent's
             [memory] = await self.converter.decode(attrs.input.payloads, [MemoryCall])
             self.memory_calls[event.event_id] = (memory.agent, kind)
+        elif kind == RUN_COMPENSATION:  # a saga's undo step (workflows/_compensate.py)
+            [undo] = await self.converter.decode(attrs.input.payloads, [CompensationInput])
+            self.memory_calls[event.event_id] = (undo.agent, kind)  # read like a memory call
+            self.line(event, "compensating", undo.agent, detail=undo.path)
         elif kind == RUN_HOOKS:
             [hooks] = await self.converter.decode(attrs.input.payloads, [HookInput])
             step = Step(HOOKS, hooks.event.id, batch, hooks.state, hook=hooks.hook,
@@ -134,7 +146,11 @@ class ActivitySteps(DecoderBase):
             return
         if (memory := self.memory_calls.pop(attrs.scheduled_event_id, None)) is not None:
             agent, kind = memory
-            if kind == MEMORY_RETRIEVE:
+            if kind == RUN_COMPENSATION:
+                [done] = await self.converter.decode(attrs.result.payloads, [CompensationOutput])
+                took = (done.ended_at - done.started_at).total_seconds() * 1000
+                self.line(event, "compensated", agent, attempt=done.attempt, duration_ms=took)
+            elif kind == MEMORY_RETRIEVE:
                 [found] = await self.converter.decode(attrs.result.payloads, [Recalled])
                 self.line(event, "memory", agent, detail=recalled(found))
             else:
@@ -161,6 +177,9 @@ class ActivitySteps(DecoderBase):
         if self.tool_failed(event, scheduled, failure):
             return
         if (memory := self.memory_calls.pop(scheduled, None)) is not None:
+            if memory[1] == RUN_COMPENSATION:  # dead-lettered by the run (workflows/_compensate)
+                self.line(event, "compensation failed", memory[0], detail=failure_text(failure))
+                return
             doing = "recall" if memory[1] == MEMORY_RETRIEVE else "remember"
             self.line(event, "memory", memory[0],
                       detail=f"{doing} failed: {failure_text(failure)}")  # fmt: skip

@@ -13,12 +13,14 @@ from temporalio.api.history.v1 import HistoryEvent
 Action = Literal[
     "emitted", "started", "completed", "failed", "retried", "timed out", "handed off",
     "published", "rejected", "dead-lettered", "continued-as-new", "canceled", "terminated",
-    "waiting", "approved", "tool", "memory",
+    "waiting", "approved", "tool", "memory", "compensating", "compensated",
+    "compensation failed",
 ]  # fmt: skip
 # Lines that --flow-only keeps: where control moves, without per-attempt detail.
 FLOW_ACTIONS = {"emitted", "completed", "failed", "timed out", "handed off", "published",
                 "rejected", "dead-lettered", "continued-as-new", "canceled",
-                "terminated", "waiting", "approved"}  # fmt: skip
+                "terminated", "waiting", "approved", "compensated",
+                "compensation failed"}  # fmt: skip
 LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker for a local activity
 HOOKS = "hooks"  # the AGENT column of event hook lines (before/after_event_handling)
 ERROR_HANDOFF = "to error handler "  # a hand-off line's detail: "to error handler X (kind)"

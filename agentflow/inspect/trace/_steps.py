@@ -160,11 +160,17 @@ class DecoderBase:
         config = flow_event.config
         tags = dict(step.tags)
         tags.update(fan_out(config, output.state))  # the bus's fan-out: where it delivered
+        detail = "local" if local else ""
+        if output.cached:  # a result cache hit (activities/cache.py): the agent did not run
+            saved = output.saved.total_tokens if output.saved else 0
+            detail = ", ".join([*filter(None, [detail]), "cached"]) + (
+                f", saved {saved} tokens" if saved else "")  # fmt: skip
+        if output.breaker:  # a breaker it closed, or the fallback it ran (activities/breaker.py)
+            detail = ", ".join(filter(None, [detail, output.breaker]))
         self.line(
             event, "completed", step.agent, attempt=output.attempt,
             duration_ms=(output.ended_at - output.started_at).total_seconds() * 1000,
-            changed_keys=changed_keys(before, output.state), detail="local" if local else "",
-            **tags,
+            changed_keys=changed_keys(before, output.state), detail=detail, **tags,
         )  # fmt: skip
         for sent in publications(self.run_id, step.activity_id, config, output.state):
             self.line(event, "published", step.agent, topic=sent.topic, batch=step.batch,
