@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
+from datetime import timedelta
 from typing import Any
 
 from pydantic_ai.exceptions import (
@@ -40,6 +41,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agentflow.config.llm import MissingVariable, ResolvedLLM, expand_env
+from agentflow.errors import retry_after_seconds
 from agentflow.limits import shorten
 
 log = logging.getLogger("agentflow.llm")
@@ -203,10 +205,15 @@ def _failure(agent: str, llm: ResolvedLLM, err: Exception) -> ApplicationError |
     if isinstance(err, ModelHTTPError):
         status = err.status_code
         retryable = status in RETRYABLE_STATUS or status >= 500
+        # A provider that asks to be left alone (429, 503 with Retry-After) is retried no
+        # sooner than it asked: Temporal's next attempt waits that long, not the policy's.
+        wait = retry_after_seconds(err.headers or {}) if retryable else None
         return ApplicationError(
-            f"{where} answered HTTP {status}: {_body(err.body)}",
+            f"{where} answered HTTP {status}"
+            f"{f' (Retry-After: {wait:g}s)' if wait is not None else ''}: {_body(err.body)}",
             type=f"LLMHTTP{status}",
             non_retryable=not retryable,
+            next_retry_delay=timedelta(seconds=wait) if wait else None,
         )
     if isinstance(err, ModelConnectionError):
         # Say where the transport broke: a reply cut off mid-stream did reach the server.

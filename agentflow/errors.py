@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """How long a provider that refused a request (429, 503) asked to be left alone:
+    ``retry-after-ms``, or ``Retry-After`` in seconds, with lower-case keys. None when it said
+    nothing usable (an HTTP date is left to the retry policy)."""
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        return max(0.0, float(headers["retry-after"])) if "retry-after" in headers else None
+    except ValueError:
+        return None
 
 
 class AgentflowError(Exception):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +58,7 @@ class Raw:
 
     status: int
     body: str
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "2"}
 
 
 Answer = Text | Calls | Raw
@@ -69,6 +71,7 @@ class Reply:
     status: int
     body: str = ""
     stream: Stream | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     hold_at: int | None = None  # event indexes: wait for ``release`` / break off there
     drop_at: int | None = None
 
@@ -80,6 +83,8 @@ class FakeLLM:
     # Token counts reported for every reply (input, output).
     usage: tuple[int, int] = (5, 3)
     invalid: list[str] = field(default_factory=list)
+    # When each request arrived (time.monotonic()), beside ``requests``.
+    received: list[float] = field(default_factory=list)
     # A request for which ``hold`` is true waits until ``release`` is set (crash tests).
     hold: Callable[[dict[str, Any]], bool] | None = None
     release: threading.Event = field(default_factory=threading.Event)
@@ -95,6 +100,7 @@ class FakeLLM:
     def reset(self) -> None:
         """Forget the requests and the script (a fixture shared by a module's tests)."""
         self.requests.clear()
+        self.received.clear()
         self.script.clear()
         self.hold = None
         self.release.clear()
@@ -108,7 +114,7 @@ class FakeLLM:
     def answer(self, path: str, body: dict[str, Any]) -> Reply:
         answer = self.script.pop(0) if self.script else None
         if isinstance(answer, Raw):
-            return Reply(answer.status, answer.body)
+            return Reply(answer.status, answer.body, headers=answer.headers)
         if path.endswith("/chat/completions"):
             reply = self._openai(body, answer)
             kind: type[pydantic.BaseModel] = openai.types.chat.ChatCompletion
@@ -226,6 +232,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?")[0]
             headers = {name.lower(): value for name, value in self.headers.items()}
             fake.requests.append({"path": path, "headers": headers, **body})
+            fake.received.append(time.monotonic())
             if fake.hold is not None and fake.hold(body):
                 fake.holding.set()
                 fake.release.wait(timeout=60)
@@ -238,6 +245,8 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:  # the client is gone (a killed worker)

@@ -167,6 +167,20 @@ async def test_retryable_status_is_retried(
     assert result.state.data["writer"] == "You write.| hello"
 
 
+async def test_a_429_with_retry_after_is_retried_no_sooner_than_asked(
+    client: Client, llm_server: FakeLLM
+) -> None:
+    """The retry policy's first interval is 0.05 s: the next attempt waits the 2 s the
+    provider asked for (Temporal's next_retry_delay on the failure)."""
+    llm_server.script = [Raw(429, '{"error": "slow down"}', headers={"Retry-After": "2"})]
+    config = llm_flow("openai", llm_server.url("openai"), api_key=KEY)
+    async with flow_runner(client, config) as runner:
+        result = await runner.run({"message": "hello"})
+    assert [(r.agent, r.attempt) for r in result.results] == [("writer", 2), ("critic", 1)]
+    first, second = llm_server.received[:2]
+    assert second - first >= 1.9  # a lower bound (what was asked), not a speed limit
+
+
 @pytest.mark.parametrize(
     ("provider", "answer", "expected"),
     [

@@ -374,13 +374,15 @@ async def test_sessions_survive_a_server_restart(tmp_path: Path) -> None:
         handles = await emit_rounds(runner, sessions, log, sleep=0.1)
         worker = WorkerProcess(config_path, task_queue, server.address, tmp_path / "worker.log")
         worker.start()
+        # Clients wait on the outcomes across the restart (their Updates are cut off by it).
+        waiting = asyncio.create_task(outcomes(handles, timeout=120))
         await wait_for_lines(log, 30, timeout=60)
         assert server.process is not None
         server.process.kill()  # SIGKILL: whatever the server held in memory is gone
         server_killed = server.process.wait()
         server.start()  # the same port and database
         restart = len(read_calls(log))
-        results = await outcomes(handles, timeout=120)
+        results = await waiting
         views = [await session_view(client, config.name, name) for name in sessions]
     finally:
         if worker is not None:

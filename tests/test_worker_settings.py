@@ -87,3 +87,24 @@ async def test_worker_command_with_no_server(
     assert code == 1
     assert "cannot connect to Temporal at 127.0.0.1:" in err
     assert "Traceback" not in err
+
+
+async def test_a_worker_refuses_files_that_cannot_share_its_connection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One worker connects once, with one codec and one payload store: files that differ in
+    [payloads] (or [security], or the server) are refused before it connects."""
+    flow = '[orchestration]\nmode = "sequential"\nsequential_agents = ["a"]\n'
+    agent = '[agents.a]\nhandler = "tests.agents:append"\n'
+    plain, stored = tmp_path / "plain.toml", tmp_path / "stored.toml"
+    plain.write_text(f'[agent_flow]\nname = "plain"\n{flow}{agent}')
+    stored.write_text(
+        f'[agent_flow]\nname = "stored"\n{flow}{agent}'
+        f'[payloads]\nstorage = "filesystem"\npath = "{tmp_path / "blobs"}"\n'
+    )
+    argv = ["worker", "--config", str(plain), "--config", str(stored)]
+    code = await asyncio.to_thread(main, argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "flows 'plain' and 'stored' differ in [payloads]" in err
+    assert "run them in separate processes" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,26 +62,40 @@ class KeyRing:
 
 
 def parse_keys(text: str, source: str) -> dict[str, bytes]:
-    """``id=base64`` entries separated by commas, spaces or lines; ``#`` starts a comment."""
+    """AES-256 keys: ``id=base64`` entries of 32 bytes each."""
+
+    def aes(key_id: str, key: bytes) -> str | None:
+        return None if len(key) == KEY_BYTES else (
+            f"key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}"
+        )  # fmt: skip
+
+    return parse_key_entries(text, source, "key", aes)
+
+
+def parse_key_entries(
+    text: str, source: str, what: str, wrong_size: Callable[[str, bytes], str | None]
+) -> dict[str, bytes]:
+    """``id=base64`` entries separated by commas, spaces or lines; ``#`` starts a comment
+    (encryption keys here, signing keys in client/signing.py). ``wrong_size`` says what is
+    wrong with a key's length, or None."""
     keys: dict[str, bytes] = {}
     for line in text.splitlines():
         for entry in line.split("#", 1)[0].replace(",", " ").split():
             key_id, sep, encoded = entry.partition("=")
             if not sep or not _KEY_ID_PATTERN.fullmatch(key_id):
                 raise ConfigError(
-                    f"{source}: bad key entry {key_id[:20]!r}...; each key is ID=BASE64 with an "
-                    "id of letters, digits, '.', '_' or '-'"
+                    f"{source}: bad {what} entry {key_id[:20]!r}...; each key is ID=BASE64 with "
+                    "an id of letters, digits, '.', '_' or '-'"
                 )
             try:
                 key = base64.b64decode(encoded, validate=True)
             except binascii.Error:
-                raise ConfigError(f"{source}: key {key_id!r} is not valid base64") from None
-            if len(key) != KEY_BYTES:
-                raise ConfigError(
-                    f"{source}: key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}"
-                )
+                raise ConfigError(f"{source}: {what} {key_id!r} is not valid base64") from None
+            problem = wrong_size(key_id, key)
+            if problem is not None:
+                raise ConfigError(f"{source}: {problem}")
             if key_id in keys:
-                raise ConfigError(f"{source}: key id {key_id!r} is listed twice")
+                raise ConfigError(f"{source}: {what} id {key_id!r} is listed twice")
             keys[key_id] = key
     return keys
 

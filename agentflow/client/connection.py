@@ -160,3 +160,29 @@ def ui_url_at(
             base = f"http://{host}:{int(port) + 1000 if port.isdigit() else 8233}"
     path = f"{base.rstrip('/')}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id)}"
     return f"{path}/{run_id}/history" if run_id else path
+
+
+def shared_connection(configs: Sequence[FlowConfig]) -> None:
+    """ConfigError unless the flows can share one connection and one data converter: the same
+    server and namespace, the same ``[security]`` codec and the same ``[payloads]`` store (a
+    worker or `agentflow serve` of several files connects once, with the first file's)."""
+    names: set[str] = set()
+    for config in configs:
+        if config.name in names:
+            raise ConfigError(f"--config: two files define flow {config.name!r}")
+        names.add(config.name)
+    if not configs:
+        return
+    first = configs[0]
+    for config in configs[1:]:
+        for table in ("temporal", "security", "payloads"):
+            mine, theirs = getattr(first, table), getattr(config, table)
+            if table == "temporal":  # each flow keeps its own task queue
+                mine = mine.model_copy(update={"task_queue": None})
+                theirs = theirs.model_copy(update={"task_queue": None})
+            if mine != theirs:
+                raise ConfigError(
+                    f"--config: flows {first.name!r} and {config.name!r} differ in [{table}]; "
+                    "one process shares one connection (its server, codec and payload store), "
+                    "so run them in separate processes"
+                )

@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow.client import visibility
@@ -87,6 +91,10 @@ async def event_outcome(client: Client, workflow_id: str, event_id: str) -> Even
             outcome: EventOutcome = await handle.execute_update(
                 EVENT_RESULT_UPDATE, event_id, result_type=EventOutcome
             )
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            # The wait was cut off (the server restarted, or its long poll timed out): asking
+            # for an outcome changes nothing in the session, so ask again.
+            outcome = EventOutcome(event_id=event_id, session_id="", status="moved")
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

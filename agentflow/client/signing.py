@@ -15,11 +15,9 @@ Temporal client by ``use_signing`` when ``serving`` starts.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
-import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,12 +25,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from agentflow.client.codec import parse_key_entries
 from agentflow.config import SecurityConfig
 from agentflow.errors import ConfigError
 from agentflow.models.bus import PublishRequest, signed_bytes
 
 MIN_KEY_BYTES = 32
-_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -103,29 +101,14 @@ def signing_ring(
 
 
 def parse_signing_keys(text: str, source: str) -> dict[str, bytes]:
-    """``id=base64`` entries separated by commas, spaces or lines; ``#`` starts a comment."""
-    keys: dict[str, bytes] = {}
-    for line in text.splitlines():
-        for entry in line.split("#", 1)[0].replace(",", " ").split():
-            key_id, sep, encoded = entry.partition("=")
-            if not sep or not _KEY_ID.fullmatch(key_id):
-                raise ConfigError(
-                    f"{source}: bad signing key entry {key_id[:20]!r}; each key is ID=BASE64 "
-                    "with an id of letters, digits, '.', '_' or '-'"
-                )
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except binascii.Error:
-                raise ConfigError(f"{source}: signing key {key_id!r} is not valid base64") from None
-            if len(key) < MIN_KEY_BYTES:
-                raise ConfigError(
-                    f"{source}: signing key {key_id!r} is {len(key)} bytes; at least "
-                    f"{MIN_KEY_BYTES} (HMAC-SHA256)"
-                )
-            if key_id in keys:
-                raise ConfigError(f"{source}: signing key id {key_id!r} is listed twice")
-            keys[key_id] = key
-    return keys
+    """HMAC keys: ``id=base64`` entries of at least 32 bytes each."""
+
+    def too_short(key_id: str, key: bytes) -> str | None:
+        return None if len(key) >= MIN_KEY_BYTES else (
+            f"signing key {key_id!r} is {len(key)} bytes; at least {MIN_KEY_BYTES} (HMAC-SHA256)"
+        )  # fmt: skip
+
+    return parse_key_entries(text, source, "signing key", too_short)
 
 
 # The keys a worker's client signs and verifies with (set by ``serving``).

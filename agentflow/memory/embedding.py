@@ -38,7 +38,7 @@ from agentflow.config.llm import (
     provider_name,
 )
 from agentflow.config.memory import DEFAULT_EMBEDDING_MODELS
-from agentflow.errors import ConfigError
+from agentflow.errors import ConfigError, retry_after_seconds
 from agentflow.limits import shorten
 from agentflow.memory.dummy import DummyEmbedder, blank_vector
 from agentflow.memory.errors import MemorySetupError, MemoryUnavailable
@@ -181,21 +181,10 @@ def _status_error(where: str, model: str, err: APIStatusError) -> Exception:
         )
         after = f" (Retry-After: {wait})" if wait else ""
         return MemoryUnavailable(f"{where} answered HTTP {status}{after}: {message}",
-                                 retry_after=_seconds(headers))  # fmt: skip
+                                 retry_after=retry_after_seconds(headers))  # fmt: skip
     hint = {401: "check api_key", 403: "check api_key", 404: f"is model {model!r} served there?"}
     more = f" ({hint[status]})" if status in hint else ""
     return MemorySetupError(f"{where} refused the request (HTTP {status}): {message}{more}")
-
-
-def _seconds(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` (seconds; an HTTP date is left to the retry policy) or
-    ``retry-after-ms``, in seconds."""
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        return float(headers["retry-after"]) if "retry-after" in headers else None
-    except ValueError:
-        return None
 
 
 def _server_message(body: object) -> str:

@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 
 from agentflow.client.bus_registrations import registrations
-from agentflow.client.connection import connect_flow, connect_settings, ui_url, ui_url_at
+from agentflow.client.connection import (
+    connect_flow,
+    connect_settings,
+    shared_connection,
+    ui_url,
+    ui_url_at,
+)
 from agentflow.client.runner import Runner
 from agentflow.config import FlowConfig, load_config
-from agentflow.errors import ConfigError
 from agentflow.models.bus import Registration
 from agentflow.serve.auth import ApiKeys
 from agentflow.serve.problems import Problem
@@ -46,7 +51,7 @@ class ServeContext:
     )
 
     def __post_init__(self) -> None:
-        check_shared(list(self.configs.values()))
+        shared_connection(list(self.configs.values()))
 
     @property
     def _first(self) -> FlowConfig | None:
@@ -98,34 +103,11 @@ class ServeContext:
                          base)  # fmt: skip
 
 
-def check_shared(configs: Sequence[FlowConfig]) -> None:
-    """ConfigError unless the flows can share one connection and one data converter."""
-    names: set[str] = set()
-    for config in configs:
-        if config.name in names:
-            raise ConfigError(f"--config: two files define flow {config.name!r}")
-        names.add(config.name)
-    if not configs:
-        return
-    first = configs[0]
-    for config in configs[1:]:
-        for table in ("temporal", "security", "payloads"):
-            mine, theirs = getattr(first, table), getattr(config, table)
-            if table == "temporal":  # each flow keeps its own task queue
-                mine = mine.model_copy(update={"task_queue": None})
-                theirs = theirs.model_copy(update={"task_queue": None})
-            if mine != theirs:
-                raise ConfigError(
-                    f"--config: flows {first.name!r} and {config.name!r} differ in [{table}]; "
-                    "one server shares one connection, so serve them from separate servers"
-                )
-
-
 def load_context(
     paths: Sequence[str], keys: ApiKeys, insecure_local: bool = False,
     max_body_bytes: int = 1024 * 1024,
 ) -> ServeContext:  # fmt: skip
     """Load the ``--config`` files (ConfigError naming the file on a bad one)."""
     configs = [load_config(path, check_handlers=False) for path in paths]
-    check_shared(configs)
+    shared_connection(configs)
     return ServeContext({c.name: c for c in configs}, keys, insecure_local, max_body_bytes)

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 from agentflow.activities.registry import AgentRegistry
 from agentflow.client import telemetry
 from agentflow.client.bus import register
-from agentflow.client.connection import connect_flow
+from agentflow.client.connection import connect_flow, shared_connection
 from agentflow.client.signing import signing_ring, use_signing
 from agentflow.client.visibility import require_search_attributes
 from agentflow.config import FlowConfig, load_config
@@ -171,6 +171,7 @@ async def run_worker(
     handler thread would otherwise hold the interpreter's exit until the watchdog ends it.
     """
     configs = load_with_code(config_paths, agent_modules)
+    shared_connection([config for config, _ in configs])  # one client serves them all
     first = configs[0][0]
     configure_logging(first.logging)  # [logging]: level, json or console, file
     client = await connect_flow(first, telemetry.interceptors(first.telemetry))
