@@ -28,6 +28,10 @@ SESSION_WORKFLOW = "AgentflowSession"
 DEAD_LETTER_WORKFLOW = "AgentflowDeadLetter"
 REGISTRY_WORKFLOW = "AgentflowBusRegistry"
 MEMORY_INGEST_WORKFLOW = "AgentflowMemoryIngest"  # `agentflow memory ingest`: files into memory
+# One per (flow, [patterns.NAME], key): its open windows, fed by the bus's fan-out.
+PATTERN_WORKFLOW = "AgentflowPattern"
+# A batched subscriber's deliveries, gathered into batches (workflows/batcher.py).
+BATCHER_WORKFLOW = "AgentflowBatcher"
 
 # --- Activity types ----------------------------------------------------------------------------
 # Runs started before the ``agent-activity-type`` patch (workflows/_calls.py) call every agent
@@ -48,6 +52,8 @@ MEMORY_RETRIEVE = "memory_retrieve"  # what a memory-enabled agent recalls for i
 MEMORY_REMEMBER = "memory_remember"  # a memory-enabled agent's turn, kept in its session
 # A completed agent's `compensate` function, when its run fails for good (a saga).
 RUN_COMPENSATION = "run_compensation"
+# A batch of bus deliveries recorded in its subscriber's session, as one event.
+BATCH_DELIVER_ACTIVITY = "batch_deliver"
 
 # --- Signals, updates and queries --------------------------------------------------------------
 PROGRESS_QUERY = "progress"  # every flow run: FlowProgress
@@ -58,6 +64,8 @@ EMIT_AND_WAIT_UPDATE = "emit_and_wait"  # a session: an event, and wait for its 
 EVENT_RESULT_UPDATE = "event_result"  # a session: the outcome of an event sent before
 CLOSE_UPDATE = "close"  # a session: take no more events, finish the queued ones
 SESSION_QUERY = "session"  # a session: SessionView
+BATCH_ADD_SIGNAL = "batch_add"  # a batcher: one bus delivery
+BATCHER_QUERY = "batcher"  # a batcher: what waits and how many batches went out
 LETTER_QUERY = "letter"  # a dead letter: DeadLetterView
 REDRIVEN_UPDATE = "redriven"  # a dead letter was sent back to its session
 PURGE_UPDATE = "purge"  # a dead letter is dropped
@@ -68,6 +76,8 @@ REGISTER_SIGNAL = "register_flow"
 FORGET_UPDATE = "forget"  # the bus registry: a worker's subscriptions, gone
 REGISTRY_QUERY = "subscriptions"  # the bus registry: every registration
 INGEST_PROGRESS_QUERY = "ingest_progress"  # a memory ingestion: files and chunks done
+PATTERN_SIGNAL = "pattern_event"  # a pattern workflow: an event of a topic it watches
+PATTERN_QUERY = "pattern_windows"  # a pattern workflow: its open windows (PatternView)
 
 # --- Search attributes and memo keys -----------------------------------------------------------
 FLOW_ATTRIBUTE = "AgentflowFlow"
@@ -106,6 +116,9 @@ LEGACY_TASK_QUEUE = "agentflow"
 BUS_FLOW = "agentflow-bus"
 BUS_TASK_QUEUE = "agentflow-bus"
 REGISTRY_WORKFLOW_ID = "agentflow-bus:registry"
+# A pattern workflow's id: ``agentflow-pattern:FLOW:PATTERN:KEY`` (``agentflow patterns``
+# lists them by type; the prefix finds them in the UI).
+PATTERN_ID_PREFIX = "agentflow-pattern:"
 # A memory ingestion's workflow id: the flow and a hash of the files' paths and contents, so
 # the same files ingested twice while the first ingestion runs start one workflow.
 MEMORY_INGEST_ID_PREFIX = "agentflow-memory-ingest:"
@@ -151,3 +164,14 @@ def session_workflow_id(flow: str, session_id: str) -> str:
 
 def dead_letter_workflow_id(flow: str, session_id: str, event_id: str) -> str:
     return f"{flow}:dead-letter:{session_id}:{event_id}"
+
+
+def batcher_workflow_id(flow: str, agent: str) -> str:
+    """The batcher of a batched subscriber (one per flow and agent)."""
+    return f"{flow}:batcher:{agent}"
+
+
+def pattern_workflow_id(flow: str, pattern: str, key: str) -> str:
+    """The workflow of one ``[patterns.NAME]`` of ``flow`` for one key (the caller shortens
+    an id longer than Temporal takes)."""
+    return f"{PATTERN_ID_PREFIX}{flow}:{pattern}:{key}"

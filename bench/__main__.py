@@ -20,7 +20,18 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench import bus, bus_filter, cache, floor, llm, memory, serve, streaming
+from bench import (
+    bus,
+    bus_batch,
+    bus_filter,
+    cache,
+    floor,
+    llm,
+    memory,
+    pai_temporal,
+    serve,
+    streaming,
+)
 from bench import workloads as w
 from bench.report import RESULTS, Report, load, machine, write_results
 from bench.runner_system import RunnerSystem
@@ -43,6 +54,7 @@ class Sizes:
     w7_subscribers: int = 3
     w7_fan_out: int = 100  # subscribers of one event
     w7_fan_out_events: int = 10
+    w7_batch_events: int = 1000  # to one subscriber, batched and not (W7B)
     w9_runs: int = 50  # LLM calls each way (agentflow, pydantic-ai directly)
     w14_runs: int = 50  # runs each way (cache hit, miss, uncached)
     w11_sessions: int = 20  # POST /events against Runner.emit (bench/serve.py)
@@ -52,7 +64,7 @@ class Sizes:
 
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
               w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
-              w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1,
+              w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1, w7_batch_events=5,
               w9_runs=2, w14_runs=2, w11_sessions=2, w11_events=3,
               w10=memory.QUICK_SIZES)  # fmt: skip
 
@@ -134,6 +146,10 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
                       partial(bus_filter.w7_filter, events=sizes.w7_events,
                               subscribers=sizes.w7_subscribers,
                               filtered_first=itertools.cycle((True, False))))  # fmt: skip
+        # A batched subscriber against an unbatched one (bench/bus_batch.py).
+        await measure(f"W7B bus batch {sizes.w7_batch_events} events", [af],
+                      partial(bus_batch.w7_batch, events=sizes.w7_batch_events,
+                              batched_first=itertools.cycle((True, False))))  # fmt: skip
         # Live streaming: W1 with streaming on against off, and how soon a watcher sees an agent.
         await measure("W8 streaming", [af], partial(streaming.w8_streaming, runs=sizes.w1_runs))
         # LLM calls against pydantic-ai called directly (bench/llm.py): no tools, 3 tool calls.
@@ -149,6 +165,9 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         await measure("W14 cache, handler", [af],
                       partial(cache.w14_handler, runs=sizes.w14_runs))  # fmt: skip
         await measure("W14 cache, LLM agent", [af], partial(cache.w14_llm, runs=sizes.w14_runs))
+        # One model request and one tool call against pydantic_ai's Temporal integration.
+        await measure("W15 LLM + tool vs pydantic-ai Temporal", [af],
+                      partial(pai_temporal.w15_parity, runs=sizes.w9_runs))  # fmt: skip
         # Agent memory (bench/memory.py), once: loading 100,000 chunks into each store takes
         # minutes. Search and ingestion on sqlite-vec and pgvector, then memory per agent call.
         async with memory.W10(sizes.w10) as w10:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import tempfile
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
@@ -20,12 +21,14 @@ from agentflow.worker.devserver_process import dev_server_args, temporal_binary
 from tests.agent_type_goldens import AGENT_TYPE_GOLDENS, record_agent_type_goldens
 from tests.approval_goldens import APPROVAL_GOLDENS, record_approval_goldens
 from tests.batch_goldens import BATCH_GOLDENS, record_batch_goldens
+from tests.batcher_goldens import BATCHER_GOLDENS, record_batcher_goldens
 from tests.bus_goldens import BUS_GOLDENS, record_bus_goldens
 from tests.conftest import running_worker
 from tests.flows import sample_flows
 from tests.llm_goldens import LLM_GOLDENS, record_llm_goldens
 from tests.memory_goldens import MEMORY_GOLDENS, record_memory_goldens
 from tests.nested_goldens import NESTED_GOLDENS, record_nested_goldens
+from tests.pattern_goldens import PATTERN_GOLDENS, record_pattern_goldens
 from tests.session_goldens import SESSION_GOLDENS, record_session_goldens
 from tests.stream_goldens import STREAM_GOLDENS, record_stream_goldens
 
@@ -70,6 +73,11 @@ async def record(names: list[str]) -> None:
             histories.update(await record_agent_type_goldens(env.client))
         if not names or set(names) & set(MEMORY_GOLDENS):  # into histories/memory/
             histories.update(await record_memory_goldens(env.client))
+        if not names or set(names) & {Path(g).name for g in BATCHER_GOLDENS}:  # batchers/
+            with tempfile.TemporaryDirectory() as tmp:
+                histories.update(await record_batcher_goldens(env.client, Path(tmp) / "log"))
+        if not names or set(names) & {*PATTERN_GOLDENS, "patterns"}:  # histories/patterns/
+            histories.update(await record_pattern_goldens(env.client))
         if histories:
             for name, history in histories.items():
                 # Recorded with others of its group: kept (a name may be a subdirectory's).

@@ -27,8 +27,13 @@ async def test_bench_runs_every_workload_on_every_system(
     runner_rows = {row.workload.split()[0] for row in report.rows if "runner" in row.samples}
     assert runner_rows == {"W1", "W6"} and "runner-local ÷ agentflow-local" in report.runner_table()
     workloads = {row.workload.split()[0] for row in report.rows}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W7F", "W8", "W9", "W10", "W11",
-                         "W14"}  # fmt: skip
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W7F", "W7B", "W8", "W9", "W10",
+                         "W11", "W14", "W15"}  # fmt: skip
+    # W15: agentflow and pydantic-ai's Temporal integration record the same 3 activities per
+    # run (2 model requests, 1 tool call); its event-stream handler adds 2 more.
+    w15 = {r.metric: r.samples["agentflow"] for r in report.rows if r.workload.startswith("W15")}
+    assert w15["agentflow_activities"] == w15["pai_activities"] == [3.0]
+    assert w15["pai_stream_activities"] == [5.0]
     # W10 (agent memory): each store searched and loaded; memory adds one activity to a run
     # (recall) and two to a session's event (recall, remember). pgvector where there is one.
     w10 = {(r.workload, r.metric): r.samples["agentflow"] for r in report.rows
@@ -42,9 +47,10 @@ async def test_bench_runs_every_workload_on_every_system(
     w7 = [row for row in report.rows if row.workload.startswith("W7")]
     assert {row.metric for row in w7} >= {"cost_ratio", "bus_p95_ms", "all_delivered_median_ms"}
     assert all(set(row.samples) == {"agentflow"} for row in w7)
-    # W7F (filtered subscriptions against plain ones) repeats the check: 3 rows in all.
+    # W7F (filtered subscriptions against plain ones) and W7B (a batched subscriber against an
+    # unbatched one) repeat the check: 4 rows in all.
     repeated = [row.samples["agentflow"] for row in w7 if row.metric == "repeated_calls"]
-    assert repeated == [[0.0]] * 3
+    assert repeated == [[0.0]] * 4
     assert any("agent 'a0'" in note and "MB" in note for note in report.notes)
     results = tmp_path / "RESULTS.md"
     results.write_text("# kept\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nkept too\n")

@@ -84,3 +84,14 @@ def test_worker_settings_stay_out_of_the_workflow_input() -> None:
     config.telemetry.headers["authorization"] = "Bearer secret"
     encoded = pydantic_data_converter.payload_converter.to_payloads([config])[0].data
     assert b"secret" not in encoded and b"task_queue" not in encoded
+
+
+PATTERN_GOLDEN = sorted((HISTORIES / "patterns").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", PATTERN_GOLDEN, ids=[path.stem for path in PATTERN_GOLDEN])
+async def test_pattern_golden_history_replays(path: Path) -> None:
+    """[patterns.NAME] workflows (tests/pattern_goldens.py): a sequence, an absence."""
+    history = WorkflowHistory.from_json(f"golden-pattern-{path.stem}", json.loads(path.read_text()))
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
     )
     from agentflow.names import FLOW, MODE, SESSION, dead_letter_workflow_id
+    from agentflow.workflows._batch_letters import batch_letters
     from agentflow.workflows.dead_letter import DeadLetterWorkflow
 
 # What is kept of an unreadable payload: enough to see what arrived.
@@ -112,7 +113,8 @@ class Letters:
             attempts=agent.attempt if agent else 0,
             state=partial.state if partial else None, result=partial,
         )  # fmt: skip
-        await self._write(letter, config, finished)
+        if not await batch_letters(letter, config, self.counts, finished, start_letter):
+            await self._write(letter, config, finished)
 
     def _letter(self, event_id: str, reason: DeadLetterReason, **fields: object) -> DeadLetter:
         flow, session = self.state.flow, self.state.session_id

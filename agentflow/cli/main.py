@@ -28,6 +28,7 @@ from agentflow.cli import codec_server, observe, replay, validate, watch
 from agentflow.cli import dead_letters as dead_letters_cli
 from agentflow.cli import emit as emit_cli
 from agentflow.cli import memory as memory_cli
+from agentflow.cli import patterns as patterns_cli
 from agentflow.cli import serve as serve_cli
 from agentflow.cli import sessions as sessions_cli
 from agentflow.cli import usage as usage_cli
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead_letters_cli.add_commands(commands)
 
     bus_cli.add_commands(commands)
+    patterns_cli.add_commands(commands)  # agentflow patterns: [patterns.NAME], open windows
 
     usage_cli.add_commands(commands)
 

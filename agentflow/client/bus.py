@@ -25,7 +25,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 # Re-exported: the CLI and tests read the registry from here, like the rest of the bus.
+from agentflow.client.batches import add_to_batch, batch_of, batch_session
 from agentflow.client.bus_filters import filtered, verify
+from agentflow.client.bus_patterns import feed_patterns
 from agentflow.client.bus_registrations import cached_registrations
 from agentflow.client.bus_registrations import registrations as registrations
 from agentflow.client.sessions import EmitHandle, emit, new_event
@@ -100,7 +102,7 @@ async def register(
     flows = []
     for config in configs:
         queue = task_queue or config.task_queue
-        if not subscribers_of(config, queue):
+        if not subscribers_of(config, queue) and not config.patterns:
             continue
         registration = Registration(flow=config.name, task_queue=queue, config=config,
                                     worker=client.identity,
@@ -229,9 +231,11 @@ async def fan_out(event: Event, state: State) -> State:
         sub for sub in subscribers(found, request.topic)
         # Agents of the publishing flow got the event within the publishing run (all but
         # those with filters or accepts_from: they are delivered here, after their checks).
-        if not (sub.flow == request.origin_flow and sub.in_run(request.topic))
+        if not (sub.flow == request.origin_flow and sub.in_run(request.topic)
+                and batch_of(found[sub.flow].config, sub) is None)  # batched: never in-run
     ]  # fmt: skip
     subs, refused = filtered(subs, event, request)
+    await feed_patterns(client, found, event, request, refused)  # [patterns.NAME]
     sent = await asyncio.gather(*(_deliver(client, found[s.flow], s, request) for s in subs))
     if refused:  # the others got it; this event is dead-lettered, saying why
         raise ApplicationError(refused.message, type=refused.error_type, non_retryable=True)
@@ -254,7 +258,11 @@ async def _deliver(
     source = request.chain[-1] if request.chain else request.publisher
     event = Event(id=event_id, session_id=session_id, data=dict(request.data),
                   metadata=metadata, source_agent=source)  # fmt: skip
-    await emit(client, config, sub.task_queue, event)
+    if (batch := batch_of(entry.config, sub)) is not None:  # to its batcher, then in batches
+        await add_to_batch(client, config, sub, batch, event)
+        session_id = batch_session(sub)  # where its batch runs
+    else:
+        await emit(client, config, sub.task_queue, event)
     return Delivery(
         subscriber=sub.name, flow=sub.flow, agent=sub.agent, task_queue=sub.task_queue,
         session_id=session_id, event_id=event_id,

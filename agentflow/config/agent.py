@@ -15,6 +15,7 @@ from agentflow.config._base import (
     check_import_paths,
     zero_means_default,
 )
+from agentflow.config.batch import BatchConfig, check_batch
 from agentflow.config.breaker import AgentBreakerConfig
 from agentflow.config.cache import CacheConfig
 from agentflow.config.llm import AgentLLMConfig
@@ -146,6 +147,15 @@ class AgentConfig(StrictModel):
     @model_validator(mode="after")
     def _ordered_needs_topics(self) -> AgentConfig:
         check_ordered(self.ordered, self.subscribes, "the agent")
+        return self
+
+    # Bus deliveries gathered into batches: one call per batch (docs/bus.md "Batched
+    # subscribers"); None: one call per delivery.
+    batch: BatchConfig | None = None
+
+    @model_validator(mode="after")
+    def _batch_needs_topics(self) -> AgentConfig:
+        check_batch(self.batch, list(self.subscribes))
         return self
 
     # Run as a Temporal local activity (no server round trip per step); None: the flow's

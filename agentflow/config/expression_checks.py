@@ -17,6 +17,9 @@ def expression_problems(config: FlowConfig) -> Iterable[str]:
     for name, agent in config.agents.items():
         yield from _subscription_problems(f"agents.{name}.subscribes", agent.subscribes)
     yield from _subscription_problems("bus.subscribes", config.bus.subscribes)
+    for name, pattern in config.patterns.items():  # [patterns.NAME] key: a CEL expression
+        if problem := expression_problem(pattern.key):
+            yield f"patterns.{name}.key: {problem}"
     for name, agent in config.agents.items():
         yield from _accepts_problems(config, f"agents.{name}", agent.accepts_from, agent.subscribes)
     yield from _accepts_problems(config, "bus", config.bus.accepts_from, config.bus.subscribes)

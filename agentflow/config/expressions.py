@@ -78,6 +78,32 @@ def evaluate(expression: str, variables: dict[str, Any]) -> bool:
     return bool(value)
 
 
+def evaluate_key(expression: str, variables: dict[str, Any]) -> str:
+    """The correlation key ``expression`` gives for ``variables`` (``[patterns.NAME] key``):
+    a string, or a number or bool as its text; raises ExpressionFailed otherwise."""
+    from celpy.adapter import json_to_cel
+    from celpy.celtypes import BoolType, DoubleType, IntType, StringType, UintType
+    from celpy.evaluation import CELEvalError
+
+    program = _compiled(expression)[1]
+    activation = {name: json_to_cel(value) for name, value in variables.items()}
+    try:
+        value = program.evaluate(activation)
+    except CELEvalError as err:
+        raise ExpressionFailed(f"{expression!r} failed: {_reason(err)}") from None
+    except Exception as err:  # a type CEL did not foresee: still the event's failure
+        raise ExpressionFailed(f"{expression!r} failed: {err}") from None
+    if isinstance(value, CELEvalError):
+        raise ExpressionFailed(f"{expression!r} failed: {_reason(value)}")
+    if isinstance(value, BoolType):
+        return "true" if value else "false"
+    if isinstance(value, (StringType, IntType, UintType, DoubleType)):
+        text = str(value)
+        if text:
+            return text
+    raise ExpressionFailed(f"{expression!r} gave {value!r}, not a non-empty string or number")
+
+
 def _reason(err: Exception) -> str:
     return str(err.args[0]) if err.args else str(err)
 

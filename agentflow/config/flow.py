@@ -25,6 +25,7 @@ from agentflow.config.llm import LLMConfig, ProviderConfig, provider_kind, provi
 from agentflow.config.mcp import MCPConfig
 from agentflow.config.memory import EMBEDDING_PROVIDERS, AgentMemoryConfig, memory_table
 from agentflow.config.orchestration import OrchestrationConfig
+from agentflow.config.patterns import PatternConfig
 from agentflow.config.runtime import LoggingConfig, RuntimeConfig
 from agentflow.config.security import PayloadsConfig, SecurityConfig
 from agentflow.config.topics import matches_any, matches_unfiltered, patterns_of
@@ -109,6 +110,8 @@ class FlowConfig(StrictModel):
     error_routing: ErrorRoutingConfig = Field(default_factory=ErrorRoutingConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     bus: BusConfig = Field(default_factory=BusConfig)
+    # [patterns.NAME]: event patterns over time windows, matched by the bus (config/patterns.py).
+    patterns: dict[AgentName, PatternConfig] = Field(default_factory=dict)
     # Client/worker settings, not flow logic: excluded from the snapshot that travels in the
     # workflow input (and so from history), since telemetry headers may hold credentials.
     temporal: TemporalConfig = Field(default_factory=TemporalConfig, exclude=True)
@@ -158,6 +161,7 @@ class FlowConfig(StrictModel):
             for name in names
             if matches_unfiltered(self.agents[name].subscribes, topic)
             and self.agents[name].accepts_from is None
+            and self.agents[name].batch is None  # batched: through the bus, in batches
         ]
 
     def topics(self) -> list[str]:

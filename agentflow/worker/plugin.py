@@ -14,6 +14,7 @@ from temporalio.plugin import SimplePlugin
 
 from agentflow.activities.agent import AgentActivities
 from agentflow.activities.batch import LocalBatch
+from agentflow.activities.batcher import batch_deliver
 from agentflow.activities.bus import bus_publish
 from agentflow.activities.compensate import CompensationActivities
 from agentflow.activities.llm_tools import ToolActivities
@@ -24,12 +25,14 @@ from agentflow.activities.route import decide_route
 from agentflow.activities.session import session_checkpoint
 from agentflow.worker.sandbox import faster_sandbox
 from agentflow.worker.telemetry import AgentCallInterceptor
+from agentflow.workflows.batcher import BatcherWorkflow
 from agentflow.workflows.bus_registry import BusRegistryWorkflow
 from agentflow.workflows.collaborative import CollaborativeFlow
 from agentflow.workflows.dead_letter import DeadLetterWorkflow
 from agentflow.workflows.ingest import IngestWorkflow
 from agentflow.workflows.loop import LoopFlow
 from agentflow.workflows.mixed import MixedFlow
+from agentflow.workflows.pattern import PatternWorkflow
 from agentflow.workflows.route import RouteFlow
 from agentflow.workflows.sequential import SequentialFlow
 from agentflow.workflows.session import SessionWorkflow
@@ -46,6 +49,8 @@ ALL_WORKFLOWS: list[type] = [
     DeadLetterWorkflow,
     BusRegistryWorkflow,
     IngestWorkflow,
+    BatcherWorkflow,  # a batched subscriber's batches, on its own task queue
+    PatternWorkflow,  # [patterns.NAME]: one per flow, pattern and key, on the bus's queue
 ]
 
 
@@ -86,6 +91,7 @@ class AgentflowPlugin(SimplePlugin):
                 LocalBatch(agent).run_local_agents,  # consecutive local agents
                 session_checkpoint,
                 bus_publish,
+                batch_deliver,  # a batched subscriber's batch into its session
                 decide_route,  # route mode's [[orchestration.routes]]
                 # a completed agent's compensate, when its run fails (a saga)
                 CompensationActivities(registry, executor).run_compensation,
