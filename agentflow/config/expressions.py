@@ -59,20 +59,9 @@ def event_variables(
 def evaluate(expression: str, variables: dict[str, Any]) -> bool:
     """Whether ``expression`` holds for ``variables`` (see ``event_variables``); raises
     ExpressionFailed saying why when it cannot be evaluated or gives something else."""
-    from celpy.adapter import json_to_cel
     from celpy.celtypes import BoolType
-    from celpy.evaluation import CELEvalError
 
-    program = _compiled(expression)[1]
-    activation = {name: json_to_cel(value) for name, value in variables.items()}
-    try:
-        value = program.evaluate(activation)
-    except CELEvalError as err:
-        raise ExpressionFailed(f"{expression!r} failed: {_reason(err)}") from None
-    except Exception as err:  # a type CEL did not foresee: still the event's failure
-        raise ExpressionFailed(f"{expression!r} failed: {err}") from None
-    if isinstance(value, CELEvalError):
-        raise ExpressionFailed(f"{expression!r} failed: {_reason(value)}")
+    value = _value(expression, variables)
     if not isinstance(value, BoolType):
         raise ExpressionFailed(f"{expression!r} gave {value!r}, not a bool")
     return bool(value)
@@ -81,8 +70,22 @@ def evaluate(expression: str, variables: dict[str, Any]) -> bool:
 def evaluate_key(expression: str, variables: dict[str, Any]) -> str:
     """The correlation key ``expression`` gives for ``variables`` (``[patterns.NAME] key``):
     a string, or a number or bool as its text; raises ExpressionFailed otherwise."""
-    from celpy.adapter import json_to_cel
     from celpy.celtypes import BoolType, DoubleType, IntType, StringType, UintType
+
+    value = _value(expression, variables)
+    if isinstance(value, BoolType):
+        return "true" if value else "false"
+    if isinstance(value, (StringType, IntType, UintType, DoubleType)):
+        text = str(value)
+        if text:
+            return text
+    raise ExpressionFailed(f"{expression!r} gave {value!r}, not a non-empty string or number")
+
+
+def _value(expression: str, variables: dict[str, Any]) -> Any:
+    """What ``expression`` gives for ``variables``; ExpressionFailed when it cannot be
+    evaluated (a missing field, a wrong type: the event's failure, not the worker's)."""
+    from celpy.adapter import json_to_cel
     from celpy.evaluation import CELEvalError
 
     program = _compiled(expression)[1]
@@ -95,13 +98,7 @@ def evaluate_key(expression: str, variables: dict[str, Any]) -> str:
         raise ExpressionFailed(f"{expression!r} failed: {err}") from None
     if isinstance(value, CELEvalError):
         raise ExpressionFailed(f"{expression!r} failed: {_reason(value)}")
-    if isinstance(value, BoolType):
-        return "true" if value else "false"
-    if isinstance(value, (StringType, IntType, UintType, DoubleType)):
-        text = str(value)
-        if text:
-            return text
-    raise ExpressionFailed(f"{expression!r} gave {value!r}, not a non-empty string or number")
+    return value
 
 
 def _reason(err: Exception) -> str:
