@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from http import HTTPStatus
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.errors import AgentflowError, ConfigError, NotFoundError, NoWorkerError
+from agentflow.errors import AgentflowError
 from agentflow.serve import api, events, openapi, runs, stream
 from agentflow.serve.console import routes as console_routes
 from agentflow.serve.context import ServeContext
-from agentflow.serve.problems import Problem, problem_response
+from agentflow.serve.problems import Problem, from_error, problem_response
 
 __all__ = ["create_app"]
 
@@ -103,30 +101,6 @@ class CatchAll:
                           type(exc).__name__, frames)  # fmt: skip
             if not started:
                 await problem_response(problem, scope.get("path"))(scope, receive, send)
-
-
-def from_error(exc: BaseException) -> Problem:
-    """The problem for an error the library raised on purpose (or a 500 that says no more)."""
-    if isinstance(exc, Problem):
-        return exc
-    if isinstance(exc, NotFoundError):
-        return Problem(404, str(exc))
-    if isinstance(exc, ConfigError):
-        return Problem(422, str(exc))
-    if isinstance(exc, NoWorkerError):
-        return Problem(503, str(exc))
-    if isinstance(exc, AgentflowError):
-        if str(exc).startswith("cannot connect to Temporal"):
-            return Problem(503, str(exc))
-        return Problem(409, str(exc))  # turned down by the state the thing is in
-    if isinstance(exc, RPCError):
-        status = {RPCStatusCode.UNAVAILABLE: 503, RPCStatusCode.NOT_FOUND: 404,
-                  RPCStatusCode.INVALID_ARGUMENT: 400}.get(exc.status)  # fmt: skip
-        if status is not None:
-            return Problem(status, exc.message if status == 400 else HTTPStatus(status).phrase)
-    if isinstance(exc, ConnectionError):
-        return Problem(503, "Temporal cannot be reached")
-    return Problem(500, "the server failed on this request; its log has the details")
 
 
 class BodyLimit:

@@ -13,7 +13,6 @@ log). The pages are in ``console_pages.py``, the forms' handlers in ``console_ac
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -31,15 +30,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow.errors import AgentflowError, ConfigError, NotFoundError, NoWorkerError
 from agentflow.serve import console_actions as actions
 from agentflow.serve import console_pages as pages
 from agentflow.serve.auth import Action, Principal
 from agentflow.serve.console_html import Page, e, error_page, layout
 from agentflow.serve.context import ServeContext
-from agentflow.serve.problems import Problem
+from agentflow.serve.problems import Problem, from_error
 
 __all__ = ["COOKIE", "csrf_token", "routes"]
 
@@ -240,36 +237,9 @@ async def _sign_out(request: Request, page: Page) -> Response:
 def error_response(exc: Exception, page: Page | None) -> Response:
     """The error page for ``exc``: its status, a title and one sentence; an unexpected error
     (500) logs its type and frames, never its message (it may quote the request's data)."""
-    status, detail = _status(exc)
-    title = exc.title if isinstance(exc, Problem) else Problem(status, detail).title
+    problem = from_error(exc)
+    status, detail, title = problem.status, problem.detail, problem.title
     if status == 500 and not isinstance(exc, Problem):
         frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
         log.error("console request failed with %s:\n%s", type(exc).__name__, frames)
-    headers = exc.headers if isinstance(exc, Problem) else None
-    return HTMLResponse(error_page(status, title, detail, page), status, headers)
-
-
-def _status(exc: Exception) -> tuple[int, str]:
-    """As ``app.from_error`` maps the library's errors for the REST API."""
-    if isinstance(exc, Problem):
-        return exc.status, exc.detail
-    if isinstance(exc, NotFoundError):
-        return 404, str(exc)
-    if isinstance(exc, ConfigError):
-        return 422, str(exc)
-    if isinstance(exc, NoWorkerError):
-        return 503, str(exc)
-    if isinstance(exc, AgentflowError):
-        text = str(exc)
-        if text.startswith("cannot connect to Temporal"):
-            return 503, text
-        # "no run or session ...", "no dead letter ...": not found; else turned down.
-        return (404 if text.startswith("no ") else 409), text
-    if isinstance(exc, RPCError):
-        if exc.status == RPCStatusCode.UNAVAILABLE:
-            return 503, "Temporal cannot be reached"
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return 404, "Temporal holds no such workflow"
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return 503, "no worker answered in time; one must run on the flow's task queue"
-    return 500, "the server failed on this request; its log has the details"
+    return HTMLResponse(error_page(status, title, detail, page), status, problem.headers or None)

@@ -8,14 +8,17 @@ that the server failed, and whose traceback goes to the log, never the payload.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http import HTTPStatus
 from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow import limits
+from agentflow.errors import AgentflowError, ConfigError, NotFoundError, NoWorkerError
 from agentflow.serve.auth import Action, ApiKeys, Principal
 
 
@@ -24,7 +27,7 @@ class _Serving(Protocol):  # what ServeContext offers here (it imports this modu
     insecure_local: bool
 
 
-__all__ = ["PROBLEM_JSON", "Problem", "json_body", "principal", "problem_response"]
+__all__ = ["PROBLEM_JSON", "Problem", "from_error", "json_body", "principal", "problem_response"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -56,6 +59,38 @@ class Problem(Exception):
             body["instance"] = instance
         body.update(self.extra)
         return body
+
+
+def from_error(exc: BaseException) -> Problem:
+    """The problem for an error the library raised on purpose, for the REST API and the
+    console alike; anything else is a 500 that says no more (its traceback goes to the log)."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, NotFoundError):
+        return Problem(404, str(exc))
+    if isinstance(exc, ConfigError):
+        return Problem(422, str(exc))
+    if isinstance(exc, NoWorkerError):
+        return Problem(503, str(exc))
+    if isinstance(exc, AgentflowError):
+        text = str(exc)
+        if text.startswith("cannot connect to Temporal"):
+            return Problem(503, text)
+        # "no run or session ...", "no dead letter ...": not found; else turned down by the
+        # state the thing is in.
+        return Problem(404 if text.startswith("no ") else 409, text)
+    if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.UNAVAILABLE:
+            return Problem(503, "Temporal cannot be reached")
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return Problem(404, f"Temporal holds no such workflow: {exc.message}")
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            return Problem(400, exc.message)
+    if isinstance(exc, ConnectionError):
+        return Problem(503, "Temporal cannot be reached")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return Problem(503, "no worker answered in time")
+    return Problem(500, "the server failed on this request; its log has the details")
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
