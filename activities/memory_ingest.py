@@ -1,15 +1,17 @@
-"""The ingestion of one file into a flow's knowledge base (``memory_ingest_file``), on the
-worker that holds the flow's ``[agent_memory]`` settings (they never travel in workflow input).
+"""The ingestion of one file or web page into a flow's knowledge base (``memory_ingest_file``),
+on the worker that holds the flow's ``[agent_memory]`` settings (never in workflow input).
 
 The file is read again here and must still have the bytes the client hashed: what is stored is
-what was asked for. It is chunked, embedded and stored by ``agentflow.memory.store_text``,
-batch by batch, with a heartbeat after each batch carrying the file's progress; a retry after a
-crash starts from those details (its counts), and ``store_text`` embeds only the chunks the
-store does not hold yet, so no chunk is embedded or stored twice.
+what was asked for. A web page is fetched here, as it is now (agentflow/memory/web.py). The
+text is chunked, embedded and stored by ``agentflow.memory.store_text``, batch by batch, with a
+heartbeat after each batch carrying the file's progress; a retry after a crash starts from
+those details (its counts), and ``store_text`` embeds only the chunks the store does not hold
+yet, so no chunk is embedded or stored twice.
 
-Failures: the store or embedding service down (MemoryUnavailable) is retried by Temporal; a
-file that is gone, changed, not text, too big, or a store that refuses it (MemorySetupError,
-ConfigError) fails the file at once with the reason in one line.
+Failures: the store or embedding service down, or a page's server (MemoryUnavailable), is
+retried by Temporal, no sooner than a ``Retry-After``; a file that is gone, changed, not text,
+too big, or a store that refuses it (MemorySetupError, ConfigError) fails the file at once
+with the reason in one line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio import activity
@@ -25,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from agentflow.activities.heartbeat import heartbeating
 from agentflow.activities.registry import AgentRegistry
 from agentflow.config import FlowConfig
+from agentflow.config.memory import DocumentsConfig
 from agentflow.errors import ConfigError
 from agentflow.memory import (
     Hit,
@@ -38,6 +42,7 @@ from agentflow.memory import (
     store_text,
 )
 from agentflow.memory.documents import document_type, read_with_hash
+from agentflow.memory.web import fetch_page, is_url
 from agentflow.models.memory import FileProgress, FileRequest, IngestFile
 from agentflow.names import MEMORY_INGEST_FILE
 
@@ -61,7 +66,9 @@ class IngestActivities:
         try:
             return await ingest(config, request.file)
         except MemoryUnavailable as err:
-            raise ApplicationError(str(err), type="MemoryUnavailable") from err
+            delay = None if err.retry_after is None else timedelta(seconds=err.retry_after)
+            raise ApplicationError(str(err), type="MemoryUnavailable",
+                                   next_retry_delay=delay) from err  # fmt: skip
         except (MemorySetupError, ConfigError) as err:
             raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
 
@@ -69,33 +76,42 @@ class IngestActivities:
 async def ingest(config: FlowConfig, file: IngestFile) -> FileProgress:
     """Store ``file``'s chunks in the flow's knowledge base; its counts (all attempts')."""
     memory = memory_of(config)
+    progress = _Progress(file.path, _earlier(file.path))
+    async with heartbeating(activity.info().heartbeat_timeout, progress.beat):
+        if is_url(file.path):  # a web page: fetched here (agentflow/memory/web.py)
+            text, digest, kind = await fetch_page(file.path, memory.documents)
+            where = {"url": file.path}
+        else:
+            text, digest = await _read(file, memory.documents)
+            kind, where = document_type(Path(file.path)), {"file": Path(file.path).name}
+        metadata: dict[str, object] = {}
+        if memory.documents.enable_metadata_extraction:
+            metadata = {**where, "type": kind, "sha256": digest}
+        async with open_memory(config) as (memory, store, embedder):
+            tracked = _Tracked(store, progress)
+            chunks, _ = await store_text(memory, tracked, embedder, source=file.path, text=text,
+                                         metadata=metadata)  # fmt: skip
+    stored = progress.stored
+    return FileProgress(path=file.path, chunks=chunks, done=chunks, stored=stored,
+                        skipped=max(chunks - stored, 0))  # fmt: skip
+
+
+async def _read(file: IngestFile, documents: DocumentsConfig) -> tuple[str, str]:
+    """The file's text and hash, which must be the hash the client saw."""
     path = Path(file.path)
     if not path.exists():
         raise MemorySetupError(
             f"{path}: does not exist on host {socket.gethostname()}, where the worker runs "
             "(the worker reads the files: run it where they are)"
         )
-    text, digest = await asyncio.to_thread(read_with_hash, path, memory.documents)
+    text, digest = await asyncio.to_thread(read_with_hash, path, documents)
     if digest != file.sha256:
         raise ApplicationError(
             f"{path}: changed since it was checked for ingestion (sha256 {file.sha256[:12]}… "
             f"then, {digest[:12]}… now); ingest it again to store what it holds now",
             type="FileChanged", non_retryable=True,
         )  # fmt: skip
-    metadata: dict[str, object] = {}
-    if memory.documents.enable_metadata_extraction:
-        metadata = {"file": path.name, "type": document_type(path), "sha256": digest}
-    progress = _Progress(file.path, _earlier(file.path))
-    async with (
-        open_memory(config) as (memory, store, embedder),
-        heartbeating(activity.info().heartbeat_timeout, progress.beat),
-    ):
-        tracked = _Tracked(store, progress)
-        chunks, _ = await store_text(memory, tracked, embedder, source=file.path, text=text,
-                                     metadata=metadata)  # fmt: skip
-    stored = progress.stored
-    return FileProgress(path=file.path, chunks=chunks, done=chunks, stored=stored,
-                        skipped=max(chunks - stored, 0))  # fmt: skip
+    return text, digest
 
 
 def _earlier(path: str) -> int:

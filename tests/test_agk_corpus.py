@@ -79,6 +79,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
     "AgenticGoKit--docs--guides--configuration-system-comprehensive--L736": [
         ("orchestration.sequential", "there are no per-mode tables: a sequential run passes each"),
         ("mcp.timeout_seconds", "AgenticGoKit's [mcp] has connection_timeout_ms and"),
+        ("rag.document_processing.supported_formats", "'docx', 'html' not known; the kinds are"),
         ("memory.collection_name", "no [agent_memory] equivalent: one store holds"),
         ("memory.max_entries", "no [agent_memory] equivalent: memory is not capped"),
         ("memory.ttl_seconds", "no [agent_memory] equivalent: records do not expire"),

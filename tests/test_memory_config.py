@@ -162,7 +162,7 @@ def test_spellings_and_defaults(tmp_path: Path) -> None:
         1000,
         200,
     )
-    assert memory.documents.supported_types == ["txt", "md", "code", "pdf"]
+    assert memory.documents.supported_types == ["txt", "md", "code", "pdf", "web"]
     assert load(tmp_path, FLOW).agent_memory is None  # no table, no memory-enabled agent
 
 

@@ -20,6 +20,7 @@ from agentflow.client.memory import IngestHandle, plan_ingest, start_ingest
 from agentflow.config import DEFAULT_CONFIG_FILE, FlowConfig, load_config
 from agentflow.errors import ConfigError
 from agentflow.memory import Hit, MemoryStats, forget, memory_of, search, stats
+from agentflow.memory.web import is_url
 from agentflow.models.memory import IngestProgress, IngestResult
 from agentflow.names import MEMORY_TURN_SOURCE_PREFIX
 
@@ -32,7 +33,9 @@ def add_commands(commands: Any) -> None:
     sub = group.add_subparsers(dest="memory_command", required=True, metavar="COMMAND")
 
     cmd = sub.add_parser("ingest", help="chunk, embed and store files in the knowledge base")
-    cmd.add_argument("paths", nargs="+", metavar="PATH", help="files and directories")
+    cmd.add_argument("paths", nargs="+", metavar="PATH",
+                     help="files, directories, and web pages (http(s)://, with "
+                          "[agent_memory.documents] enable_url_scraping = true)")  # fmt: skip
     _config_flag(cmd)
     cmd.add_argument("--task-queue", help="override [temporal] task_queue")
     cmd.add_argument("--no-wait", action="store_true", help="print the id and return")
@@ -52,7 +55,7 @@ def add_commands(commands: Any) -> None:
     cmd.set_defaults(func=_stats)
 
     cmd = sub.add_parser("forget", help="delete a source's records or a session's memory")
-    cmd.add_argument("source", nargs="?", help="a path as ingested, or agent:NAME")
+    cmd.add_argument("source", nargs="?", help="a path or URL as ingested, or agent:NAME")
     _config_flag(cmd)
     cmd.add_argument("--session", help="only this session's memory (alone: all of it)")
     cmd.set_defaults(func=_forget)
@@ -210,7 +213,7 @@ def _forget(args: argparse.Namespace) -> int:
 
 def source_name(source: str) -> str:
     """A source as stored: ``agent:NAME`` as given, a path made absolute as ``memory ingest``
-    made it (so ``forget docs/a.md`` forgets what ``ingest docs`` stored)."""
-    if source.startswith(MEMORY_TURN_SOURCE_PREFIX) or not source.strip():
+    made it (so ``forget docs/a.md`` forgets what ``ingest docs`` stored), a URL as given."""
+    if source.startswith(MEMORY_TURN_SOURCE_PREFIX) or not source.strip() or is_url(source):
         return source
     return str(Path(source).expanduser().resolve())

@@ -38,6 +38,7 @@ from agentflow.config import FlowConfig
 from agentflow.errors import AgentflowError, ConfigError
 from agentflow.memory import MemorySetupError, memory_of
 from agentflow.memory.documents import expand_paths, read_with_hash
+from agentflow.memory.web import check_url, is_url
 from agentflow.models.memory import (
     FileFailure,
     FileProgress,
@@ -175,13 +176,18 @@ async def start_ingest(
 
 async def plan_ingest(config: FlowConfig, paths: Sequence[Path | str]) -> IngestPlan:
     """Every file ``paths`` name, read as the worker will (its hash and size); files found in
-    directories that cannot be ingested are left out. ConfigError for a flow without
-    ``[agent_memory]``, a path that does not exist, a named file that cannot be ingested."""
+    directories that cannot be ingested are left out; web pages (``http(s)://``, with
+    ``enable_url_scraping``) are taken as named, for the worker to fetch. ConfigError for a
+    flow without ``[agent_memory]``, a path that does not exist, a named file that cannot be
+    ingested, a URL the flow does not fetch."""
     memory = memory_of(config)
     if not paths:
         raise ConfigError("memory ingest: give at least one file or directory")
+    pages = dict.fromkeys(check_url(str(p), memory.documents) for p in paths if is_url(p))
+    paths = [p for p in paths if not is_url(p)]
     named = {Path(p).expanduser().resolve() for p in paths}
-    plan = IngestPlan(files=[])
+    # Pages are fetched by the worker (agentflow/memory/web.py): no hash or size here.
+    plan = IngestPlan(files=[IngestFile(path=url, sha256="", size=0) for url in pages])
     for path in expand_paths(paths):
         try:
             _, digest = await asyncio.to_thread(read_with_hash, path, memory.documents)

@@ -213,11 +213,12 @@ agent_memory.pgvector.connection: A postgres:// URL (`${{VAR}}` read by the work
   `[agent_memory] connection`, else `${{DATABASE_URL}}`.
 agent_memory.pgvector.table_name: The table the store creates and uses.
 agent_memory.documents.auto_chunk: Documents are chunked (chunk_size, chunk_overlap).
-agent_memory.documents.supported_types: The kinds of file `agentflow memory ingest` takes.
+agent_memory.documents.supported_types: The kinds of file `agentflow memory ingest` takes
+  (`web`: HTML pages).
 agent_memory.documents.max_file_size: A larger file is refused (`"10MB"`, `"512KB"`).
 agent_memory.documents.enable_metadata_extraction: Keep a file's metadata with its chunks.
-agent_memory.documents.enable_url_scraping: AgenticGoKit's switch; ingest reads files, not
-  URLs.
+agent_memory.documents.enable_url_scraping: `memory ingest` takes http(s) URLs too: the worker
+  fetches each page (HTML read as text: `web` in supported_types).
 agent_memory.search.hybrid_search: Rank by the query's words too, not only by similarity.
 agent_memory.search.keyword_weight: Hybrid search: the weight of the query's words.
 agent_memory.search.semantic_weight: Hybrid search: the weight of cosine similarity.

@@ -123,14 +123,29 @@ class PgvectorConfig(StrictModel):
         return data
 
 
+# What ingest reads: text, Markdown, code, PDF files; HTML pages (agentflow/memory/web.py).
+DOCUMENT_KINDS = ("txt", "md", "code", "pdf", "web")
+
+
 class DocumentsConfig(StrictModel):
     """``[agent_memory.documents]``: what ``agentflow memory ingest`` takes."""
 
     auto_chunk: bool = True
-    supported_types: list[str] = Field(default_factory=lambda: ["txt", "md", "code", "pdf"])
+    supported_types: list[str] = Field(default_factory=lambda: list(DOCUMENT_KINDS))
     max_file_size: str = "10MB"
     enable_metadata_extraction: bool = True
     enable_url_scraping: bool = False
+
+    @field_validator("supported_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in DOCUMENT_KINDS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} not known; the kinds are "
+                f"{', '.join(DOCUMENT_KINDS)} (web: HTML pages, with enable_url_scraping)"
+            )
+        return value
 
     @field_validator("auto_chunk")
     @classmethod

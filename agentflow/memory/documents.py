@@ -80,10 +80,15 @@ def read_with_hash(path: Path | str, documents: DocumentsConfig) -> tuple[str, s
             f"supported_types: {allowed})"
         )
     data = _read_bytes(path, parse_size(documents.max_file_size), documents.max_file_size)
-    digest = hashlib.sha256(data).hexdigest()
+    return decode_document(path, kind, data), hashlib.sha256(data).hexdigest()
+
+
+def decode_document(where: Path | str, kind: str, data: bytes) -> str:
+    """The text of ``data``, a document of ``kind`` (``pdf``: its pages' text; any other:
+    UTF-8 text); MemorySetupError naming ``where`` (a path or a URL) for anything else."""
     if kind == "pdf":
-        return _pdf_text(path, data), digest
-    return _decoded(path, data), digest
+        return _pdf_text(where, data)
+    return _decoded(where, data)
 
 
 def _read_bytes(path: Path, limit: int, limit_text: str) -> bytes:
@@ -113,7 +118,7 @@ def _size(size: int) -> str:
     return f"{size}B"
 
 
-def _decoded(path: Path, data: bytes) -> str:
+def _decoded(path: Path | str, data: bytes) -> str:
     """UTF-8 text without NUL bytes; anything else is refused as binary, never guessed at."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise MemorySetupError(f"{path}: is UTF-16 text; save it as UTF-8 to ingest it")
@@ -131,7 +136,7 @@ def _decoded(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _pdf_text(path: Path, data: bytes) -> str:
+def _pdf_text(path: Path | str, data: bytes) -> str:
     try:
         from pypdf import PdfReader
         from pypdf.errors import PyPdfError

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 class IngestFile(BaseModel):
     """A file as the client saw it."""
 
-    path: str  # absolute: the records' source
+    path: str  # absolute, or a web page's URL: the records' source
     sha256: str
     size: int
 

@@ -15,7 +15,7 @@ class MemoryHit(BaseModel):
 
     id: str
     scope: str  # "knowledge", or "session:ID" for a session's earlier turns
-    source: str  # the file ingested, or "agent:NAME" for a remembered turn
+    source: str  # the file or web page ingested, or "agent:NAME" for a remembered turn
     position: int
     text: str
     score: float  # the ranking score (hybrid: semantic and keyword weights)
