@@ -61,10 +61,13 @@ DECIDE_UPDATE = "decide"  # settles an approval (any client, knowing only the wo
 APPROVALS_QUERY = "approvals"  # what waits for a person
 EMIT_SIGNAL = "emit"  # a session: an event, fire and forget
 EMIT_AND_WAIT_UPDATE = "emit_and_wait"  # a session: an event, and wait for its outcome
+# a session: an event whose config the session has (by its key), and wait for its outcome
+EMIT_BY_KEY_UPDATE = "emit_and_wait_by_key"
 EVENT_RESULT_UPDATE = "event_result"  # a session: the outcome of an event sent before
 CLOSE_UPDATE = "close"  # a session: take no more events, finish the queued ones
 SESSION_QUERY = "session"  # a session: SessionView
 BATCH_ADD_SIGNAL = "batch_add"  # a batcher: one bus delivery
+BATCH_ADD_MANY_SIGNAL = "batch_add_many"  # a batcher: bus deliveries, in order
 BATCHER_QUERY = "batcher"  # a batcher: what waits and how many batches went out
 LETTER_QUERY = "letter"  # a dead letter: DeadLetterView
 REDRIVEN_UPDATE = "redriven"  # a dead letter was sent back to its session

@@ -11,7 +11,8 @@ The three calls alternate, so that load from elsewhere falls on all of them alik
 
 ``floor_ratio`` = session median ÷ bare median (target ≤ 1.3). ``*_cpu_ms``: this process's CPU
 time per call (client, workers and the SDK's core threads all run in it), the part of the gap
-that is agentflow's and the SDK's Python work rather than the server's.
+that is agentflow's and the SDK's Python work rather than the server's; ``cpu_ratio`` = session
+CPU ÷ bare CPU.
 """
 
 from __future__ import annotations
@@ -77,4 +78,6 @@ async def w6_floor(system: AgentflowSystem, events: int) -> Metrics:
     metrics["with_start_ratio"] = (
         metrics["session_median_ms"] / metrics["bare_with_start_median_ms"]
     )
+    # The same ratio in this process's CPU: less at the mercy of other load on the machine.
+    metrics["cpu_ratio"] = metrics["session_cpu_ms"] / metrics["bare_cpu_ms"]
     return metrics

@@ -1,14 +1,24 @@
 """How an emitted event enters a session (workflows/session.py): read from its raw payload,
 checked to be for the session's flow, then queued, or dead-lettered when it cannot be read
-or the queue is full."""
+or the queue is full. An ``EmitByKey`` names a config the session has; for one it does not
+have, the client is told so and sends the config with the event."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from agentflow.models.session import EmitRequest
+    from agentflow.models.session import (
+        CONFIG_UNKNOWN,
+        EmitByKey,
+        EmitRequest,
+        EventOutcome,
+        SessionState,
+    )
+    from agentflow.names import EMIT_BY_KEY_UPDATE
     from agentflow.workflows._letters import Letters
     from agentflow.workflows._session_queue import EventBook
 
@@ -23,7 +33,34 @@ def accept(raw: RawValue, flow: str, book: EventBook, letters: Letters) -> str |
         book.counts.emitted += 1
         letters.unreadable(raw, err)
         return None
-    accepted = book.accept(request, workflow.now())
+    return _queued(request, book, letters)
+
+
+class KeyedIntake:
+    """Mixin of the session workflow: the ``emit_and_wait_by_key`` Update. Its input names
+    the event's config by key; for a key this run does not have it answers "unknown" with
+    reason ``CONFIG_UNKNOWN`` (the event is not taken) and the client sends the event again
+    with its config, as ``emit_and_wait``. Not a validator's refusal: a session run that had
+    refused one and then ran ``workflow.patched`` code no longer replayed
+    (tests/test_session_replay.py; bench/RESULTS.md, "the per-event floor")."""
+
+    book: EventBook
+    letters: Letters
+    state: SessionState
+    _wait: Callable[[str], Awaitable[EventOutcome]]  # the session's: the event's outcome
+
+    @workflow.update(name=EMIT_BY_KEY_UPDATE)
+    async def emit_by_key(self, request: EmitByKey) -> EventOutcome:
+        config = self.book.configs.get(request.config_key)
+        if config is None:
+            return EventOutcome(event_id=request.event.id, session_id=self.state.session_id,
+                                status="unknown", reason=CONFIG_UNKNOWN)  # fmt: skip
+        full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
+        return await self._wait(_queued(full, self.book, self.letters, request.config_key))
+
+
+def _queued(request: EmitRequest, book: EventBook, letters: Letters, key: str | None = None) -> str:
+    accepted = book.accept(request, workflow.now(), key)
     if accepted == "full":
         letters.queue_full(request, book.state.max_queued_events)
     return request.event.id

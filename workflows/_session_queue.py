@@ -7,7 +7,6 @@ queue and the remembered ids are bounded in bytes as well as in number.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from datetime import datetime
 from typing import Literal
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         QueuedView,
         SessionCounts,
         SessionState,
+        config_key,
     )
     from agentflow.models.usage import Usage
 
@@ -63,8 +63,9 @@ class EventBook:
     def knows(self, event_id: str) -> bool:
         return event_id in self.seen
 
-    def accept(self, request: EmitRequest, now: datetime) -> Accepted:
-        """Queue a new event; a repeated id is a duplicate, never queued twice."""
+    def accept(self, request: EmitRequest, now: datetime, key: str | None = None) -> Accepted:
+        """Queue a new event; a repeated id is a duplicate, never queued twice. ``key``: the
+        config's key, when the request named a config the session has (``EmitByKey``)."""
         event = request.event
         if self.knows(event.id):
             self.counts.duplicates += 1
@@ -75,8 +76,9 @@ class EventBook:
         too_many = len(self.queue) >= self.state.max_queued_events
         if too_many or self.queued_bytes + size > MAX_QUEUED_BYTES:
             return "full"
-        key = _config_key(request.config)
-        self.configs.setdefault(key, request.config)
+        if key is None:
+            key = config_key(request.config)
+            self.configs.setdefault(key, request.config)
         queued = QueuedEvent(seq=self.next_seq, event=event, config_key=key, accepted_at=now,
                              redrive_of=request.redrive_of)  # fmt: skip
         self.next_seq += 1
@@ -155,10 +157,6 @@ class EventBook:
         while len(self.seen) > self.state.dedupe_window or self.seen_bytes > MAX_SEEN_BYTES:
             _, size = self.seen.popitem(last=False)
             self.seen_bytes -= size
-
-
-def _config_key(config: FlowConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
 
 
 def check_context(result: FlowResult) -> None:

@@ -2,10 +2,10 @@
 and then in arrival order, and keeps the session's context between them.
 
 Events arrive as the ``emit`` signal (recorded by the server at once, whether or not a worker
-runs) or the ``emit_and_wait`` update. Each runs the flow's mode in this workflow, so an event
-into a live session does not pay a workflow start. What cannot be processed becomes a dead
-letter (a ``DeadLetterWorkflow`` child that outlives the session). The run continues as new
-between events, carrying the queue, the context and the remembered event ids.
+runs) or an update (``emit_and_wait``; ``emit_and_wait_by_key`` names a config this run has).
+Each runs the flow's mode in this workflow, so an event into a live session does not pay a
+workflow start. What cannot be processed becomes a dead letter (a ``DeadLetterWorkflow``
+child). The run continues as new between events, carrying the queue, context and seen ids.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._letters import Letters
     from agentflow.workflows._modes import MODE_BODIES
     from agentflow.workflows._session_handover import closed_summary, next_run_state
-    from agentflow.workflows._session_intake import accept
+    from agentflow.workflows._session_intake import KeyedIntake, accept
     from agentflow.workflows._session_queue import EventBook, check_context
     from agentflow.workflows._session_view import idle_details, session_view
     from agentflow.workflows._steps import FlowRun
@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn(name=SESSION_WORKFLOW)
-class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
+class SessionWorkflow(ApprovalHandlers, KeyedIntake):  # approvals; emit_and_wait_by_key
     @workflow.init
     def __init__(self, state: SessionState) -> None:
         self.state = state
@@ -108,8 +108,7 @@ class SessionWorkflow(ApprovalHandlers):  # the approval Update and query
 
     @workflow.update(name=EMIT_AND_WAIT_UPDATE)
     async def emit_and_wait(self, raw: RawValue) -> EventOutcome:
-        event_id = accept(raw, self.state.flow, self.book, self.letters)
-        if event_id is None:
+        if (event_id := accept(raw, self.state.flow, self.book, self.letters)) is None:
             return EventOutcome(event_id="", session_id=self.state.session_id,
                                 status="dead_lettered", reason="unreadable")  # fmt: skip
         return await self._wait(event_id)

@@ -257,6 +257,9 @@ def _check_metadata(meta: dict[str, str]) -> None:
     for key, value in meta.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ConfigError(f"metadata {key!r}: {value!r}; metadata keys and values are strings")
+    # Text JSON cannot encode (a lone surrogate): one line here, not a serializer's error.
+    if problem := data_problem(meta, root="metadata"):
+        raise ConfigError(problem)
 
 
 def _check_id(

@@ -31,14 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import GetClusterInfoRequest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     ExternalStorage,
+    SerializationContext,
     StorageDriver,
     StorageDriverClaim,
     StorageDriverRetrieveContext,
@@ -217,7 +219,49 @@ async def default_storage(
 
 
 async def with_storage(converter: DataConverter, config: PayloadsConfig | None) -> DataConverter:
-    """``converter`` with ``config``'s external storage (unchanged when there is none)."""
+    """``converter`` with ``config``'s external storage (none when there is none), and
+    pydantic's payload converter built once (``SharedPydanticPayloadConverter``)."""
+    converter = shared_payload_converter(converter)
     if config is None or config.storage == "none":
         return converter
     return dataclasses.replace(converter, external_storage=await external_storage(config))
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """Pydantic's payload converter, built once per process and shared.
+
+    The SDK builds a ``DataConverter``, and with it a new payload converter, for each payload
+    context of every workflow activation (twice per activation at least), and pydantic's builds
+    a JSON serializer and an empty cache of type adapters each time: 10 % of the CPU a worker
+    spends on activations in bench/RESULTS.md's profile. It holds no state but that cache, so
+    one instance serves them all, and its type adapters are built once.
+    """
+
+    _shared: ClassVar[SharedPydanticPayloadConverter | None] = None
+
+    def __new__(cls) -> SharedPydanticPayloadConverter:
+        if cls._shared is None:
+            shared = super().__new__(cls)
+            PydanticPayloadConverter.__init__(shared)
+            cls._shared = shared
+        return cls._shared
+
+    def __init__(self) -> None:
+        """Built in ``__new__``, once."""
+
+    def with_context(self, context: SerializationContext) -> SharedPydanticPayloadConverter:
+        # Pydantic's converters take no context; were one to, it gets an instance of its own
+        # rather than changing the shared one (CompositePayloadConverter would).
+        converters = self.get_converters_with_context(context)
+        if converters is None:
+            return self
+        own = PydanticPayloadConverter()
+        own._set_converters(*converters)
+        return own  # type: ignore[return-value]
+
+
+def shared_payload_converter(converter: DataConverter) -> DataConverter:
+    """``converter`` with ``SharedPydanticPayloadConverter`` if it uses pydantic's own."""
+    if converter.payload_converter_class is not PydanticPayloadConverter:
+        return converter
+    return dataclasses.replace(converter, payload_converter_class=SharedPydanticPayloadConverter)

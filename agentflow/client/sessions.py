@@ -3,10 +3,9 @@
 ``emit`` sends the ``emit`` signal with start: the server records the event durably before the
 call returns, whether or not a worker runs, and starts the session's workflow if it is not
 running. ``emit(..., wait=True)`` uses update-with-start instead, which returns the event's
-outcome in one round trip once a worker has processed it.
-
-Events are built and checked in ``inputs.py``; what became of one (``EmitHandle``,
-``event_outcome``) is in ``outcomes.py``. Both are importable from here too.
+outcome in one round trip once a worker has processed it; the event names its config by key
+(the config rides in the start input: ``session_payloads.py``). Events are built and checked
+in ``inputs.py``; what became of one (``EmitHandle``, ``event_outcome``) is in ``outcomes.py``.
 """
 
 from __future__ import annotations
@@ -23,13 +22,14 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecution,
     WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentflow import names
-from agentflow.client import visibility
+from agentflow.client import session_payloads, visibility
 from agentflow.client.inputs import check_data, check_run, new_event
 from agentflow.client.outcomes import (
     EmitHandle,
@@ -37,12 +37,14 @@ from agentflow.client.outcomes import (
     closed_summary,
     event_outcome,
 )
+from agentflow.client.session_payloads import MAX_EMIT_BYTES, EncodedEvent, encoded_event
 from agentflow.config import FlowConfig
 from agentflow.config.code_checks import unrunnable
 from agentflow.errors import ConfigError, NotFoundError
 from agentflow.models import attributes
 from agentflow.models.flow import Event
 from agentflow.models.session import (
+    CONFIG_UNKNOWN,
     EmitRequest,
     EventOutcome,
     SessionState,
@@ -52,6 +54,7 @@ from agentflow.models.session import (
 from agentflow.names import (
     CLOSE_UPDATE,
     EMIT_AND_WAIT_UPDATE,
+    EMIT_BY_KEY_UPDATE,
     EMIT_SIGNAL,
     SESSION_QUERY,
     SESSION_WORKFLOW,
@@ -75,23 +78,14 @@ __all__ = [
     "session_view",
 ]
 
-# Temporal limits one payload to 2 MB; leave room for the config that travels with the event.
-MAX_EMIT_BYTES = 2 * 1024 * 1024 - 128 * 1024
-
 
 def emit_request(
     config: FlowConfig, event: Event, where: str = "--input", redrive_of: str | None = None
 ) -> EmitRequest:
     """The session's request for ``event``; ConfigError (naming ``where``) when it would not
     fit in a Temporal payload."""
-    request = EmitRequest(config=config, event=event, redrive_of=redrive_of)
-    size = len(request.model_dump_json())
-    if size > MAX_EMIT_BYTES:
-        raise ConfigError(
-            f"{where}: the event is {size / 1e6:.1f} MB with its config; Temporal payloads are "
-            "limited to 2 MB, so keep large data outside the event and pass a reference"
-        )
-    return request
+    encoded_event(config, event, where, redrive_of)
+    return EmitRequest(config=config, event=event, redrive_of=redrive_of)
 
 
 async def emit(
@@ -101,7 +95,7 @@ async def emit(
     """Record ``event`` in its session (starting or reopening the session if needed)."""
     if problem := unrunnable(config):
         raise ConfigError(problem)
-    request = emit_request(config, event, redrive_of=redrive_of)
+    request = encoded_event(config, event, redrive_of=redrive_of)
     workflow_id = session_workflow_id(config.name, event.session_id)
     handle = EmitHandle(event.id, event.session_id, workflow_id, client)
     start = _start_state(config, event.session_id)
@@ -122,7 +116,7 @@ async def _send(
     task_queue: str,
     workflow_id: str,
     start: SessionState,
-    request: EmitRequest,
+    request: EncodedEvent,
     wait: bool,
     reuse: WorkflowIDReusePolicy,
 ) -> EventOutcome | None:
@@ -134,32 +128,61 @@ async def _send(
         task_timeout=timedelta(seconds=config.orchestration.workflow_task_timeout_seconds),
     )  # fmt: skip
     try:
-        if not wait:
+        if not wait:  # the signal carries the config
             await client.start_workflow(
-                SESSION_WORKFLOW, start, start_signal=EMIT_SIGNAL, start_signal_args=[request],
-                **options,
+                SESSION_WORKFLOW, start, start_signal=EMIT_SIGNAL,
+                start_signal_args=[request.full(client)], **options,
             )  # fmt: skip
             return None
-        operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-            SESSION_WORKFLOW, start, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            result_type=SessionSummary, **options,
-        )  # fmt: skip
+        # The config travels in the start input (used only when this starts the session).
+        start_input = session_payloads.start_input(client, start, request.config)
         try:
-            outcome: EventOutcome = await client.execute_update_with_start_workflow(
-                EMIT_AND_WAIT_UPDATE, request, start_workflow_operation=operation,
-                # A fresh update id: Temporal would answer a repeated one from its own record,
-                # and the session must see a repeated event to count it as a duplicate.
-                result_type=EventOutcome, id=f"emit-{request.event.id}-{uuid.uuid4().hex[:8]}",
-            )  # fmt: skip
-        except WorkflowAlreadyStartedError:
-            # The start operation holds the same error: read it, or asyncio logs it with a
-            # traceback ("Future exception was never retrieved") when the operation is freed.
-            with contextlib.suppress(WorkflowAlreadyStartedError):
-                await operation.workflow_handle()
-            raise
-        return outcome
+            outcome = await _update_with_start(client, EMIT_BY_KEY_UPDATE,
+                                               request.by_key(client), request.event.id,
+                                               start_input, options)  # fmt: skip
+            if outcome.status != "unknown" or outcome.reason != CONFIG_UNKNOWN:
+                return outcome
+        except WorkflowUpdateFailedError as err:
+            if not _no_such_update(err):
+                raise
+        # This run of the session does not have the config (or its worker predates keys).
+        return await _update_with_start(client, EMIT_AND_WAIT_UPDATE, request.full(client),
+                                        request.event.id, start_input, options)  # fmt: skip
     except RPCError as err:
         raise visibility.missing_attribute_error(err, client.namespace) or err from None
+
+
+async def _update_with_start(
+    client: Client, update: str, request: Any, event_id: str, start_input: Any,
+    options: dict[str, Any],
+) -> EventOutcome:  # fmt: skip
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        SESSION_WORKFLOW, start_input, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=SessionSummary, **options,
+    )  # fmt: skip
+    try:
+        outcome: EventOutcome = await client.execute_update_with_start_workflow(
+            update, request, start_workflow_operation=operation,
+            # A fresh update id: Temporal would answer a repeated one from its own record,
+            # and the session must see a repeated event to count it as a duplicate.
+            result_type=EventOutcome, id=f"emit-{event_id}-{uuid.uuid4().hex[:8]}",
+        )  # fmt: skip
+    except WorkflowAlreadyStartedError:
+        # The start operation holds the same error: read it, or asyncio logs it with a
+        # traceback ("Future exception was never retrieved") when the operation is freed.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await operation.workflow_handle()
+        raise
+    return outcome
+
+
+def _no_such_update(err: WorkflowUpdateFailedError) -> bool:
+    """The session's worker has no ``emit_and_wait_by_key`` (a worker from before it)."""
+    cause = err.cause
+    return (
+        isinstance(cause, ApplicationError) and cause.type == "RuntimeError"
+        and EMIT_BY_KEY_UPDATE in cause.message and "not found" in cause.message
+    )  # fmt: skip
 
 
 def _start_state(config: FlowConfig, session_id: str) -> SessionState:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from agentflow.config import AgentConfig, FlowConfig, FlowMeta, OrchestrationConfig
 from agentflow.config.topics import accepts, filters_of, matches, matches_any, patterns_of
+from agentflow.limits import data_problem
 from agentflow.names import BUS_FLOW, FAN_OUT_HANDLER
 
 FAN_OUT_AGENT = "fan-out"
@@ -277,4 +278,5 @@ def metadata_problem(metadata: dict[str, str]) -> str | None:
             return f"metadata key {name!r} is set by the bus; use another name"
         if not isinstance(value, str):
             return f"metadata {name!r}: values are strings, not {type(value).__name__}"
-    return None
+    # Text JSON cannot encode (a lone surrogate): named here, not a serializer's error.
+    return data_problem(metadata, root="metadata")

@@ -7,6 +7,7 @@ Every model here travels in Temporal payloads, so new fields must be optional wi
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -41,6 +42,32 @@ class EmitRequest(BaseModel):
     event: Event
     # Set when the event is a dead letter emitted again (``dead-letters redrive``).
     redrive_of: str | None = None
+
+
+class EmitByKey(BaseModel):
+    """What ``emit(..., wait=True)`` sends to a session that has the event's config already:
+    the event and the config's key (``config_key``). The config itself travels once per
+    session, in the session's start input, instead of with every event (and into its history).
+    A session run that does not have the key answers "unknown" with reason ``CONFIG_UNKNOWN``
+    without taking the event, and the client sends an ``EmitRequest`` instead."""
+
+    config_key: str
+    event: Event
+    redrive_of: str | None = None
+
+
+# The reason of the "unknown" outcome of an ``EmitByKey`` whose config the session run lacks.
+CONFIG_UNKNOWN = "ConfigUnknown"
+
+
+def config_key(config: FlowConfig) -> str:
+    """The key a session keeps a config under: a hash of its JSON (``SessionState.configs``)."""
+    return config_key_of(config.model_dump_json().encode())
+
+
+def config_key_of(config_json: bytes) -> str:
+    """``config_key`` of a config already encoded (``config.model_dump_json()``)."""
+    return hashlib.sha256(config_json).hexdigest()[:16]
 
 
 class QueuedEvent(BaseModel):

@@ -42,6 +42,7 @@ from agentflow.models.session import DeadLetter, DeadLetterView, SessionState, S
 from agentflow.names import (
     DEAD_LETTER_WORKFLOW,
     EMIT_AND_WAIT_UPDATE,
+    EMIT_BY_KEY_UPDATE,
     EMIT_SIGNAL,
     SESSION_WORKFLOW,
 )
@@ -85,6 +86,8 @@ class _RunDecoder(ActivitySteps, LocalSteps, SessionEvents, ChildFlows):
             update = event.workflow_execution_update_accepted_event_attributes.accepted_request
             if self.arrivals is not None and update.input.name == EMIT_AND_WAIT_UPDATE:
                 await self.emitted(event, update.input.args.payloads, self.arrivals)
+            elif self.arrivals is not None and update.input.name == EMIT_BY_KEY_UPDATE:
+                await self.emitted_by_key(event, update.input.args.payloads, self.arrivals)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             await self.scheduled(event)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:

@@ -16,7 +16,13 @@ from agentflow.inspect.trace._arrivals import Arrivals
 from agentflow.inspect.trace._entry import first_line
 from agentflow.inspect.trace._steps import DecoderBase, FlowEvent
 from agentflow.models.flow import PARENT_EVENT_KEY
-from agentflow.models.session import DeadLetter, EmitRequest, SessionState
+from agentflow.models.session import (
+    DeadLetter,
+    EmitByKey,
+    EmitRequest,
+    SessionState,
+    config_key,
+)
 from agentflow.names import DEAD_LETTER_WORKFLOW
 
 
@@ -26,6 +32,7 @@ class SessionEvents(DecoderBase):
     def session_started(self, session: SessionState) -> str:
         self.flow, self.arrivals = session.flow, Arrivals(session)
         self.context = dict(session.context)
+        self.configs = dict(session.configs)  # as the run keeps them: by config_key
         for queued in session.queue:
             self.waiting[queued.event.id] = (queued.event, session.configs.get(queued.config_key))
         detail = f"session {session.session_id} of {session.flow}"
@@ -53,6 +60,22 @@ class SessionEvents(DecoderBase):
         except Exception as err:  # the session dead-letters it as "unreadable"
             self.line(event, "emitted", event_id="", detail=f"unreadable event: {first_line(err)}")
             return
+        self.configs.setdefault(config_key(request.config), request.config)
+        self.arrived(event, request, arrivals)
+
+    async def emitted_by_key(
+        self, event: HistoryEvent, payloads: Sequence[Payload], arrivals: Arrivals
+    ) -> None:
+        """An event sent with its config's key (``emit_and_wait_by_key``). For a key the run
+        does not have, the session answered "unknown" without taking it (the client sent it
+        again with its config): no line."""
+        [request] = await self.converter.decode(payloads, [EmitByKey])
+        config = self.configs.get(request.config_key)
+        if config is not None:
+            full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
+            self.arrived(event, full, arrivals)
+
+    def arrived(self, event: HistoryEvent, request: EmitRequest, arrivals: Arrivals) -> None:
         emitted = request.event
         details = [f"priority {emitted.priority}"]
         if emitted.deadline is not None:
