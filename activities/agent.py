@@ -129,11 +129,13 @@ class AgentActivities:
             if isinstance(result, ApprovalRequired):  # not a failure: the run waits for a person
                 return asked_output(request, result, started_at, agent_attempt())
             usage = result.usage if isinstance(result, LLMReply) else None
+            tokens = result.tokens if isinstance(result, LLMReply) else None
             if isinstance(result, LLMReply):
                 if result.turn is not None:  # tool calls: the workflow runs them, then asks again
                     asking = AgentOutput(state=state, started_at=started_at, usage=usage,
                                          ended_at=datetime.now(timezone.utc),
-                                         attempt=agent_attempt(), turn=result.turn)  # fmt: skip
+                                         attempt=agent_attempt(), turn=result.turn,
+                                         tokens=tokens)  # fmt: skip
                     if (size := len(pydantic_core.to_json(asking))) > state_limit(info.is_local):
                         raise bad_output(request.agent, f"has a conversation of {size / 1e6:.1f}"
                                           " MB with its tool results; keep tool results small "
@@ -157,9 +159,9 @@ class AgentActivities:
             state=output, started_at=started_at, usage=usage,
             ended_at=datetime.now(timezone.utc), attempt=agent_attempt(), breaker=closed,
         )  # fmt: skip
-        if cached:
+        if cached:  # a hit streams nothing: the reply's tokens are not stored
             await store_output(self._registry, request, finished)
-        return finished
+        return finished.model_copy(update={"tokens": tokens}) if tokens else finished
 
     @activity.defn(dynamic=True)
     async def run_named_agent(self, args: Sequence[RawValue]) -> AgentOutput:

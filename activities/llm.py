@@ -9,7 +9,8 @@ asks for tools ends the step instead: the step returns the calls and the convers
 (workflows/_llm_loop.py). Every step reports its usage.
 
 The model is asked with streaming on: the reply's text goes to the run's live stream as it
-arrives (agentflow/tokens.py batches it; a retried attempt is marked there). Only text is
+arrives (agentflow/tokens.py batches it; a retried attempt is marked there); a reply that ends
+before its first batch goes with the result instead (``hold``: no signal). Only text is
 streamed, never tool-call arguments or the structured reply of an ``output_schema``; the
 result is the same as without streaming. A local activity streams nothing (tokens.py says why).
 """
@@ -74,7 +75,7 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
         chat.output_validator(check)
     turn = request.turn
     try:
-        async with token_stream(agent, event_id=request.event.id) as push:
+        async with token_stream(agent, event_id=request.event.id, hold=True) as push:
             with quietly():  # what the provider warns of, the probe has said
                 if turn is None:
                     prompt = _prompt(state)
@@ -103,8 +104,9 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
         ]
         messages = ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json")
         step = (turn.step if turn else 0) + 1
-        return LLMReply(usage, turn=LLMTurn(messages=messages, calls=calls, step=step))
-    return LLMReply(usage, update=_update(agent, result.output))
+        turned = LLMTurn(messages=messages, calls=calls, step=step)
+        return LLMReply(usage, turn=turned, tokens=push.unsent)
+    return LLMReply(usage, update=_update(agent, result.output), tokens=push.unsent)
 
 
 def resolved(request: AgentInput) -> ResolvedLLM:

@@ -9,9 +9,11 @@ Call from inside an agent (an LLM provider, or any async handler)::
 Tokens are joined into one ``tokens`` item per ``interval`` (default 0.3 s) and sent to the run's
 stream with the contrib's publish signal, which dedupes a resent batch. Each batch is one Signal,
 so one history event and one workflow task: batching keeps that cost per interval, not per
-token. Every batch carries the attempt, so readers drop a retried attempt's repeats
-(agentflow/streaming.py). Outside a workflow's activity (a unit test calling a handler), it
-does nothing.
+token. An LLM agent holds a reply that ends within its first interval (``hold``): it goes with
+the activity's result and the workflow publishes it, so a short reply (a tool call, a quick
+answer) costs no signal and no workflow task. Every batch carries the attempt, so readers
+drop a retried attempt's repeats (agentflow/streaming.py). Outside a workflow's activity (a
+unit test calling a handler), it does nothing.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio import activity
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
 
 from agentflow.models.stream import EVENTS_TOPIC, TOKENS_TOPIC, StreamItem
 
 TOKEN_BATCH_SECONDS = 0.3
+# A held reply rides on the activity's result next to the state that holds it too: a longer
+# one is signalled, so the result stays well under Temporal's payload limit.
+HELD_MAX_CHARS = 64 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -51,47 +56,86 @@ def _item(info: activity.Info, kind: str, agent: str | None, **fields: Any) -> S
                       attempt=info.attempt, activity_id=info.activity_id, **fields)  # fmt: skip
 
 
+class TokenPush:
+    """What ``token_stream`` yields: call it with text. With ``hold``, ``unsent`` is, after the
+    block, the item of a reply no batch was sent of (None if one was, or no text came)."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.unsent: StreamItem | None = None
+
+    def __call__(self, text: str) -> None:
+        self.pending.append(text)
+
+
 @contextlib.asynccontextmanager
 async def token_stream(
-    agent: str | None = None, *, event_id: str = "", interval: float = TOKEN_BATCH_SECONDS
-) -> AsyncIterator[Callable[[str], None]]:
+    agent: str | None = None,
+    *,
+    event_id: str = "",
+    interval: float = TOKEN_BATCH_SECONDS,
+    hold: bool = False,
+) -> AsyncIterator[TokenPush]:
     """``push(text)`` adds text to the current batch; the batch goes out every ``interval``
-    seconds and when the block ends (also when it raises: what was shown stays shown)."""
+    seconds and when the block ends (also when it raises: what was shown stays shown).
+
+    ``hold``: a reply that ends before its first batch went out is not signalled; it is left
+    in ``push.unsent`` for the activity's result, and the workflow publishes it to the stream
+    as the result arrives (no signal, no extra workflow task). Only an activity whose result
+    the workflow reads that way may hold (LLM agents: workflows/_calls.py)."""
+    push = TokenPush()
     info = _context()
     if info is None:
-        yield lambda text: None
+        yield push
+        push.pending.clear()
         return
     name = agent or info.activity_type
-    pending: list[str] = []
-    publisher = WorkflowStreamClient.from_within_activity(
-        batch_interval=timedelta(seconds=interval)
-    )
-    tokens = publisher.topic(TOKENS_TOPIC, type=StreamItem)
+    pending = push.pending
+    publisher: WorkflowStreamClient | None = None
+    tokens: TopicHandle[StreamItem] | None = None
 
-    def cut() -> None:
-        if pending:
-            text = "".join(pending)
-            pending.clear()
-            tokens.publish(_item(info, "tokens", name, text=text, event_id=event_id))
+    def item() -> StreamItem | None:
+        text = "".join(pending)
+        pending.clear()
+        return _item(info, "tokens", name, text=text, event_id=event_id) if text else None
+
+    async def cut() -> None:
+        nonlocal publisher, tokens
+        if not pending:
+            return
+        if publisher is None:  # the first batch: the publisher starts here
+            publisher = WorkflowStreamClient.from_within_activity(
+                batch_interval=timedelta(seconds=interval)
+            )
+            await publisher.__aenter__()
+            tokens = publisher.topic(TOKENS_TOPIC, type=StreamItem)
+        if tokens is not None and (batch := item()) is not None:
+            tokens.publish(batch)
 
     async def every_interval() -> None:
         while True:
             await asyncio.sleep(interval)
-            cut()
+            await cut()
 
-    await publisher.__aenter__()
     ticker = asyncio.create_task(every_interval())
+    failed = True
     try:
-        yield pending.append
+        yield push
+        failed = False
     finally:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
-        cut()
-        try:
-            await publisher.__aexit__(None, None, None)
-        except Exception as err:  # the stream is best effort; the agent's work is not
-            log.warning("agent %s: tokens not published to the run's stream: %s", name, err)
+        held = sum(len(text) for text in pending)
+        if hold and publisher is None and not failed and held <= HELD_MAX_CHARS:
+            push.unsent = item()  # the whole reply, with the result
+        else:
+            try:
+                await cut()
+                if publisher is not None:
+                    await publisher.__aexit__(None, None, None)
+            except Exception as err:  # the stream is best effort; the agent's work is not
+                log.warning("agent %s: tokens not published to the run's stream: %s", name, err)
 
 
 async def announce_retry(

@@ -4,6 +4,7 @@ before that patch), regular or local. What a failed call says is in workflows/_f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from temporalio.common import Priority, RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from agentflow.config import FlowConfig, RetrySettings
     from agentflow.models.flow import AgentHooks, AgentInput, AgentOutput
+    from agentflow.models.stream import StreamItem
     from agentflow.models.usage import TokenBudget
     from agentflow.names import RUN_AGENT, agent_activity_type, agent_queue
     from agentflow.workflows._llm_loop import finish_llm_agent
@@ -34,6 +36,8 @@ class AgentCall:
     activity_id: str
     time_left: float | None = None  # seconds until the event's deadline; None: no deadline
     priority_key: int | None = None  # the event's priority on the task queue; None: default
+    # Where an LLM reply that came whole with its result goes (the run's live stream).
+    tokens_to: Callable[[StreamItem], None] | None = None
 
 
 def retry_policy(retry: RetrySettings, maximum_attempts: int) -> RetryPolicy:
@@ -130,4 +134,8 @@ async def schedule_agent(request: AgentInput, call: AgentCall) -> AgentOutput:
         summary=request.agent,
         priority=Priority(priority_key=priority_key) if priority_key else Priority.default,
     )
+    if output.tokens is not None:  # records nothing: the stream is the workflow's memory
+        if call.tokens_to is not None:
+            call.tokens_to(output.tokens)
+        output.tokens = None
     return output

@@ -47,7 +47,9 @@ async def invoke_agent(
         else:
             call = AgentCall(policy, local=config.is_local(agent), activity_id=activity_id,
                              time_left=time_left,
-                             priority_key=PRIORITY_KEYS.get(request.event.priority))  # fmt: skip
+                             priority_key=PRIORITY_KEYS.get(request.event.priority),
+                             tokens_to=run.stream.publish_tokens if run.stream else None,
+                             )  # fmt: skip
             if request.spec.memory_enabled:  # recall, run, remember (workflows/_memory.py)
                 request.memory = await recall(request, policy, activity_id)
             output = await run_agent_activity(request, call, token_budget(config, run.usage))

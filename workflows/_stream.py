@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
-    from agentflow.models.stream import EVENTS_TOPIC, StreamItem
+    from agentflow.models.stream import EVENTS_TOPIC, TOKENS_TOPIC, StreamItem
 
 # Items a continued run keeps: a watcher further behind restarts from the oldest one kept.
 CARRIED_ITEMS = 100
@@ -30,9 +30,14 @@ class RunStream:
     def __init__(self, stream: WorkflowStream) -> None:
         self._stream = stream
         self._events = stream.topic(EVENTS_TOPIC, type=StreamItem)
+        self._tokens = stream.topic(TOKENS_TOPIC, type=StreamItem)
 
     def publish(self, item: StreamItem) -> None:
         self._events.publish(item)
+
+    def publish_tokens(self, item: StreamItem) -> None:
+        """An LLM reply that came whole with its activity's result (activities/tokens.py)."""
+        self._tokens.publish(item)
 
     def release(self) -> None:
         """Answer waiting polls now and refuse new ones (they retry on the next run)."""

@@ -20,6 +20,7 @@ from agentflow.errors import AgentflowError
 from agentflow.models.approval import Approval, ApprovalAsk
 from agentflow.models.llm import LLMTurn
 from agentflow.models.recall import Recalled
+from agentflow.models.stream import StreamItem
 from agentflow.models.usage import Usage
 
 Mode = Literal["route", "sequential", "collaborative", "loop", "mixed"]
@@ -274,6 +275,9 @@ class AgentOutput(BaseModel):
     saved: Usage | None = None
     # A circuit breaker this call closed, or the fallback agent it ran (activities/breaker.py).
     breaker: str | None = None
+    # An LLM reply that ended before its first token batch was signalled: the workflow
+    # publishes it to the run's stream as the result arrives (workflows/_calls.py).
+    tokens: StreamItem | None = None
 
 
 FlowInput.model_rebuild()

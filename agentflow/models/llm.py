@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentflow.config.mcp import MCPConfig, MCPServerConfig
+from agentflow.models.stream import StreamItem
 from agentflow.models.usage import Usage
 
 # Where a tool lives: a Python function by import path, or an MCP server by name.
@@ -65,6 +66,8 @@ class LLMReply:
     usage: Usage
     update: dict[str, Any] | None = None
     turn: LLMTurn | None = None
+    # The reply's text when it ended before its first token batch went out (tokens.py).
+    tokens: StreamItem | None = None
 
 
 class ToolInput(BaseModel):
