@@ -114,6 +114,8 @@ bench: setup pgvector
 # The soak (not part of `make test`): the whole runtime for ~20 minutes under worker and
 # server kills and a cut connection; see docs/reliability.md. Smaller: SOAK_ARGS="--sessions
 # 10 --events 300 --turns 50 --minutes 3". Exits 1 if a check of its report fails.
+# SOAK_ARGS="--with-hostile" also runs tests/test_hostile_*.py under the load; "--bad N" sets
+# how many bad inputs (too large, not JSON, unknown targets, expired, denied) it sends.
 soak: setup
 	$(BIN)/python -m soak $(SOAK_ARGS)
 

@@ -1,4 +1,5 @@
-"""``python -m soak [--sessions N] [--events N] [--turns N] [--minutes M] [--out DIR]``: run
+"""``python -m soak [--sessions N] [--events N] [--turns N] [--minutes M] [--bad N]
+[--with-hostile] [--out DIR]``: run
 the soak, print its table, write report.md and report.json into DIR; exit 1 if a check fails."""
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=1_000)
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--cut-seconds", type=float, default=30.0)
+    parser.add_argument("--bad", type=int, default=None,
+                        help="bad inputs sent during the load (default: events / 100, at "
+                        "least 14; 0: none)")  # fmt: skip
+    parser.add_argument("--with-hostile", action="store_true",
+                        help="run tests/test_hostile_input.py and tests/test_hostile_runs.py "
+                        "under the load and report them")  # fmt: skip
     parser.add_argument(
         "--out",
         type=Path,
@@ -31,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.out or Path(".agentflow") / "soak" / time.strftime("%Y%m%d-%H%M%S")
     folder = folder.resolve()
-    size = Size(args.sessions, args.events, args.turns, args.minutes,
-                plan=FaultPlan(cut_seconds=args.cut_seconds))  # fmt: skip
+    size = Size(args.sessions, args.events, args.turns, args.minutes, bad=args.bad,
+                plan=FaultPlan(cut_seconds=args.cut_seconds),
+                hostile=args.with_hostile)  # fmt: skip
     print(f"soak: logs and report in {folder}", flush=True)
     data = asyncio.run(soak(size, folder))
     text = markdown(data)

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from agentflow import Event, State
+from agentflow import Event, State, emit
 
 LEDGER_ENV = "SOAK_LEDGER"
 
@@ -90,3 +90,11 @@ def heard(event: Event, state: State) -> State:
     agent = event.target_agent or "?"
     ledger_line("order", f"{agent}:{state.data.get('pkey')}:{state.data.get('seq')}")
     return out
+
+
+def stray(event: Event, state: State) -> State:
+    """Bad input: emits to an agent its flow does not have (the emit refuses it, failing this
+    agent at once: the event becomes a dead letter)."""
+    ledger_line("agent", f"{state.data.get('key', event.id)}:stray:0")
+    emit("nobody", {"from": "stray"})
+    return state

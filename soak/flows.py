@@ -72,6 +72,14 @@ APPROVALS = _flow(
 )
 
 
+# Bad input (soak/bad.py): a flow whose agent emits to an agent it does not have (its clients
+# may publish to soak.bad.* only), and a flow no worker serves (written, never served).
+BAD = _flow("soak-bad", 'mode = "sequential"\nsequential_agents = ["stray"]',
+            _agents(["stray"], "soak.agents:stray"),
+            '\n[bus]\npublishes = ["soak.bad.*"]\n')  # fmt: skip
+GHOST = _flow("soak-ghost", 'mode = "sequential"\nsequential_agents = ["a"]', _agents(["a"]))
+
+
 def llm(base_url: str) -> str:
     return _flow(
         "soak-llm",
@@ -101,7 +109,7 @@ def write_flows(folder: Path, base_url: str) -> dict[str, Path]:
     """Every flow file, by a short name."""
     texts = {
         **MODES, "sessions": SESSIONS, "bus-a": BUS_A, "bus-b": BUS_B,
-        "approvals": APPROVALS, "llm": llm(base_url),
+        "approvals": APPROVALS, "llm": llm(base_url), "bad": BAD, "ghost": GHOST,
         "chat": chat("soak-chat", base_url, ""),
         # The default store's folder (every worker's, from its working directory): the bus
         # registry, served by every worker, may be stored by this flow's worker.

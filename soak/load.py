@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,10 @@ class Counts:
     decisions: Counter[str] = field(default_factory=Counter)
     # Keys of every run the soak started, per flow (the ledger is checked against them).
     keys: dict[str, list[str]] = field(default_factory=dict)
+    # Good traffic's latency, (time.time() at the start, seconds): each session emit until
+    # the server has it, and each probe event until it is processed (emit and wait).
+    latency: list[tuple[float, float]] = field(default_factory=list)
+    probes: list[tuple[float, float]] = field(default_factory=list)
 
     def emitted_in(self, flow: str) -> Counter[str]:
         """What was emitted into ``flow``'s sessions (not the long conversations)."""
@@ -71,10 +77,45 @@ async def sessions(path: Path, count: int, events: int, seconds: float, book: Co
     async def send(i: int) -> None:
         session, key = names[i % count], f"ev{i:06d}"
         data = {"key": key, "last": "b"}
+        began = time.time()
         await patiently(lambda: flow.emit(data, session_id=session, event_id=key), "emit")
+        book.latency.append((began, time.time() - began))
         book.emitted[session] += 1
 
     await paced(events, seconds, send)
+
+
+PROBE_SESSIONS = 20
+PROBES_IN_FLIGHT = 10  # below Temporal's 10 in-flight Updates per workflow, spread over 20
+
+
+async def probe(path: Path, seconds: float, book: Counts, gap: float = 1.0) -> None:
+    """An event every ``gap`` seconds (fewer while 10 wait) into the sessions ``probe0`` to
+    ``probe19`` in turn, each waited for until processed: the good traffic's end-to-end
+    latency, for comparison with and without bad input."""
+    flow = runner(path)
+    room = asyncio.Semaphore(PROBES_IN_FLIGHT)
+    end = time.time() + seconds
+    tasks = []
+
+    async def one(i: int) -> None:
+        key, began, session = f"probe{i:05d}", time.time(), f"probe{i % PROBE_SESSIONS}"
+        data = {"key": key, "last": "b"}
+        try:
+            send = partial(flow.emit, data, session_id=session, event_id=key, wait=True)
+            await patiently(send, "emit and wait")
+            book.probes.append((began, time.time() - began))
+            book.emitted[session] += 1
+        finally:
+            room.release()
+
+    i = 0
+    while time.time() < end:
+        await room.acquire()
+        tasks.append(asyncio.create_task(one(i)))
+        i += 1
+        await asyncio.sleep(gap)
+    await asyncio.gather(*tasks)
 
 
 async def modes(paths: dict[str, Path], runs: int, seconds: float, book: Counts) -> None:

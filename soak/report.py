@@ -81,11 +81,61 @@ def checks(data: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                      "runs; largest run", "bounded",
                      f"{first} → {last} B; {len(conv['runs'])} runs; {largest / MB:.2f} MB",
                      largest < 50 * MB))  # fmt: skip
+    rows += bad_input_checks(data.get("bad_input"))
+    if suite := data.get("hostile"):
+        rows.append(("hostile-input suite under the load (" + ", ".join(suite["files"]) + ")",
+                     "passes", f"{suite['summary']} (exit {suite['exit_code']}, "
+                     f"{suite['seconds']:g} s)", suite["passed"]))  # fmt: skip
     for name, rss in data["rss"].items():
         rows.append((f"worker {name} RSS start → end (max); pids {len(rss['pids'])}", "-",
                      f"{rss['start'] / MB:.0f} → {rss['end'] / MB:.0f} MB "
                      f"({rss['max'] / MB:.0f})", True))  # fmt: skip
     return rows
+
+
+def bad_input_checks(bad: dict[str, Any] | None) -> list[tuple[str, str, str, bool]]:
+    """A row per kind of bad input (every one refused or dead-lettered), and one per latency
+    of the good traffic: with bad input no slower than without, beyond the noise."""
+    rows = []
+    for kind, row in (bad or {}).get("kinds", {}).items():
+        if not row["sent"]:
+            continue
+        rows.append((f"bad input {kind}: refused or dead-lettered", f"{row['sent']} sent, 0 "
+                     "unaccounted", f"refused {sum(row['refused'].values())}, dead-lettered "
+                     f"{sum(row['dead_lettered'].values())}, held {row['held']}, unaccounted "
+                     f"{row['unaccounted']}", row["unaccounted"] == 0))  # fmt: skip
+    for what, lat in (bad or {}).get("latency", {}).items():
+        with_bad, without = lat["with_bad"], lat["without"]
+        if not (with_bad["n"] and without["n"]):
+            continue
+        allowed = max(lat["noise_p50_ms"], 0.25 * without["p50_ms"], 5.0)
+        slower = with_bad["p50_ms"] - without["p50_ms"]
+        rows.append((f"good {what} latency p50 / p95, with bad input vs without",
+                     f"p50 at most {allowed:.0f} ms slower (the noise)",
+                     f"{with_bad['p50_ms']:g} / {with_bad['p95_ms']:g} ms (n {with_bad['n']}) vs "
+                     f"{without['p50_ms']:g} / {without['p95_ms']:g} ms (n {without['n']}); "
+                     f"noise p50 {lat['noise_p50_ms']:g} ms",
+                     slower <= allowed))  # fmt: skip
+    return rows
+
+
+def bad_input_table(bad: dict[str, Any] | None) -> list[str]:
+    """What became of each kind of bad input, with the messages and reasons seen."""
+    kinds = (bad or {}).get("kinds", {})
+    if not any(row["sent"] for row in kinds.values()):
+        return []
+    lines = ["", "Bad input:", "",
+             "| kind | sent | refused (message seen) | dead-lettered (reason) | held | "
+             "unaccounted |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+
+    def seen(counts: dict[str, int]) -> str:
+        return "; ".join(f"{n}x {text}".replace("|", "/") for text, n in counts.items()) or "0"
+
+    for kind, row in kinds.items():
+        lines.append(f"| {kind} | {row['sent']} | {seen(row['refused'])} | "
+                     f"{seen(row['dead_lettered'])} | {row['held']} | {row['unaccounted']}"
+                     f"{' (' + seen(row['other']) + ')' if row['other'] else ''} |")  # fmt: skip
+    return lines
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -107,6 +157,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"{fault['until'] - fault['at']:.1f} s"
         for fault in data["faults"]
     ]
+    lines += bad_input_table(data.get("bad_input"))
     for title, items in (("Calls run again at a fault", data["ledger"]["repeated_at_fault"]),
                          ("Calls run again, unexplained", data["ledger"]["repeated_unexplained"]),
                          ("Model requests beyond retries", data["requests_beyond_retries"]),

@@ -10,18 +10,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soak import account, load, talk
+from soak import account, bad, hostile, load, talk
 from soak.faults import Fault, FaultPlan, inject, sample_rss
 from soak.flows import write_flows
 from soak.procs import Server, Worker
 from soak.provider import FaultyLLM, Rates
 from soak.proxy import Proxy
 
-PARTS = frozenset({"sessions", "modes", "bus", "approvals", "llm", "conversation"})
+PARTS = frozenset({"sessions", "modes", "bus", "approvals", "llm", "conversation", "bad"})
 # The flow files each part needs (soak/flows.py).
 FILES = {
     "sessions": ["sessions"], "modes": list(load.MODE_NAMES), "bus": ["bus-a", "bus-b"],
     "approvals": ["approvals"], "llm": ["llm"], "conversation": ["chat", "chat-store"],
+    "bad": ["bad"],  # soak-ghost is written, never served: bad input's unknown flow
 }  # fmt: skip
 
 
@@ -35,11 +36,13 @@ class Size:
     publishes: int | None = None  # default: events / 10
     approvals: int | None = None  # default: events / 150, at least 6
     llm_runs: int | None = None  # default: events / 30
+    bad: int | None = None  # bad inputs (soak/bad.py), default: events / 100, at least 14
     plan: FaultPlan = field(default_factory=FaultPlan)
     # What runs: all of PARTS by default; tests/test_soak.py runs "sessions" alone.
     parts: frozenset[str] = PARTS
     workers: int = 3  # the last one talks to the server through the proxy
     rates: Rates = field(default_factory=Rates)
+    hostile: bool = False  # run the hostile-input suite during the load (soak/hostile.py)
 
     def scaled(self) -> dict[str, int]:
         e = self.events
@@ -48,6 +51,7 @@ class Size:
             "publishes": self.publishes if self.publishes is not None else max(5, e // 10),
             "approvals": self.approvals if self.approvals is not None else max(6, e // 150),
             "llm_runs": self.llm_runs if self.llm_runs is not None else max(3, e // 30),
+            "bad": self.bad if self.bad is not None else max(2 * len(bad.KINDS), e // 100),
         }
 
 
@@ -74,7 +78,7 @@ async def soak(size: Size, folder: Path) -> dict[str, Any]:
         if store in configs:
             workers.append(Worker("store", [store], server.address, folder))
         try:
-            await asyncio.gather(*(asyncio.to_thread(w.start) for w in workers))
+            await asyncio.gather(*(asyncio.to_thread(w.start_patiently) for w in workers))
             return await _drive(size, scaled, folder, paths, llm, server, workers, proxy)
         finally:
             for worker in workers:
@@ -98,8 +102,16 @@ async def _drive(
     modes = {mode: paths[mode] for mode in load.MODE_NAMES}
     parts = size.parts
     turns = size.turns if "conversation" in parts else 0
+    phases = bad.Phases(time.time(), window)
+    stray = load.runner(paths["bad"])
+    targets = bad.Targets(load.runner(paths["sessions"]), stray, load.runner(paths["ghost"]))
+    sending_bad = asyncio.create_task(
+        bad.send_bad(targets, scaled["bad"] if "bad" in parts else 0, phases)
+    )
+    suite = asyncio.create_task(hostile.run_suite(folder)) if size.hostile else None
     ended = await asyncio.gather(
         load.sessions(paths["sessions"], size.sessions, size.events, window, book),
+        load.probe(paths["sessions"], window if "sessions" in parts else 0, book),
         load.modes(modes, scaled["runs"] if "modes" in parts else 0, window, book),
         load.bus(paths["bus-a"], scaled["publishes"] if "bus" in parts else 0, window, book),
         load.approvals(
@@ -113,6 +125,7 @@ async def _drive(
     # A driver that gave up (the server away longer than retry.PATIENCE_SECONDS): reported.
     book.errors += [f"driver failed: {err!r}" for err in ended if isinstance(err, BaseException)]
     faults: list[Fault] = await faults_task
+    kinds = await sending_bad
     loaded = time.monotonic() - began
     client = await load.runner(paths["sessions"]).client()
     drain = max(120.0, seconds - (time.monotonic() - began))
@@ -137,6 +150,17 @@ async def _drive(
     conversations = [
         await talk.measure(client, flow) for flow in ("soak-chat", "soak-chat-store") if turns
     ]
+    # Left out of the latency: from just before a fault until 15 s after it is whole again;
+    # for a worker's kill, its agents' timeout (10 s) and 5 s more (the other workers serve
+    # meanwhile, however slowly the killed one restarts).
+    quiet = [(f.at - 2, (f.at if f.pid else f.until) + 15) for f in faults]
+    bad_input = {
+        "kinds": bad.summary(kinds, await bad.held(client, targets.ghost)),
+        "latency": {
+            "emit": bad.latency(book.latency, phases, quiet),
+            "event": bad.latency(book.probes, phases, quiet),
+        },
+    }
     stop.set()
     await sampler
     return {
@@ -162,6 +186,8 @@ async def _drive(
         "requests_beyond_retries": beyond,
         "histories": await account.histories(client),
         "conversations": [asdict(c) for c in conversations],
+        "bad_input": bad_input,
+        "hostile": await suite if suite else None,
         "rss": {
             w.name: {
                 "pids": w.pids,
