@@ -29,6 +29,7 @@ from bench import (
     llm,
     memory,
     pai_temporal,
+    patterns,
     serve,
     streaming,
 )
@@ -55,6 +56,8 @@ class Sizes:
     w7_fan_out: int = 100  # subscribers of one event
     w7_fan_out_events: int = 10
     w7_batch_events: int = 1000  # to one subscriber, batched and not (W7B)
+    w16_events: int = 10_000  # into a count pattern's workflows (W16)
+    w16_keys: int = 1_000
     w9_runs: int = 50  # LLM calls each way (agentflow, pydantic-ai directly)
     w14_runs: int = 50  # runs each way (cache hit, miss, uncached)
     w11_sessions: int = 20  # POST /events against Runner.emit (bench/serve.py)
@@ -65,6 +68,7 @@ class Sizes:
 QUICK = Sizes(repeats=1, w1_runs=3, w2_flows=5, w3_agents=(5,), w4_iterations=(5,),
               w5_megabytes=0.1, w6_sessions=2, w6_events=3, w7_events=4,
               w7_latency_events=2, w7_fan_out=3, w7_fan_out_events=1, w7_batch_events=5,
+              w16_events=20, w16_keys=2,
               w9_runs=2, w14_runs=2, w11_sessions=2, w11_events=3,
               w10=memory.QUICK_SIZES)  # fmt: skip
 
@@ -150,6 +154,10 @@ async def run_suite(env: WorkflowEnvironment, sizes: Sizes, only: set[str]) -> R
         await measure(f"W7B bus batch {sizes.w7_batch_events} events", [af],
                       partial(bus_batch.w7_batch, events=sizes.w7_batch_events,
                               batched_first=itertools.cycle((True, False))))  # fmt: skip
+        # Event patterns (bench/patterns.py), once: 10,000 events take minutes.
+        await measure(f"W16 patterns {sizes.w16_events} events, {sizes.w16_keys} keys", [af],
+                      partial(patterns.w16_patterns, events=sizes.w16_events,
+                              keys=sizes.w16_keys), 1)  # fmt: skip
         # Live streaming: W1 with streaming on against off, and how soon a watcher sees an agent.
         await measure("W8 streaming", [af], partial(streaming.w8_streaming, runs=sizes.w1_runs))
         # LLM calls against pydantic-ai called directly (bench/llm.py): no tools, 3 tool calls.

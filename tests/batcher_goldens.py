@@ -1,8 +1,14 @@
 """The golden histories of a batched subscriber (workflows/batcher.py), kept in
 tests/histories/batchers/: its batcher, which sends three deliveries as a full batch of two
 and, after max_wait, a partial one of one; and the subscriber's session, where the first batch
-completes and the second fails for good and is dead-lettered event by event. Recorded by
-``python -m tests.record_histories batchers``; replayed by tests/test_bus_batches.py."""
+completes and the second fails for good and is dead-lettered event by event.
+
+``batcher`` and ``batch_session`` were recorded before a send waited for its batch's outcome;
+``batcher_waits`` and ``batch_session_waits`` since (each send returns with the outcome, the
+session answering its ``event_result`` update), with the deliveries arriving as
+``batch_add_many``; ``batch_bus_shard`` is the bus shard that fanned the three out, counting its
+fan-outs by events (workflows/_checkpoint.py). Recorded by ``python -m tests.record_histories
+batcher_waits batch_session_waits batch_bus_shard``; replayed by tests/test_bus_batches.py."""
 
 from __future__ import annotations
 
@@ -14,13 +20,19 @@ from temporalio.client import Client, WorkflowHistory
 from agentflow.client.batches import batch_session
 from agentflow.client.bus import client_request, publish, session_counts
 from agentflow.config import FlowConfig, parse_config
-from agentflow.models.bus import subscribers_of
-from agentflow.names import batcher_workflow_id, session_workflow_id
+from agentflow.models.bus import shard_session, subscribers_of
+from agentflow.names import BUS_FLOW, batcher_workflow_id, session_workflow_id
 from agentflow.worker.serve import serving
 from tests.conftest import REPO
 
 BATCHER_HISTORIES = Path(__file__).parent / "histories" / "batchers"
-BATCHER_GOLDENS = ("batchers/batcher", "batchers/batch_session")
+BATCHER_GOLDENS = (
+    "batchers/batcher",
+    "batchers/batch_session",
+    "batchers/batcher_waits",
+    "batchers/batch_session_waits",
+    "batchers/batch_bus_shard",
+)
 
 
 def golden_batch_flow() -> FlowConfig:
@@ -52,7 +64,11 @@ async def record_batcher_goldens(client: Client, log: Path) -> dict[str, Workflo
         else:
             raise TimeoutError(f"{session}: the batches did not finish")
         batcher = batcher_workflow_id(config.name, sub.agent)
+        shard = session_workflow_id(BUS_FLOW, shard_session("k", "golden-batched-0"))
         return {
-            "batchers/batcher": await client.get_workflow_handle(batcher).fetch_history(),
-            "batchers/batch_session": await client.get_workflow_handle(session).fetch_history(),
+            "batchers/batcher_waits": await client.get_workflow_handle(batcher).fetch_history(),
+            "batchers/batch_session_waits": await client.get_workflow_handle(
+                session
+            ).fetch_history(),
+            "batchers/batch_bus_shard": await client.get_workflow_handle(shard).fetch_history(),
         }

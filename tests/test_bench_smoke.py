@@ -28,7 +28,7 @@ async def test_bench_runs_every_workload_on_every_system(
     assert runner_rows == {"W1", "W6"} and "runner-local ÷ agentflow-local" in report.runner_table()
     workloads = {row.workload.split()[0] for row in report.rows}
     assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W7F", "W7B", "W8", "W9", "W10",
-                         "W11", "W14", "W15"}  # fmt: skip
+                         "W11", "W14", "W15", "W16"}  # fmt: skip
     # W15: agentflow and pydantic-ai's Temporal integration record the same 3 activities per
     # run (2 model requests, 1 tool call); its event-stream handler adds 2 more.
     w15 = {r.metric: r.samples["agentflow"] for r in report.rows if r.workload.startswith("W15")}

@@ -1,7 +1,8 @@
 """Batched subscribers (``batch = { max_events, max_wait }``, docs/bus.md "Batched
 subscribers"): the agent gets its bus deliveries in batches, one call each, in order; a
-partial batch goes out after ``max_wait``; a SIGKILLed worker loses and repeats no event; a
-batch that fails for good dead-letters each of its events."""
+partial batch goes out after ``max_wait``; each batch goes out once the one before has its
+outcome; a SIGKILLed worker loses and repeats no event; a batch that fails for good, or that
+its session refuses, dead-letters each of its events."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from agentflow.client.batches import add_to_batch, batch_session
 from agentflow.client.bus import client_request, forget, publish
 from agentflow.client.dead_letters import list_letters
 from agentflow.config import FlowConfig, load_config, parse_config
+from agentflow.config.code_checks import unrunnable
 from agentflow.errors import ConfigError
+from agentflow.models.bus import subscribers_of
+from agentflow.models.flow import Event
+from agentflow.names import BATCH_DELIVER_ACTIVITY, batcher_workflow_id
 from agentflow.worker.plugin import ALL_WORKFLOWS
 from tests._worker_process import WorkerProcess
 from tests.batcher_goldens import BATCHER_GOLDENS, BATCHER_HISTORIES
@@ -143,6 +150,95 @@ async def test_a_failing_batch_dead_letters_each_of_its_events(
         assert "batch batch-" in (letter.error or "") and "of 3 events failed" in (
             letter.error or ""
         ), letter
+
+
+async def letters_of(client: Client, flow: str) -> list[Any]:
+    return [x async for x in list_letters(client, flow=flow)]
+
+
+async def sends(client: Client, flow: str) -> tuple[list[EventType.ValueType], list[str]]:
+    """The batcher's ``batch_deliver`` events in order (scheduled, completed), and what each
+    completed one returned."""
+    history = await client.get_workflow_handle(batcher_workflow_id(flow, "taker")).fetch_history()
+    kinds, results = [], []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            assert attributes.activity_type.name == BATCH_DELIVER_ACTIVITY
+            kinds.append(event.event_type)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            kinds.append(event.event_type)
+            payloads = event.activity_task_completed_event_attributes.result.payloads
+            results += await client.data_converter.decode(list(payloads), [str])
+    return kinds, results
+
+
+async def test_each_batch_goes_out_once_the_one_before_has_its_outcome(
+    client: Client, tmp_path: Path
+) -> None:
+    run, topic, log = uuid.uuid4().hex[:8], unique("batched") + ".ev", tmp_path / "log"
+    config = batch_flow(unique("batch"), topic, {"max_events": 2, "max_wait": "200ms"})
+    async with served(client, config):
+        items = [{"n": n, "log_file": str(log), "sleep": 0.3, "fail": n == 3} for n in range(6)]
+        await publish_all(client, config, topic, items, run)
+
+        async def settled() -> bool:
+            return len(numbers(log)) + len(await letters_of(client, config.name)) >= 6
+
+        await until(settled)
+        letters = await letters_of(client, config.name)
+        kinds, results = await sends(client, config.name)
+        await forget(client, config.name)
+    lettered = sorted(int((x.event_id or "").split("@")[0].rsplit("-", 1)[1]) for x in letters)
+    assert 3 in lettered and sorted(numbers(log) + lettered) == list(range(6)), (log, letters)
+    assert numbers(log) == sorted(numbers(log))
+    for letter in letters:  # the failed batch: a letter per event, saying which batch failed
+        assert letter.reason == "agent failed" and "batch batch-" in (letter.error or ""), letter
+    # One send at a time, each returning with its batch's outcome in the session: the next
+    # batch goes out only after the one before was processed (or dead-lettered).
+    scheduled, completed = (EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+                            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)  # fmt: skip
+    assert kinds == [scheduled, completed] * len(results), kinds
+    outcomes = [result.rsplit(" ", 1)[-1] for result in results]
+    assert outcomes.count("dead_lettered") == 1, results
+    assert outcomes.count("completed") == len(results) - 1, results
+
+
+async def test_a_batch_its_session_refuses_dead_letters_each_of_its_events(
+    client: Client, tmp_path: Path
+) -> None:
+    """``batch_deliver`` failing for good (its session refuses the batch, a ConfigError, so
+    retrying cannot help): the batcher writes a letter per event and goes on."""
+    run, topic, log = uuid.uuid4().hex[:8], unique("batched") + ".ev", tmp_path / "log"
+    config = batch_flow(unique("batch"), topic, {"max_events": 3, "max_wait": "30s"})
+    taker = config.agents["taker"]
+    assert taker.batch is not None
+    # A route flow with its only agent off: no session takes an event of it (emit refuses).
+    refused = config.model_copy(update={"agents": {"taker": taker.model_copy(
+        update={"enabled": False})}})  # fmt: skip
+    assert unrunnable(refused) is not None
+    async with served(client, config) as queue:
+        sub = subscribers_of(config, queue)[0]
+        for n in range(3):
+            event = Event(id=f"{run}-{n}", session_id=batch_session(sub),
+                          data={"n": n, "log_file": str(log)})  # fmt: skip
+            await add_to_batch(client, refused, sub, taker.batch, event)
+
+        async def three() -> bool:
+            return len(await letters_of(client, config.name)) >= 3
+
+        await until(three)
+        letters = await letters_of(client, config.name)
+        kinds, results = await sends(client, config.name)
+        await forget(client, config.name)
+    assert not batches(log) and not results  # nothing ran, the send never completed
+    assert kinds == [EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED], kinds
+    assert sorted(x.event_id or "" for x in letters) == [f"{run}-{n}" for n in range(3)]
+    for letter in letters:
+        error = letter.error or ""
+        assert letter.reason == "agent failed", letter
+        assert "of 3 events failed: its session refused it" in error, letter
+        assert "route mode and no agent to route to" in error, letter
 
 
 async def test_a_batch_too_large_for_its_session_goes_out_in_smaller_ones(

@@ -44,9 +44,22 @@ def pattern_flow(name: str, prefix: str, patterns: dict[str, Any]) -> FlowConfig
     return parse_config(raw, base_dir=REPO, check_handlers=True)
 
 
+def flow_toml(name: str, p: str, patterns: dict[str, Any]) -> str:
+    """An agentflow.toml of ``patterns`` whose ``watcher`` logs every derived event."""
+    toml = [f'[agent_flow]\nname = "{name}"\n[orchestration]\nmode = "sequential"\n'
+            'sequential_agents = ["watcher"]\n[agents.watcher]\n'
+            f'handler = "{DERIVED}"\nsubscribes = ["{p}.derived.>"]\n']  # fmt: skip
+    for pattern, spec in patterns.items():
+        toml.append(f"[patterns.{pattern}]\n" + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in spec.items()))  # fmt: skip
+    return "".join(toml)
+
+
 def kinds(p: str) -> dict[str, Any]:
+    """The three kinds, with windows of seconds; each key's workflow ends 200 ms after its
+    last window closed (``linger``), so tests can wait for its result."""
     key = "data.customer_id"
-    return {
+    tables: dict[str, Any] = {
         "seq": {"kind": "sequence", "topics": [f"{p}.cart.created", f"{p}.cart.paid"],
                 "within": "4s", "key": key, "publish": f"{p}.derived.seq"},
         "cnt": {"kind": "count", "topic": f"{p}.payment.failed", "count": 3, "within": "4s",
@@ -54,6 +67,9 @@ def kinds(p: str) -> dict[str, Any]:
         "abs": {"kind": "absence", "topics": [f"{p}.order.placed", f"{p}.order.shipped"],
                 "within": "3s", "key": key, "publish": f"{p}.derived.abs"},
     }  # fmt: skip
+    for table in tables.values():
+        table["linger"] = "200ms"
+    return tables
 
 
 async def send(client: Client, config: FlowConfig, topic: str, customer: str | None) -> str:
@@ -216,13 +232,7 @@ async def test_a_worker_killed_inside_a_window_loses_no_window_and_no_match(
     patterns["seq"]["within"] = "30s"
     table = {"seq": patterns["seq"], "abs": patterns["abs"]}
     config = pattern_flow(name, p, table)  # the same flow, for the client's publishes
-    toml = [f'[agent_flow]\nname = "{name}"\n[orchestration]\nmode = "sequential"\n'
-            'sequential_agents = ["watcher"]\n[agents.watcher]\n'
-            f'handler = "{DERIVED}"\nsubscribes = ["{p}.derived.>"]\n']  # fmt: skip
-    for pattern, spec in table.items():
-        toml.append(f"[patterns.{pattern}]\n" + "".join(
-            f"{k} = {json.dumps(v)}\n" for k, v in spec.items()))  # fmt: skip
-    (flow_file := tmp_path / "agentflow.toml").write_text("".join(toml))
+    (flow_file := tmp_path / "agentflow.toml").write_text(flow_toml(name, p, table))
     address = client.service_client.config.target_host
     worker = WorkerProcess(flow_file, unique("q"), address, tmp_path / "worker.log").start()
     try:

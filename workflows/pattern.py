@@ -6,9 +6,10 @@ signals-with-start this workflow with it (``pattern_event``), so the events of a
 matched here, durably; each window is a Temporal timer. A match publishes the derived event
 through the ``bus_publish`` activity, under an id made of the pattern, the key and the matched
 events' ids, so a retried publish is the same event (the bus shard dedupes it). The workflow
-ends when no window is open (its result: how many matches it published), and continues as new,
-carrying its windows and the events not yet applied, every ``events_per_run`` events, so its
-history stays bounded under any burst.
+ends once no window has been open for ``linger`` (its result: how many matches it published;
+an event repeated by a retried fan-out within it is dropped as seen), and continues as new,
+carrying its windows, the events not yet applied and the matches not yet published, every
+``events_per_run`` events, so its history stays bounded under any burst.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PUBLISH_TIMEOUT = timedelta(seconds=30)
+# Runs started before it publish every match they found before continuing as new.
+HAND_ON_PATCH = "pattern-hand-on-matches"
+# Runs started before it end as soon as no window is open (a repeated event after that began
+# a new workflow, which took it as new).
+LINGER_PATCH = "pattern-linger"
 
 
 @workflow.defn(name=PATTERN_WORKFLOW)
@@ -63,20 +69,29 @@ class PatternWorkflow:
     @workflow.run
     async def run(self, state: PatternState) -> int:
         while True:
-            found: list[list[str]] = []
+            found, self.state.unpublished = self.state.unpublished, []
             while self.state.pending:
                 found += apply(self.state, self.state.pending.pop(0))
             found += expire(self.state, workflow.now())
-            for ids in found:
+            for n, ids in enumerate(found):
+                # Events that arrive while a run publishes join it: a full run hands the rest
+                # of its matches on, so no run takes more than one publish's worth over.
+                if n and self._full() and workflow.patched(HAND_ON_PATCH):
+                    self.state.unpublished = found[n:]
+                    break
                 await self._publish(ids)
-            if self.received >= self.state.events_per_run or (
-                workflow.info().is_continue_as_new_suggested()
-            ):
+            if self._full():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.state)
             deadline = next_deadline(self.state)
             if deadline is None and not self.state.pending:
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.state.pending and workflow.patched(LINGER_PATCH):
+                    linger = timedelta(seconds=self.state.config.linger)
+                    with contextlib.suppress(asyncio.TimeoutError):  # ids seen stay known
+                        await workflow.wait_condition(
+                            lambda: bool(self.state.pending), timeout=linger
+                        )
                 if not self.state.pending:
                     return self.state.matches  # idle: the key's next event starts anew
                 continue
@@ -85,6 +100,12 @@ class PatternWorkflow:
                 timeout = max(timeout, timedelta(milliseconds=1))
             with contextlib.suppress(asyncio.TimeoutError):  # a window closed: expire() sees it
                 await workflow.wait_condition(lambda: bool(self.state.pending), timeout=timeout)
+
+    def _full(self) -> bool:
+        """The run has taken its events (or Temporal suggests a new run)."""
+        return self.received >= self.state.events_per_run or (
+            workflow.info().is_continue_as_new_suggested()
+        )
 
     async def _publish(self, ids: list[str]) -> None:
         state = self.state

@@ -44,6 +44,9 @@ class PatternConfig(StrictModel):
     key: str = Field(min_length=1)
     # The topic of the derived event published when the pattern matches.
     publish: str
+    # Once no window is open, how long the key's workflow waits for its next event before it
+    # ends: an event a retried fan-out sends again within it is recognised and dropped.
+    linger: Duration = 30.0
 
     _topics = field_validator("topics")(check_patterns)
 

@@ -25,6 +25,9 @@ MAX_REMEMBERED = 5000
 MAX_BATCH_BYTES = 512 * 1024
 # A batcher with nothing waiting ends after this long (the next delivery starts it again).
 IDLE_SECONDS = 300.0
+# A batch sent is awaited to its outcome (``BatchSend.wait``): the sending activity heartbeats
+# meanwhile, so a worker that died is noticed within this long and the wait asked again.
+HEARTBEAT_SECONDS = 10.0
 
 
 class BatcherState(BaseModel):
@@ -49,6 +52,9 @@ class BatchSend(BaseModel):
     config: FlowConfig
     task_queue: str
     event: Event
+    # Wait for the batch's outcome in the session before returning, so that the next batch
+    # goes out only after it (a slow agent cannot fill its session's queue).
+    wait: bool = False
 
 
 class BatcherView(BaseModel):

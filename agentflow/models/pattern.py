@@ -46,6 +46,8 @@ class PatternState(BaseModel):
     config: PatternConfig
     windows: list[Window] = Field(default_factory=list)
     pending: list[PatternEvent] = Field(default_factory=list)  # received, not yet applied
+    # Matches found, not yet published (a run that has taken its events hands them on).
+    unpublished: list[list[str]] = Field(default_factory=list)
     recent: list[str] = Field(default_factory=list)
     matches: int = 0  # derived events published, over every run
     events_per_run: int = EVENTS_PER_RUN
