@@ -39,7 +39,7 @@ HTML = frozenset({"text/html", "application/xhtml+xml"})
 MARKDOWN = frozenset({"text/markdown", "text/x-markdown"})
 TEXT = frozenset({"application/json", "application/xml", "application/ld+json"})
 # Elements whose content is never text a reader sees.
-HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "canvas"})
+HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "canvas"})
 # Elements that start a new line of text.
 BLOCKS = frozenset(
     "address article aside blockquote br dd details div dl dt fieldset figcaption figure footer "
@@ -122,7 +122,7 @@ class _Text(HTMLParser):
         self._tag(tag, -1)
 
     def _tag(self, tag: str, step: int) -> None:
-        if tag in HIDDEN and tag != "head":
+        if tag in HIDDEN:
             self.hidden = max(0, self.hidden + step)
         if tag == "pre":
             self.pre = max(0, self.pre + step)

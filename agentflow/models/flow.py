@@ -81,8 +81,9 @@ class State(BaseModel):
         return self.model_copy(deep=True)
 
 
-class AgentResult(BaseModel):
-    """One agent invocation as the flow saw it (after Temporal's retries)."""
+class Invocation(BaseModel):
+    """What every call of an agent's function records: which agent, how it ended, on which
+    attempt, when and how long, and its error (the fields come first in JSON, as before)."""
 
     agent: str
     status: RunStatus
@@ -91,6 +92,11 @@ class AgentResult(BaseModel):
     ended_at: datetime | None = None
     duration_ms: float = 0.0
     error: str | None = None
+
+
+class AgentResult(Invocation):
+    """One agent invocation as the flow saw it (after Temporal's retries)."""
+
     changed_keys: list[str] = Field(default_factory=list)
     # Set on a subscriber's result: the topic it reacted to (its output is not merged).
     topic: str | None = None
@@ -129,17 +135,10 @@ class LoopProgress(BaseModel):
     usage: Usage | None = None  # what the loop's LLM agents used in earlier runs
 
 
-class Compensation(BaseModel):
+class Compensation(Invocation):
     """One completed agent's ``compensate`` function, run after its flow failed for good
     (workflows/_compensate.py); a failed one is dead-lettered as ``dead_letter_id``."""
 
-    agent: str
-    status: RunStatus
-    attempt: int = 1
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    duration_ms: float = 0.0
-    error: str | None = None
     error_type: str | None = None
     dead_letter_id: str | None = None
 
