@@ -63,6 +63,8 @@ EMIT_SIGNAL = "emit"  # a session: an event, fire and forget
 EMIT_AND_WAIT_UPDATE = "emit_and_wait"  # a session: an event, and wait for its outcome
 # a session: an event whose config the session has (by its key), and wait for its outcome
 EMIT_BY_KEY_UPDATE = "emit_and_wait_by_key"
+# a session: an event whose config this process sent the session before (by its key)
+EMIT_BY_KEY_SIGNAL = "emit_by_key"
 EVENT_RESULT_UPDATE = "event_result"  # a session: the outcome of an event sent before
 CLOSE_UPDATE = "close"  # a session: take no more events, finish the queued ones
 SESSION_QUERY = "session"  # a session: SessionView

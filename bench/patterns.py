@@ -18,7 +18,11 @@ workflow run read from visibility.
 
 - ``events_per_s``: events ÷ seconds, first publish → last pattern workflow ended;
 - ``max_history_events`` / ``max_history_kb``: the longest and largest history of any run;
-- ``runs``: pattern workflow runs (a run continues as new after 500 events of its key).
+- ``runs``: pattern workflow runs (a run continues as new after 500 events of its key);
+- ``repeat_runs``: runs a key had beyond its first (a repeated delivery after its workflow
+  ended: see ``_matches``); each of them matched nothing;
+- ``max_shard_history_kb`` / ``shard_runs``: the largest history of any bus shard session run
+  (the sessions every publish goes through), and how many runs they took.
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ import asyncio
 import time
 import uuid
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from agentflow.client.bus import client_request, forget, publish
 from agentflow.config import FlowConfig, parse_config
-from agentflow.names import PATTERN_WORKFLOW, pattern_workflow_id
+from agentflow.names import (
+    BUS_FLOW,
+    DEAD_LETTER_WORKFLOW,
+    PATTERN_WORKFLOW,
+    pattern_workflow_id,
+    session_workflow_id,
+)
 from agentflow.worker.serve import serving
 from bench.bus import IN_FLIGHT, PHASE_TIMEOUT_SECONDS
 from bench.systems import REPO, AgentflowSystem
@@ -40,6 +50,9 @@ Metrics = dict[str, float]
 WAVE_KEYS = 100  # keys whose events are published together
 WAVES_AHEAD = 2  # waves out before the first of them must have ended
 PATTERN = "burst"
+# The bus's shard sessions (every run of this bench's dev server), and its dead letters.
+SHARDS_QUERY = f"WorkflowId STARTS_WITH '{session_workflow_id(BUS_FLOW, 'shard-')}'"
+LETTERS_QUERY = f"WorkflowType = '{DEAD_LETTER_WORKFLOW}'"
 
 
 def pattern_config(flow: str, topic: str, count: int) -> FlowConfig:
@@ -93,29 +106,41 @@ async def w16_patterns(system: AgentflowSystem, events: int, keys: int) -> Metri
                     await asyncio.gather(*(one(k, n) for k in wave for n in range(per_key)))
                 await ended(keys)
                 ended_at = time.perf_counter()
-            matches = await _matches(client, flow, keys)
+            matches, repeat_runs = await _matches(client, flow)
         finally:
             await forget(client, flow)
+    shards = [run async for run in client.list_workflows(SHARDS_QUERY)]
     if matches != keys:
-        raise RuntimeError(f"W16: {matches} matches published, {keys} expected (one per key)")
+        letters = (await client.count_workflows(LETTERS_QUERY)).count
+        raise RuntimeError(f"W16: {matches} matches published, {keys} expected (one per key); "
+                           f"{letters} dead letters")  # fmt: skip
     runs = [run async for run in client.list_workflows(runs_query(flow))]
     return {
+        "max_shard_history_kb": max(run.raw_info.history_size_bytes for run in shards) / 1024,
+        "shard_runs": float(len(shards)),
         "events_per_s": events / (ended_at - started),
         "seconds": ended_at - started,
         "matches": float(matches),
         "runs": float(len(runs)),
+        "repeat_runs": float(repeat_runs),
         "max_history_events": float(max(run.history_length for run in runs)),
         "max_history_kb": max(run.raw_info.history_size_bytes for run in runs) / 1024,
     }
 
 
-async def _matches(client: Client, flow: str, keys: int) -> int:
-    """The matches every key's workflow published (its result)."""
+async def _matches(client: Client, flow: str) -> tuple[int, int]:
+    """The matches published by every completed pattern workflow run of ``flow`` (their
+    results), and the runs a key had beyond its first: a key's workflow that ended and then
+    got a repeated delivery (a fan-out re-run after a lost shard workflow task, later than
+    ``linger``) starts a new run, which waits out its window with that event alone."""
     limit = asyncio.Semaphore(IN_FLIGHT)
+    runs = [run async for run in client.list_workflows(runs_query(flow))]
 
-    async def one(key: str) -> int:
-        handle = client.get_workflow_handle(pattern_workflow_id(flow, PATTERN, key))
+    async def one(workflow_id: str, run_id: str) -> int:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
         async with limit:
             return int(await handle.result())
 
-    return sum(await asyncio.gather(*(one(f"k{n}") for n in range(keys))))
+    done = [run for run in runs if run.status == WorkflowExecutionStatus.COMPLETED]
+    matches = sum(await asyncio.gather(*(one(run.id, run.run_id) for run in done)))
+    return matches, len(runs) - len({run.id for run in runs})

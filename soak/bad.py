@@ -23,7 +23,7 @@ from temporalio.client import Client
 from agentflow.client.runner import Runner
 from agentflow.client.sessions import event_outcome
 from agentflow.errors import AgentflowError
-from agentflow.names import EMIT_SIGNAL, session_workflow_id
+from agentflow.names import EMIT_BY_KEY_SIGNAL, EMIT_SIGNAL, session_workflow_id
 from soak.retry import patiently
 
 KINDS = ("too_large", "metadata_not_json", "unknown_agent", "unknown_flow",
@@ -149,7 +149,8 @@ async def _send(targets: Targets, kind: str, key: str) -> tuple[str, str] | None
 
 async def held(client: Client, ghost: Runner) -> int:
     """Events the ghost session holds: the distinct events of the emit signals in its history
-    (no worker ever ran it; a repeated emit after a lost reply is one event)."""
+    (``emit``, or ``emit_by_key`` once it has the config; no worker ever ran it; a repeated
+    emit after a lost reply is one event)."""
     handle = client.get_workflow_handle(session_workflow_id(ghost.config.name, GHOST_SESSION))
     try:
         history = await patiently(handle.fetch_history, "ghost history")
@@ -159,7 +160,7 @@ async def held(client: Client, ghost: Runner) -> int:
     for event in history.events:
         signaled = event.workflow_execution_signaled_event_attributes
         if event.HasField("workflow_execution_signaled_event_attributes") and (
-            signaled.signal_name == EMIT_SIGNAL
+            signaled.signal_name in (EMIT_SIGNAL, EMIT_BY_KEY_SIGNAL)
         ):
             ids.add(json.loads(signaled.input.payloads[0].data)["event"]["id"])
     return len(ids)

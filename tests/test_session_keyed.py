@@ -1,18 +1,21 @@
 """``emit(..., wait=True)`` names the event's config by key (``emit_and_wait_by_key``): the
 config travels once, in the session's start input, not in every event and its history. A
 session run that does not have the key says so, and the client sends the config with the
-event instead (``emit_and_wait``). Also: the golden history of that
-path replays (``python -m tests.test_session_keyed`` records it), and the payloads ``emit``
-builds from cached JSON read back as the models they stand for."""
+event instead (``emit_and_wait``); a run hands its recent configs on across continue-as-new.
+Also: the golden history of that path replays (``python -m tests.test_session_keyed``
+records it), and the payloads ``emit`` builds from cached JSON read back as the models they
+stand for."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
@@ -28,6 +31,7 @@ from agentflow.client.runner import Runner
 from agentflow.client.session_payloads import as_model, encoded_config, encoded_event, start_input
 from agentflow.client.sessions import session_view
 from agentflow.config import FlowConfig
+from agentflow.inspect.trace.read import run_histories
 from agentflow.models.flow import Event
 from agentflow.models.session import EmitByKey, EmitRequest, SessionState, config_key
 from agentflow.names import EMIT_AND_WAIT_UPDATE, EMIT_BY_KEY_UPDATE, session_workflow_id
@@ -47,22 +51,29 @@ def _config(version: str = "1.0", events_per_run: int = 3) -> FlowConfig:
     return config
 
 
+async def chain_inputs(
+    client: Client, workflow_id: str, pick: Callable[[HistoryEvent], tuple[str, Payload] | None]
+) -> list[tuple[str, dict[str, object]]]:
+    """What ``pick`` finds in each event of the session's runs, in order: a name and an input,
+    read as JSON."""
+    found: list[tuple[str, dict[str, object]]] = []
+    async for _, events in run_histories(client, workflow_id):
+        for event in events:
+            if (picked := pick(event)) is not None:
+                found.append((picked[0], json.loads(picked[1].data)))
+    return found
+
+
+def accepted_update(event: HistoryEvent) -> tuple[str, Payload] | None:
+    if not event.HasField("workflow_execution_update_accepted_event_attributes"):
+        return None
+    request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+    return request.input.name, request.input.args.payloads[0]
+
+
 async def _updates(client: Client, workflow_id: str) -> list[tuple[str, dict[str, object]]]:
     """Each accepted Update of the session's runs: its name and its input as JSON."""
-    found: list[tuple[str, dict[str, object]]] = []
-    handle = client.get_workflow_handle(workflow_id)
-    runs = [(await handle.describe()).raw_description.workflow_execution_info.first_run_id]
-    while runs:
-        run = client.get_workflow_handle(workflow_id, run_id=runs.pop())
-        async for event in run.fetch_history_events():
-            if event.HasField("workflow_execution_update_accepted_event_attributes"):
-                request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-                data = request.input.args.payloads[0].data
-                found.append((request.input.name, json.loads(data)))
-            if event.HasField("workflow_execution_continued_as_new_event_attributes"):
-                moved = event.workflow_execution_continued_as_new_event_attributes
-                runs.append(moved.new_execution_run_id)
-    return found
+    return await chain_inputs(client, workflow_id, accepted_update)
 
 
 async def _emit_keyed_and_fallback(client: Client, session: str) -> str:
@@ -90,11 +101,11 @@ async def test_events_name_their_config_and_fall_back_when_the_session_lacks_it(
     names = [name for name, _ in updates]
     by_key, full = EMIT_BY_KEY_UPDATE, EMIT_AND_WAIT_UPDATE
     # k0, k1 by key (the start input carried the config); k2's config is new to the session:
-    # told so, it is sent with its config; the session continued as new after 3 events, so
-    # k3's key is unknown to the new run: sent with its config too; k4 and the repeat by key.
-    assert names == [by_key, by_key, by_key, full, by_key, full, by_key, by_key]
+    # told so, it is sent with its config; the session continued as new after 3 events and
+    # handed both configs on, so k3, k4 and the repeat go by key.
+    assert names == [by_key, by_key, by_key, full, by_key, by_key, by_key]
     keys = [config_key(_config(version)) for version in ("1.0", "1.0", "1.1", "1.0", "1.0")]
-    assert [r["config_key"] for n, r in updates if n == by_key] == [*keys[:4], *keys[3:]]
+    assert [r["config_key"] for n, r in updates if n == by_key] == [*keys, keys[0]]
     for name, request in updates:
         assert ("config" in request) == (name == full)
 
@@ -126,20 +137,28 @@ async def test_pydantic_payload_converter_is_built_once() -> None:
     assert issubclass(other.payload_converter_class, PydanticPayloadConverter)
 
 
-async def test_keyed_golden_history_replays() -> None:
-    history = WorkflowHistory.from_json("golden-keyed", json.loads(GOLDEN.read_text()))
+async def replay_failure(golden: Path) -> Exception | None:
+    """What replaying a golden history of the session raised, if anything."""
+    history = WorkflowHistory.from_json(golden.stem, json.loads(golden.read_text()))
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history)
-    assert result.replay_failure is None
+    return (await replayer.replay_workflow(history)).replay_failure
 
 
-async def _record() -> None:
-    env = await WorkflowEnvironment.start_local(
+async def recording_server() -> WorkflowEnvironment:
+    """A dev server of its own to record a golden history on (`python -m tests.X`)."""
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=dev_server_args(),
         data_converter=pydantic_data_converter,
     )
-    async with env:
+
+
+async def test_keyed_golden_history_replays() -> None:
+    assert await replay_failure(GOLDEN) is None
+
+
+async def _record() -> None:
+    async with await recording_server() as env:
         workflow_id = await _emit_keyed_and_fallback(env.client, "golden")
         handle = env.client.get_workflow_handle(workflow_id)
         first = (await handle.describe()).raw_description.workflow_execution_info.first_run_id

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.models.session import (
         DeadLetter,
         DeadLetterReason,
+        EmitByKey,
         EmitRequest,
         EventOutcome,
         QueuedEvent,
@@ -63,6 +64,18 @@ class Letters:
                 request.event.id, "session queue full", event=request.event,
                 error=f"the session already holds {limit} queued events or 1 MB of event data "
                 "(sessions.max_queued_events)", redrive_of=request.redrive_of,
+            )
+        )  # fmt: skip
+
+    def config_unknown(self, request: EmitByKey, flow: str) -> None:
+        """An event sent by its config's key to a run without that config (``emit_by_key``)."""
+        self.pending.append(
+            self._letter(
+                request.event.id, "config unknown", event=request.event,
+                error=f"this session run does not have the config the event names (flow "
+                f"{flow!r}, key {request.config_key}), so it was not processed; redrive it "
+                "(`agentflow dead-letters redrive`), which sends the config with it",
+                redrive_of=request.redrive_of,
             )
         )  # fmt: skip
 

@@ -1,7 +1,8 @@
 """How an emitted event enters a session (workflows/session.py): read from its raw payload,
 checked to be for the session's flow, then queued, or dead-lettered when it cannot be read
 or the queue is full. An ``EmitByKey`` names a config the session has; for one it does not
-have, the client is told so and sends the config with the event."""
+have, the Update tells the client, which sends the config with the event, and the signal
+(which gets no answer) dead-letters the event ("config unknown")."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         EventOutcome,
         SessionState,
     )
-    from agentflow.names import EMIT_BY_KEY_UPDATE
+    from agentflow.names import EMIT_BY_KEY_SIGNAL, EMIT_BY_KEY_UPDATE
     from agentflow.workflows._letters import Letters
     from agentflow.workflows._session_queue import EventBook
 
@@ -37,7 +38,11 @@ def accept(raw: RawValue, flow: str, book: EventBook, letters: Letters) -> str |
 
 
 class KeyedIntake:
-    """Mixin of the session workflow: the ``emit_and_wait_by_key`` Update. Its input names
+    """Mixin of the session workflow: the ``emit_by_key`` signal and the
+    ``emit_and_wait_by_key`` Update. The signal is what a client sends once it has sent this
+    session the config (client/session_payloads.py); a run that lacks the key all the same (a
+    reset, or more configs than a run carries) dead-letters the event, saying so. The Update's
+    input names
     the event's config by key; for a key this run does not have it answers "unknown" with
     reason ``CONFIG_UNKNOWN`` (the event is not taken) and the client sends the event again
     with its config, as ``emit_and_wait``. Not a validator's refusal: a session run that had
@@ -57,6 +62,25 @@ class KeyedIntake:
                                 status="unknown", reason=CONFIG_UNKNOWN)  # fmt: skip
         full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
         return await self._wait(_queued(full, self.book, self.letters, request.config_key))
+
+    @workflow.signal(name=EMIT_BY_KEY_SIGNAL)
+    def emit_by_key_signal(self, raw: RawValue) -> None:
+        try:
+            request = workflow.payload_converter().from_payload(raw.payload, EmitByKey)
+        except Exception as err:
+            self.book.counts.emitted += 1
+            self.letters.unreadable(raw, err)
+            return
+        config = self.book.configs.get(request.config_key)
+        if config is None:
+            if self.book.knows(request.event.id):
+                self.book.counts.duplicates += 1
+            else:
+                self.book.counts.emitted += 1
+                self.letters.config_unknown(request, self.state.flow)
+            return
+        full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
+        _queued(full, self.book, self.letters, request.config_key)
 
 
 def _queued(request: EmitRequest, book: EventBook, letters: Letters, key: str | None = None) -> str:

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         QueuedView,
         SessionCounts,
         SessionState,
-        config_key,
+        received_config_key,
     )
     from agentflow.models.usage import Usage
 
@@ -35,6 +35,9 @@ MAX_QUEUED_BYTES = 1024 * 1024
 # full result as far as this many bytes of results go when the session continues as new.
 RECENT_OUTCOMES = 100
 CARRIED_RESULT_BYTES = 256 * 1024
+# The configs a run hands on beyond its queued events' (those events' clients name by key).
+KEPT_CONFIGS = 4
+KEPT_CONFIG_BYTES = 256 * 1024
 # What the context may hold: it is carried in every continue-as-new input (2 MB at most).
 MAX_CONTEXT_BYTES = 512 * 1024
 
@@ -67,6 +70,10 @@ class EventBook:
         """Queue a new event; a repeated id is a duplicate, never queued twice. ``key``: the
         config's key, when the request named a config the session has (``EmitByKey``)."""
         event = request.event
+        if key is None:  # the config came with the event: later events may name it by key
+            key = received_config_key(request.config)
+            self.configs.setdefault(key, request.config)
+        self.configs[key] = self.configs.pop(key)  # the most recently used last
         if self.knows(event.id):
             self.counts.duplicates += 1
             return "duplicate"
@@ -76,9 +83,6 @@ class EventBook:
         too_many = len(self.queue) >= self.state.max_queued_events
         if too_many or self.queued_bytes + size > MAX_QUEUED_BYTES:
             return "full"
-        if key is None:
-            key = config_key(request.config)
-            self.configs.setdefault(key, request.config)
         queued = QueuedEvent(seq=self.next_seq, event=event, config_key=key, accepted_at=now,
                              redrive_of=request.redrive_of)  # fmt: skip
         self.next_seq += 1
@@ -134,9 +138,13 @@ class EventBook:
             carried.append(outcome)
         return carried[::-1]
 
-    def carry(self, context: dict[str, object]) -> SessionState:
-        """The state to continue as new with (only the configs still needed)."""
+    def carry(self, context: dict[str, object], keep_recent: bool) -> SessionState:
+        """The state to continue as new with: the configs of queued events and, with
+        ``keep_recent``, the most recently used ones (what ``emit_by_key`` names), as far as
+        ``KEPT_CONFIGS`` and ``KEPT_CONFIG_BYTES`` go."""
         keys = {q.config_key for q in self.queue}
+        if keep_recent:
+            keys |= self._recent_configs()
         return self.state.model_copy(
             update={
                 "context": context,
@@ -150,6 +158,17 @@ class EventBook:
                 "in_flight": None,
             }
         )
+
+    def _recent_configs(self) -> set[str]:
+        kept: set[str] = set()
+        budget = KEPT_CONFIG_BYTES
+        for key in reversed(self.configs):
+            size = len(self.configs[key].model_dump_json())
+            if len(kept) >= KEPT_CONFIGS or size > budget:
+                break
+            kept.add(key)
+            budget -= size
+        return kept
 
     def _remember(self, event_id: str) -> None:
         self.seen[event_id] = len(event_id)

@@ -45,7 +45,11 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._event import handle_event
     from agentflow.workflows._letters import Letters
     from agentflow.workflows._modes import MODE_BODIES
-    from agentflow.workflows._session_handover import closed_summary, next_run_state
+    from agentflow.workflows._session_handover import (
+        closed_summary,
+        next_run_state,
+        run_is_full,
+    )
     from agentflow.workflows._session_intake import KeyedIntake, accept
     from agentflow.workflows._session_queue import EventBook, check_context
     from agentflow.workflows._session_view import idle_details, session_view
@@ -78,9 +82,7 @@ class SessionWorkflow(ApprovalHandlers, KeyedIntake):  # approvals; emit_and_wai
                 await self.local_work.checkpoint_if_due(f"checkpoint-{self.book.next_seq}")
                 await self._process(self.book.pop())
                 done_here += 1
-                if done_here >= state.events_per_run or (
-                    workflow.info().is_continue_as_new_suggested()
-                ):
+                if run_is_full(done_here, state.events_per_run):
                     await self._continue_as_new()
             elif self.closing:
                 self.stream.release()  # watchers' polls are handlers too

@@ -223,6 +223,8 @@ async def fan_out(event: Event, state: State) -> State:
     try:
         found = await cached_registrations(client)  # asked again only after a change
     except RPCError as err:
+        if activity.is_cancelled():  # its workflow task was evicted: not a registry failure
+            raise asyncio.CancelledError from None
         raise ApplicationError(
             f"the bus registry ({REGISTRY_WORKFLOW_ID}) could not be read: {err.message}",
             type=REGISTRY_UNAVAILABLE,

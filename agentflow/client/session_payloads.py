@@ -7,8 +7,13 @@ start input, which update-with-start only uses when it starts the session; the e
 by its key (``EmitByKey``). A session run that does not have the key says so ("unknown",
 ``CONFIG_UNKNOWN``), and ``emit`` sends the config with the event (``EmitRequest``), as before.
 The config is cached per object: a Runner's config is pinned, not edited between emits. A
-signal (``emit`` without ``wait``) cannot be answered, so it always carries the config, spliced
-from the cached encoding.
+signal (``emit`` without ``wait``) cannot be answered, so the first one a process sends to a
+session carries the config (spliced from the cached encoding); later ones name it by key
+(``emit_by_key``) once ``sent_config`` has recorded that this session got it. A session keeps
+the configs it was sent across continue-as-new (the most recent few), and a run it starts
+has the config in its start input, so only a reset run, or one sent more configs than it
+keeps, lacks it: it dead-letters such an event ("config unknown") for a redrive, which always
+sends the config.
 
 The payloads are JSON built by pydantic, as the pydantic data converter would build them,
 handed to the converter as ``RawValue``: the converter passes them through, and the client's
@@ -68,6 +73,25 @@ def encoded_config(config: FlowConfig) -> EncodedConfig:
         while len(_encoded) > _CACHED_CONFIGS:
             _encoded.popitem(last=False)
     return encoded
+
+
+_SENT_SESSIONS = 4096  # (namespace, session, config key) a process remembers having sent
+_sent: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+
+
+def sent_config(client: Client, workflow_id: str, key: str, sent: bool = False) -> bool:
+    """Whether this process has sent session ``workflow_id`` the config ``key`` (a signal
+    with it was recorded); ``sent=True`` records that it has."""
+    entry = (client.namespace, workflow_id, key)
+    with _lock:
+        if sent:
+            _sent[entry] = None
+            while len(_sent) > _SENT_SESSIONS:
+                _sent.popitem(last=False)
+        elif entry in _sent:
+            _sent.move_to_end(entry)
+            return True
+    return sent
 
 
 @dataclass

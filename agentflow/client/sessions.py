@@ -1,26 +1,27 @@
 """Emitting events into sessions, and reading and closing sessions, from a client.
 
-``emit`` sends the ``emit`` signal with start: the server records the event durably before the
-call returns, whether or not a worker runs, and starts the session's workflow if it is not
-running. ``emit(..., wait=True)`` uses update-with-start instead, which returns the event's
-outcome in one round trip once a worker has processed it; the event names its config by key
-(the config rides in the start input: ``session_payloads.py``). Events are built and checked
+``emit`` sends the ``emit`` signal with start (``emit_by_key`` once this process has sent
+the session the config): the server records the event durably before the call returns,
+whether or not a worker runs, and starts the session's workflow if it is not running.
+``emit(..., wait=True)`` uses update-with-start instead, which returns the event's outcome in
+one round trip once a worker has processed it; the event names its config by key (the config
+rides in the start input: ``session_payloads.py``). Events are built and checked
 in ``inputs.py``; what became of one (``EmitHandle``, ``event_outcome``) is in ``outcomes.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
@@ -28,7 +29,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentflow import names
 from agentflow.client import session_payloads, visibility
 from agentflow.client.inputs import check_data, check_run, new_event
 from agentflow.client.outcomes import (
@@ -37,7 +37,13 @@ from agentflow.client.outcomes import (
     closed_summary,
     event_outcome,
 )
-from agentflow.client.session_payloads import MAX_EMIT_BYTES, EncodedEvent, encoded_event
+from agentflow.client.session_list import list_sessions
+from agentflow.client.session_payloads import (
+    MAX_EMIT_BYTES,
+    EncodedEvent,
+    encoded_event,
+    sent_config,
+)
 from agentflow.config import FlowConfig
 from agentflow.config.code_checks import unrunnable
 from agentflow.errors import ConfigError, NotFoundError
@@ -54,6 +60,7 @@ from agentflow.models.session import (
 from agentflow.names import (
     CLOSE_UPDATE,
     EMIT_AND_WAIT_UPDATE,
+    EMIT_BY_KEY_SIGNAL,
     EMIT_BY_KEY_UPDATE,
     EMIT_SIGNAL,
     SESSION_QUERY,
@@ -100,14 +107,36 @@ async def emit(
     handle = EmitHandle(event.id, event.session_id, workflow_id, client)
     start = _start_state(config, event.session_id)
     try:
-        handle.outcome_now = await _send(client, config, task_queue, workflow_id, start, request,
-                                         wait, WorkflowIDReusePolicy.REJECT_DUPLICATE)  # fmt: skip
+        handle.outcome_now = await retry_while_closing(lambda: _send(client, config, task_queue,
+            workflow_id, start, request, wait, WorkflowIDReusePolicy.REJECT_DUPLICATE))  # fmt: skip
     except WorkflowAlreadyStartedError:
         # The session was closed: reopen it where it left off (its context, ids and counts).
         start = await _reopened(client, workflow_id, start)
-        handle.outcome_now = await _send(client, config, task_queue, workflow_id, start, request,
-                                         wait, WorkflowIDReusePolicy.ALLOW_DUPLICATE)  # fmt: skip
+        handle.outcome_now = await retry_while_closing(lambda: _send(client, config, task_queue,
+            workflow_id, start, request, wait, WorkflowIDReusePolicy.ALLOW_DUPLICATE))  # fmt: skip
     return handle
+
+
+# Seconds between tries while a session's run is closing (about 60 s in all).
+CLOSING_WAITS = (0.2, 0.4, 0.8, 1.6, *(3.0,) * 19)
+
+
+async def retry_while_closing(
+    send: Callable[[], Awaitable[EventOutcome | None]],
+) -> EventOutcome | None:
+    """``send()``, tried again while the server refuses it because the session's run is
+    closing (continuing as new while events keep arriving: ResourceExhausted, "workflow is
+    closing"; Temporal's advice is to back off until the next run takes it). The SDK's own
+    retries of it last a few seconds; a burst into one session (a bus shard) outlasts them.
+    The event was not recorded, so sending it again cannot repeat it."""
+    for wait in CLOSING_WAITS:
+        try:
+            return await send()
+        except RPCError as err:
+            if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or "closing" not in err.message:
+                raise
+        await asyncio.sleep(wait)
+    return await send()
 
 
 async def _send(
@@ -128,14 +157,17 @@ async def _send(
         task_timeout=timedelta(seconds=config.orchestration.workflow_task_timeout_seconds),
     )  # fmt: skip
     try:
-        if not wait:  # the signal carries the config
-            await client.start_workflow(
-                SESSION_WORKFLOW, start, start_signal=EMIT_SIGNAL,
-                start_signal_args=[request.full(client)], **options,
-            )  # fmt: skip
-            return None
         # The config travels in the start input (used only when this starts the session).
         start_input = session_payloads.start_input(client, start, request.config)
+        if not wait:  # the first signal to a session carries the config; later ones its key
+            key = request.config.key
+            known = request.redrive_of is None and sent_config(client, workflow_id, key)
+            signal, argument = ((EMIT_BY_KEY_SIGNAL, request.by_key(client)) if known
+                                else (EMIT_SIGNAL, request.full(client)))  # fmt: skip
+            await client.start_workflow(SESSION_WORKFLOW, start_input, start_signal=signal,
+                                        start_signal_args=[argument], **options)  # fmt: skip
+            sent_config(client, workflow_id, key, sent=True)
+            return None
         try:
             outcome = await _update_with_start(client, EMIT_BY_KEY_UPDATE,
                                                request.by_key(client), request.event.id,
@@ -228,44 +260,6 @@ async def close_session(client: Client, flow: str, session_id: str, by: str) -> 
     handle = client.get_workflow_handle(session_workflow_id(flow, session_id))
     view: SessionView = await handle.execute_update(CLOSE_UPDATE, by, result_type=SessionView)
     return view
-
-
-async def list_sessions(client: Client, query: str, limit: int) -> AsyncIterator[dict[str, Any]]:
-    """One row per session (``query``: ``visibility.session_query``), newest first. A closed
-    session reopened by a later emit has two rows in visibility (one per start); only its
-    latest is shown."""
-    seen: set[str] = set()
-    try:
-        async for execution in client.list_workflows(query):
-            if execution.id in seen or not await _latest(client, execution):
-                continue
-            seen.add(execution.id)
-            yield _session_row(execution)
-            if len(seen) >= limit:
-                return
-    except RPCError as err:
-        raise visibility.missing_attribute_error(err, client.namespace) or err from None
-
-
-async def _latest(client: Client, execution: WorkflowExecution) -> bool:
-    if execution.status == WorkflowExecutionStatus.RUNNING:
-        return True  # a running session is always the latest start of its id
-    description = await client.get_workflow_handle(execution.id).describe()
-    return description.run_id == execution.run_id
-
-
-def _session_row(execution: WorkflowExecution) -> dict[str, Any]:
-    attrs = execution.typed_search_attributes
-    status = visibility.status_name(execution.status)
-    return {
-        "session": attrs.get(names.SESSION),
-        "flow": attrs.get(names.FLOW),
-        "status": "closed" if status == "completed" else status,
-        "workflow_id": execution.id,
-        "run_id": execution.run_id,
-        "start_time": execution.start_time.isoformat(),
-        "close_time": execution.close_time.isoformat() if execution.close_time else None,
-    }
 
 
 async def close_if_running(

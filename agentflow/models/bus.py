@@ -240,6 +240,10 @@ def bus_config() -> FlowConfig:
             mode="sequential",
             sequential_agents=[FAN_OUT_AGENT],
             retry_attempts=10,
+            # A shard's workflow task runs up to 10 fan-outs (local activities: calls to the
+            # server). Under a burst on a busy machine those took 7-10 s; at the default 10 s
+            # the task timed out, its fan-outs ran again and timed out again (W16, RESULTS.md).
+            workflow_task_timeout_seconds=30,
         ),
         agents={FAN_OUT_AGENT: AgentConfig(handler=FAN_OUT_HANDLER, local=True)},
     )

@@ -31,7 +31,7 @@ OutcomeStatus = Literal["completed", "handled", "dead_lettered", "moved", "unkno
 DeadLetterReason = Literal[
     "agent failed", "deadline passed", "hook rejected", "hook failed", "unreadable",
     "session queue full", "publish denied", "expression failed", "compensation failed",
-    "signature invalid", "publisher refused",
+    "signature invalid", "publisher refused", "config unknown",
 ]  # fmt: skip
 
 
@@ -45,11 +45,13 @@ class EmitRequest(BaseModel):
 
 
 class EmitByKey(BaseModel):
-    """What ``emit(..., wait=True)`` sends to a session that has the event's config already:
-    the event and the config's key (``config_key``). The config itself travels once per
-    session, in the session's start input, instead of with every event (and into its history).
-    A session run that does not have the key answers "unknown" with reason ``CONFIG_UNKNOWN``
-    without taking the event, and the client sends an ``EmitRequest`` instead."""
+    """What ``emit`` sends to a session that has the event's config already: the event and
+    the config's key (``config_key``). The config itself travels once per session (in the
+    session's start input, or with the first event a process sends it), instead of with every
+    event (and into its history). For a key the run does not have, the Update
+    (``emit(..., wait=True)``) answers "unknown" with reason ``CONFIG_UNKNOWN`` without taking
+    the event, and the client sends an ``EmitRequest`` instead; the signal, which gets no
+    answer, dead-letters the event ("config unknown"), to be redriven with its config."""
 
     config_key: str
     event: Event
@@ -63,6 +65,14 @@ CONFIG_UNKNOWN = "ConfigUnknown"
 def config_key(config: FlowConfig) -> str:
     """The key a session keeps a config under: a hash of its JSON (``SessionState.configs``)."""
     return config_key_of(config.model_dump_json().encode())
+
+
+def received_config_key(config: FlowConfig) -> str:
+    """``config_key`` of a config read from a payload, as its sender computed it: of the fields
+    the payload held. Code that added a config field since (with its default) reads an old
+    payload with that field unset; hashing the whole config would give another key than the
+    one the sender and the recorded history used, and a replay would then miss it."""
+    return config_key_of(config.model_dump_json(exclude_unset=True).encode())
 
 
 def config_key_of(config_json: bytes) -> str:

@@ -42,6 +42,7 @@ from agentflow.models.session import DeadLetter, DeadLetterView, SessionState, S
 from agentflow.names import (
     DEAD_LETTER_WORKFLOW,
     EMIT_AND_WAIT_UPDATE,
+    EMIT_BY_KEY_SIGNAL,
     EMIT_BY_KEY_UPDATE,
     EMIT_SIGNAL,
     SESSION_WORKFLOW,
@@ -82,6 +83,8 @@ class _RunDecoder(ActivitySteps, LocalSteps, SessionEvents, ChildFlows):
             signal = event.workflow_execution_signaled_event_attributes
             if self.arrivals is not None and signal.signal_name == EMIT_SIGNAL:
                 await self.emitted(event, signal.input.payloads, self.arrivals)
+            elif self.arrivals is not None and signal.signal_name == EMIT_BY_KEY_SIGNAL:
+                await self.emitted_by_key(event, signal.input.payloads, self.arrivals, True)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             update = event.workflow_execution_update_accepted_event_attributes.accepted_request
             if self.arrivals is not None and update.input.name == EMIT_AND_WAIT_UPDATE:

@@ -21,7 +21,7 @@ from agentflow.models.session import (
     EmitByKey,
     EmitRequest,
     SessionState,
-    config_key,
+    received_config_key,
 )
 from agentflow.names import DEAD_LETTER_WORKFLOW
 
@@ -60,20 +60,28 @@ class SessionEvents(DecoderBase):
         except Exception as err:  # the session dead-letters it as "unreadable"
             self.line(event, "emitted", event_id="", detail=f"unreadable event: {first_line(err)}")
             return
-        self.configs.setdefault(config_key(request.config), request.config)
+        self.configs.setdefault(received_config_key(request.config), request.config)
         self.arrived(event, request, arrivals)
 
     async def emitted_by_key(
-        self, event: HistoryEvent, payloads: Sequence[Payload], arrivals: Arrivals
-    ) -> None:
-        """An event sent with its config's key (``emit_and_wait_by_key``). For a key the run
-        does not have, the session answered "unknown" without taking it (the client sent it
-        again with its config): no line."""
-        [request] = await self.converter.decode(payloads, [EmitByKey])
+        self, event: HistoryEvent, payloads: Sequence[Payload], arrivals: Arrivals,
+        signal: bool = False,
+    ) -> None:  # fmt: skip
+        """An event sent with its config's key (``emit_by_key``, ``emit_and_wait_by_key``).
+        For a key the run does not have, the Update answered "unknown" without taking it (the
+        client sent it again with its config): no line; the signal dead-lettered it."""
+        try:
+            [request] = await self.converter.decode(payloads, [EmitByKey])
+        except Exception as err:  # the session dead-letters it as "unreadable"
+            self.line(event, "emitted", event_id="", detail=f"unreadable event: {first_line(err)}")
+            return
         config = self.configs.get(request.config_key)
         if config is not None:
             full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
             self.arrived(event, full, arrivals)
+        elif signal:
+            self.line(event, "emitted", event_id=request.event.id,
+                      detail="its config is unknown to this run: dead-lettered")  # fmt: skip
 
     def arrived(self, event: HistoryEvent, request: EmitRequest, arrivals: Arrivals) -> None:
         emitted = request.event
