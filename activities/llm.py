@@ -13,12 +13,15 @@ arrives (agentflow/tokens.py batches it; a retried attempt is marked there); a r
 before its first batch goes with the result instead (``hold``: no signal). Only text is
 streamed, never tool-call arguments or the structured reply of an ``output_schema``; the
 result is the same as without streaming. A local activity streams nothing (tokens.py says why).
+An agent with ``stream = false`` asks for the whole reply at once (no token stream, the same
+result), which is cheaper when nobody reads its tokens.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import jsonschema
@@ -42,7 +45,7 @@ from agentflow.activities.llm_models import as_failure, config_error, model_for,
 from agentflow.activities.llm_notices import log_once, probe, quietly
 from agentflow.activities.llm_tools import tool_call, tool_definitions
 from agentflow.activities.registry import AgentRegistry
-from agentflow.activities.tokens import token_stream
+from agentflow.activities.tokens import TokenPush, token_stream
 from agentflow.config.llm import ResolvedLLM, merge_llm
 from agentflow.models.flow import AgentInput, State
 from agentflow.models.llm import LLMReply, LLMTurn, ToolReturn
@@ -74,19 +77,25 @@ async def call_llm(request: AgentInput, state: State, registry: AgentRegistry) -
     if check is not None:
         chat.output_validator(check)
     turn = request.turn
+    streaming: AbstractAsyncContextManager[TokenPush] = (
+        token_stream(agent, event_id=request.event.id, hold=True)
+        if spec.stream
+        else nullcontext(TokenPush())  # nothing pushed: unsent stays None
+    )
     try:
-        async with token_stream(agent, event_id=request.event.id, hold=True) as push:
+        async with streaming as push:
+            handler = _texts_to(push) if spec.stream else None  # None: a whole reply
             with quietly():  # what the provider warns of, the probe has said
                 if turn is None:
                     prompt = _prompt(state)
                     if request.memory is not None:  # memory_enabled: what it recalled first
                         prompt = memory_prompt(request.memory, prompt)
-                    result = await chat.run(prompt, event_stream_handler=_texts_to(push))
+                    result = await chat.run(prompt, event_stream_handler=handler)
                 else:
                     result = await chat.run(
                         message_history=ModelMessagesTypeAdapter.validate_python(turn.messages),
                         deferred_tool_results=_results(turn.returns),
-                        event_stream_handler=_texts_to(push),
+                        event_stream_handler=handler,
                     )
     except ApplicationError:
         raise

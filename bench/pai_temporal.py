@@ -10,6 +10,8 @@ dev server, in the same process, alternating run by run:
 - ``agentflow``: a flow of one LLM agent (``tools = ["bench.llm:add"]``), ``Runner.run``: the
   flow's workflow, and every model request and the tool call its own activity. Every model
   request streams (docs/llm-agents.md).
+- ``agentflow_plain``: the same flow with ``stream = false`` on its agent: its model requests
+  are made whole, as pai's are (the like-for-like pair of ``pai``).
 - ``pai``: ``pydantic_ai.durable_exec.temporal``: an ``Agent`` with ``TemporalDurability``,
   run by a one-line workflow (``agent.run(prompt)``), served by a worker with
   ``PydanticAIPlugin`` (client) and ``AgentPlugin``: each model request (not streamed: no
@@ -22,7 +24,9 @@ Metrics per system: ``*_median_ms`` / ``*_p95_ms`` (start → result, one run at
 ``*_runs_per_s`` (``runs`` runs, at most ``concurrent`` in flight), ``*_activities``,
 ``*_events`` and ``*_history_kb`` (per run, from a fetched history; local activities count as
 activities), ``ratio`` = agentflow median ÷ pai median (target ≤ 1.1), ``ratio_stream`` the
-same against pai_stream, ``throughput_ratio`` = pai runs/s ÷ agentflow runs/s.
+same against pai_stream, ``ratio_plain`` = agentflow_plain median ÷ pai median (the
+non-streamed pair), ``throughput_ratio`` = pai runs/s ÷ agentflow runs/s and
+``throughput_ratio_plain`` = pai runs/s ÷ agentflow_plain runs/s.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from bench.systems import REPO
 from bench.workloads import Metrics, p95
 from tests.llm_server import Answer, Calls, FakeLLM, Reply, Text
 
-SYSTEMS = ("agentflow", "pai", "pai_stream")
+SYSTEMS = ("agentflow", "agentflow_plain", "pai", "pai_stream")
 WORKFLOW = "BenchPaiAgentRun"  # bench-only: not one of agentflow's names
 # Pydantic AI agents by name, set before the worker starts. This module is passed through the
 # workflow sandbox, so the workflow reads the objects built here, with the fake's port.
@@ -105,14 +109,17 @@ def pai_agent(fake: FakeLLM, name: str, stream: bool) -> Agent[None, str]:
     )
 
 
-def flow(fake: FakeLLM) -> FlowConfig:
+def flow(fake: FakeLLM, stream: bool = True) -> FlowConfig:
+    """The agentflow side; ``stream = False``: the agent's model requests are not streamed."""
     raw = {
-        "agent_flow": {"name": "bench-pai-parity", "provider": "fake"},
+        "agent_flow": {"name": "bench-pai-parity" + ("" if stream else "-plain"),
+                       "provider": "fake"},
         "providers": {"fake": {"type": "openai-compatible", "model": "bench",
                                "base_url": fake.url("openai-compatible")}},
         "orchestration": {"mode": "sequential", "sequential_agents": ["asker"],
                           "timeout_seconds": 120},
-        "agents": {"asker": {"system_prompt": PROMPT, "tools": ["bench.llm:add"]}},
+        "agents": {"asker": {"system_prompt": PROMPT, "tools": ["bench.llm:add"],
+                             "stream": stream}},
     }  # fmt: skip
     return parse_config(raw, base_dir=REPO, check_handlers=True)
 
@@ -138,11 +145,11 @@ async def history_counts(client: Client, workflow_id: str) -> tuple[int, int, Co
 class _Ways:
     """One run of each system, by name; each returns its workflow id."""
 
-    def __init__(self, runner: Runner, pai: Client, queue: str) -> None:
-        self.runner, self.pai, self.queue = runner, pai, queue
+    def __init__(self, runners: tuple[Runner, Runner], pai: Client, queue: str) -> None:
+        (self.runner, self.plain), self.pai, self.queue = runners, pai, queue
 
-    async def agentflow(self) -> str:
-        handle = await self.runner.start({"message": "1 + 1?"})
+    async def agentflow(self, runner: Runner) -> str:
+        handle = await runner.start({"message": "1 + 1?"})
         await handle.result()
         return handle.workflow_id
 
@@ -155,7 +162,8 @@ class _Ways:
 
     def by_name(self) -> dict[str, Callable[[], Awaitable[str]]]:
         return {
-            "agentflow": self.agentflow,
+            "agentflow": lambda: self.agentflow(self.runner),
+            "agentflow_plain": lambda: self.agentflow(self.plain),
             "pai": lambda: self.pydantic("pai"),
             "pai_stream": lambda: self.pydantic("pai_stream"),
         }
@@ -188,7 +196,7 @@ async def w15_parity(system: Any, runs: int, concurrent: int = 10) -> Metrics:
         plugins=[PydanticAIPlugin()],
     )
     with Scripted() as fake:
-        config = flow(fake)
+        config, plain = flow(fake), flow(fake, stream=False)
         AGENTS.update(pai=pai_agent(fake, "pai", False), pai_stream=pai_agent(fake, "pai_s", True))
         af_queue, pai_queue = (f"bench-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("af", "pai"))
         restrictions = SandboxRestrictions.default.with_passthrough_modules("bench")
@@ -201,22 +209,23 @@ async def w15_parity(system: Any, runs: int, concurrent: int = 10) -> Metrics:
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(
-                build_worker(client, [(config, REPO)], task_queue=af_queue)
+                build_worker(client, [(config, REPO), (plain, REPO)], task_queue=af_queue)
             )
             await stack.enter_async_context(pai_worker)
-            ways = _Ways(Runner(config, client, af_queue), pai_client, pai_queue).by_name()
+            runners = Runner(config, client, af_queue), Runner(plain, client, af_queue)
+            ways = _Ways(runners, pai_client, pai_queue).by_name()
             for way in ways.values():  # warm up: imports, sandbox, connections, caches
                 await way()
                 await way()
             times: dict[str, list[float]] = {name: [] for name in SYSTEMS}
             last: dict[str, str] = {}
             for index in range(runs):  # alternate which goes first
-                order = SYSTEMS[index % 3 :] + SYSTEMS[: index % 3]
+                order = SYSTEMS[index % len(SYSTEMS) :] + SYSTEMS[: index % len(SYSTEMS)]
                 for name in order:
                     elapsed, last[name] = await _timed(ways[name])
                     times[name].append(elapsed)
             rates: dict[str, list[float]] = {name: [] for name in SYSTEMS}
-            for index in range(3):
+            for index in range(len(SYSTEMS)):
                 for name in SYSTEMS[index:] + SYSTEMS[:index]:
                     rates[name].append(await _throughput(ways[name], runs, concurrent))
             counts = {name: await history_counts(client, last[name]) for name in SYSTEMS}
@@ -232,8 +241,11 @@ async def w15_parity(system: Any, runs: int, concurrent: int = 10) -> Metrics:
         metrics[f"{name}_events"] = float(counts[name][1])
         metrics[f"{name}_history_kb"] = counts[name][2]["bytes"] / 1000
     metrics["ratio"] = metrics["agentflow_median_ms"] / metrics["pai_median_ms"]
+    metrics["ratio_plain"] = metrics["agentflow_plain_median_ms"] / metrics["pai_median_ms"]
     metrics["ratio_stream"] = metrics["agentflow_median_ms"] / metrics["pai_stream_median_ms"]
     metrics["throughput_ratio"] = metrics["pai_runs_per_s"] / metrics["agentflow_runs_per_s"]
+    plain_rate = metrics["agentflow_plain_runs_per_s"]
+    metrics["throughput_ratio_plain"] = metrics["pai_runs_per_s"] / plain_rate
     KINDS.update({name: counts[name][2] for name in SYSTEMS})
     return metrics
 

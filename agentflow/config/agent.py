@@ -72,6 +72,9 @@ class AgentConfig(StrictModel):
     tools_enabled: bool | None = Field(None, exclude=True)
     # The reply as validated data: a JSON Schema (table or JSON text) or "module:Model".
     output_schema: dict[str, Any] | str | None = None
+    # The model's reply streams to the run's live stream as it arrives; false: it is asked
+    # for whole (no tokens for watchers, the same result), cheaper when nobody reads them.
+    stream: bool = True
     # AgenticGoKit's agent memory: before it runs, the agent recalls what the flow's
     # [agent_memory] holds for its input (the knowledge base and its session's earlier turns);
     # after, its turn is remembered in the session. No [agent_memory]: its defaults (sqlite);

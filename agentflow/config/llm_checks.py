@@ -46,6 +46,11 @@ def llm_problems(config: FlowConfig) -> Iterable[str]:
                         f"{key}.{extra}: only LLM agents (no handler, a system_prompt) use it; "
                         "this agent runs its handler"
                     )
+            if not spec.stream:  # true is every agent's default; false means a model reply
+                yield (
+                    f"{key}.stream: only LLM agents (no handler, a system_prompt) use it; "
+                    "this agent runs its handler (remove stream = false)"
+                )
             continue
         llm_agents.append(name)
         yield from _agent_tool_problems(config, name)
