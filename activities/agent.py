@@ -143,6 +143,9 @@ class AgentActivities:
                     return asking
                 result = result.update
             limit = state_limit(info.is_local)
+            if isinstance(result, dict):  # onto this call's own copy: no second clone
+                state.data.update(result)
+                result = None
             output = output_state(request.agent, state, result, limit)
             if hooks and hooks.after_agent_run:
                 done = AgentResult(

@@ -54,6 +54,13 @@ def fixer(event: Event, state: State) -> dict[str, Any]:
     return {"fixed": state.data["failed_agent"]}
 
 
+def meddle(event: Event, state: State) -> dict[str, Any]:
+    """Changes the state it was given in place, then returns its own key."""
+    state.data["trail"].append("meddled")
+    state.data["meddled"] = True
+    return {event.target_agent: 1}
+
+
 HERE = "tests.test_local_batch"
 
 
@@ -143,6 +150,21 @@ async def test_a_batch_agent_failing_for_good_fails_the_run_naming_its_step(
     assert [(r.agent, r.status, r.attempt) for r in results] == [
         ("a", "completed", 1), ("b", "completed", 1), ("c", "failed", 1)]  # fmt: skip
     assert CALLS[session][-2:] == ["c", "agent_error:c:1"]
+
+
+async def test_an_agent_changing_its_input_leaves_the_previous_result_as_it_was(
+    client: Client,
+) -> None:
+    """b gets a's output as its input, in the same process: what b changes in place is b's
+    output, and a's result (the state a passed on) stays what a returned."""
+    config = flow_config(
+        "sequential", {"a": f"{HERE}:work", "b": f"{HERE}:meddle"}, sequential_agents=["a", "b"],
+        local_agents=True,
+    )  # fmt: skip
+    async with flow_runner(client, config) as runner:
+        done = await runner.run({}, session_id=f"meddle-{uuid.uuid4().hex[:8]}")
+    assert [r.changed_keys for r in done.results] == [["trail"], ["b", "meddled", "trail"]]
+    assert done.state.data == {"trail": ["a", "meddled"], "meddled": True, "b": 1}
 
 
 async def test_the_batch_session_golden_history_replays() -> None:

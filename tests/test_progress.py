@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from agentflow.client.approvals import ApprovalDecisionError
 from agentflow.client.runner import FlowHandle, Runner
+from agentflow.client.visibility import query_progress
 from agentflow.models.flow import FlowFailedError, FlowProgress
 from tests.conftest import cli, flow_config, flow_runner
 
@@ -150,3 +151,33 @@ async def test_a_failed_sequential_run_says_what_never_ran(
         line = await _status_line(capsys, handle.workflow_id)
     assert (final.total, final.completed, final.failed) == (3, 0, 1)
     assert line.startswith("0/3 done · 1 failed · 2 not run · ")
+
+
+async def test_a_session_answers_for_the_event_it_runs_now(client: Client, tmp_path: Path) -> None:
+    """A session registers the query's handler once and points it at each event's progress:
+    mid-way through its second event it reports that event, not the first one it finished."""
+    config = flow_config(
+        "sequential",
+        {"a": "tests.agents:append", "b": "tests.obs_agents:gate"},
+        sequential_agents=["a", "b"],
+    )
+    gate = tmp_path / "gate"
+    async with flow_runner(client, config) as runner:
+        gate.touch()
+        first = await runner.emit({"gate_file": str(gate)}, session_id="s1", wait=True)
+        assert (await first.outcome()).status == "completed"
+        session = client.get_workflow_handle(first.workflow_id)
+        done = await query_progress(session)
+        assert (done.completed, done.step, done.running) == (2, 2, [])
+        gate.unlink()
+        second = await runner.emit({"gate_file": str(gate)}, session_id="s1")
+        for _ in range(400):
+            mid = await query_progress(session)
+            if mid.running == ["b"]:
+                break
+            await asyncio.sleep(0.05)
+        assert (mid.completed, mid.step, mid.running, mid.last_agent) == (1, 2, ["b"], "a")
+        gate.touch()
+        assert (await second.outcome()).status == "completed"
+        again = await query_progress(session)
+    assert (again.completed, again.step, again.running, again.last_agent) == (2, 2, [], "b")

@@ -24,6 +24,27 @@ with workflow.unsafe.imports_passed_through():
     from agentflow.workflows._run import Run
 
 
+class ProgressQuery:
+    """The ``progress`` query's handler, registered once per workflow instance and pointed at
+    the current run's ``Progress``: a session runs many events, each with its own ``Progress``,
+    and registering a handler costs the SDK a ``get_type_hints`` of it (about half of a new
+    ``Progress``'s time). Only the current workflow's registry is read or written."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __call__(self) -> FlowProgress:
+        return self.progress.query()
+
+    @staticmethod
+    def answer_for(progress: Progress) -> None:
+        handler = workflow.get_query_handler(PROGRESS_QUERY)
+        if isinstance(handler, ProgressQuery):
+            handler.progress = progress
+        else:
+            workflow.set_query_handler(PROGRESS_QUERY, ProgressQuery(progress))
+
+
 class Progress:
     """Counts agent steps of one run (and of the runs it continued from)."""
 
@@ -47,7 +68,7 @@ class Progress:
             step=loop.iterations if loop else 0,
         )
         self._points: dict[str, str] = {}  # approval id -> where it waits (handler, ...)
-        workflow.set_query_handler(PROGRESS_QUERY, self.query)
+        ProgressQuery.answer_for(self)
         if not run.resumed:
             total = planned[config.mode]
             self.note("flow_started", flow=config.name, mode=config.mode, total=total)

@@ -16,12 +16,24 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import pydantic_core
+    from temporalio.api.common.v1 import Payload
     from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
     from agentflow.models.stream import EVENTS_TOPIC, TOKENS_TOPIC, StreamItem
 
 # Items a continued run keeps: a watcher further behind restarts from the oldest one kept.
 CARRIED_ITEMS = 100
+
+
+JSON_PLAIN = b"json/plain"
+
+
+def plain_payload(item: StreamItem) -> Payload:
+    """What pydantic's payload converter makes of ``item``."""
+    payload = Payload(data=pydantic_core.to_json(item))
+    payload.metadata["encoding"] = JSON_PLAIN
+    return payload
 
 
 class RunStream:
@@ -31,9 +43,24 @@ class RunStream:
         self._stream = stream
         self._events = stream.topic(EVENTS_TOPIC, type=StreamItem)
         self._tokens = stream.topic(TOKENS_TOPIC, type=StreamItem)
+        self._plain: bool | None = None  # the converter's payload of an item is plain_payload's
 
     def publish(self, item: StreamItem) -> None:
-        self._events.publish(item)
+        self._events.publish(self._payload(item))
+
+    def _payload(self, item: StreamItem) -> Payload:
+        """``item`` as the workflow's payload converter encodes it. An event publishes a dozen
+        items; through the converter each costs more in the sandbox than the rest of the
+        event's workflow code (a converter per call, and the sandbox's ``isinstance`` on
+        the payload's metadata). So the first item goes through the converter, and when that
+        gave exactly ``plain_payload``'s bytes (pydantic's JSON converter, as agentflow
+        connects), the rest are built directly: the same payloads either way."""
+        if self._plain:
+            return plain_payload(item)
+        payload: Payload = workflow.payload_converter().to_payloads([item])[0]
+        if self._plain is None:
+            self._plain = payload == plain_payload(item)
+        return payload
 
     def publish_tokens(self, item: StreamItem) -> None:
         """An LLM reply that came whole with its activity's result (activities/tokens.py)."""
