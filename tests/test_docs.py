@@ -146,6 +146,7 @@ class Page:
     worker_files: dict[str, str] = field(default_factory=dict)
     ran: list[str] = field(default_factory=list)
     written: set[str] = field(default_factory=set)  # the files of file= blocks
+    checked_files: dict[str, str] | None = None  # the files as the last check_flows saw them
 
     @property
     def env(self) -> dict[str, str]:
@@ -156,8 +157,10 @@ class Page:
         return f"{self.path.relative_to(REPO)}:{block.line}"
 
     def files(self) -> dict[str, str]:
+        """The page's files (not the scripts of its ``python run`` blocks: no flow uses them)."""
         return {p.name: p.read_text() for p in sorted(self.directory.glob("*.*")) if p.is_file()
-                and p.suffix in (".py", ".toml", ".json")}  # fmt: skip
+                and p.suffix in (".py", ".toml", ".json")
+                and not p.name.startswith("_block_")}  # fmt: skip
 
     def ensure_worker(self) -> None:
         if not (self.directory / "agentflow.toml").is_file():
@@ -186,7 +189,11 @@ class Page:
 
     def check_flows(self) -> None:
         """Every flow file written so far loads, with its handlers (in a fresh process, so
-        that modules of the same name on other pages do not mix)."""
+        that modules of the same name on other pages do not mix). Files unchanged since the
+        last check are not loaded again: the same files load the same way."""
+        if self.checked_files == (files := self.files()):
+            return
+        self.checked_files = files
         for toml in sorted(
             self.directory / name for name in self.written if name.endswith(".toml")
         ):

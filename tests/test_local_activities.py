@@ -86,6 +86,9 @@ name = "local-crash"
 mode = "sequential"
 sequential_agents = ["a", "b", "c"]
 local_agents = true
+# The next worker takes over once the dead one's workflow task times out (default 10 s). The
+# SDK records local results every 80 % of it (3.2 s): b runs 3 s and the kill lands as b starts.
+workflow_task_timeout_seconds = 4
 
 [orchestration.retry]
 initial_interval_seconds = 0.05
