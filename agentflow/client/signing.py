@@ -25,7 +25,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agentflow.client.codec import parse_key_entries
+from agentflow.client.codec import KeyRing, parse_key_entries
 from agentflow.config import SecurityConfig
 from agentflow.errors import ConfigError
 from agentflow.models.bus import PublishRequest, signed_bytes
@@ -34,15 +34,8 @@ MIN_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
-class SigningRing:
-    """Signing keys by id, in the order listed; the last one signs."""
-
-    keys: Mapping[str, bytes]
-    source: str
-
-    @property
-    def newest(self) -> str:
-        return list(self.keys)[-1]
+class SigningRing(KeyRing):
+    """Signing keys by id, in the order listed; the last one (``newest``) signs."""
 
     def sign(self, request: PublishRequest) -> PublishRequest:
         """``request`` with the newest key's signature (over every field but the signature)."""
