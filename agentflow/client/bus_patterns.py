@@ -5,12 +5,18 @@ pattern watches is sent to that pattern's workflow for the event's key (signal-w
 The key (a CEL expression) is evaluated here, in the fan-out activity, never in workflow code.
 One that fails on the event feeds nothing to that pattern; the others get the event, and the
 bus dead-letters it once with reason "expression failed", naming the pattern and expression.
-A retried fan-out signals the same event again: the pattern workflow drops the repeat.
+A retried fan-out signals the same event again: the pattern workflow drops the repeat. That
+workflow forgets once it has ended (``linger`` after its last window), and a repeat arriving
+later would start a new run that takes the event as new; so this process also remembers the
+events it had recorded for each key's workflow (``FED_REMEMBERED``) and does not send them
+again. A repeat from another process (the shard moved after a worker died) still relies on
+``linger``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 from temporalio.client import Client
@@ -65,9 +71,28 @@ async def feed_patterns(
         except ExpressionFailed as err:
             refused.add(f"pattern {flow}.{name}: key {err}", EXPRESSION_FAILED)
             continue
-        sends.append(signal_pattern(client, flow, name, pattern, key, fed))
+        sends.append(_feed(client, flow, name, pattern, key, fed))
     await asyncio.gather(*sends)
     return len(sends)
+
+
+# (pattern workflow id, event id) this process had recorded, newest last.
+FED_REMEMBERED = 100_000
+_fed: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+
+async def _feed(
+    client: Client, flow: str, name: str, pattern: PatternConfig, key: str, event: PatternEvent
+) -> None:
+    """``signal_pattern``, unless this process had the event recorded for that key already."""
+    fed = (short_id(pattern_workflow_id(flow, name, key)), event.id)
+    if fed in _fed:
+        _fed.move_to_end(fed)
+        return
+    await signal_pattern(client, flow, name, pattern, key, event)
+    _fed[fed] = None
+    while len(_fed) > FED_REMEMBERED:
+        _fed.popitem(last=False)
 
 
 async def signal_pattern(
