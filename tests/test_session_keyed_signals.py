@@ -11,6 +11,7 @@ both paths replay, and so does every run recorded before them (tests/test_replay
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import uuid
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from agentflow.client import dead_letters
 from agentflow.client.runner import Runner
@@ -224,3 +226,25 @@ async def test_an_emit_refused_while_its_session_closes_is_sent_again() -> None:
     with pytest.raises(RPCError, match="busy"):
         await retry_while_closing(lambda: send(other))
     assert len(tries) == 4
+
+
+async def test_a_failed_emit_leaves_no_unread_error_behind() -> None:
+    """``emit(..., wait=True)`` to a server that went away raises its RPCError, and the
+    start operation's copy of that error is read, not logged by asyncio when freed."""
+    unread: list[str] = []
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unread.append(str(context.get("message"))))
+    try:
+        async with await recording_server() as env:
+            target = env.client.service_client.config.target_host
+            client = await Client.connect(target, data_converter=pydantic_data_converter,
+                                          retry_config=RetryConfig(max_retries=0))  # fmt: skip
+        config = _config()  # the server is gone now
+        with pytest.raises(RPCError):
+            await Runner(config, client, "nowhere").emit({}, session_id="gone", wait=True)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(handler)
+    assert not [line for line in unread if "never retrieved" in line], unread

@@ -199,11 +199,12 @@ async def _update_with_start(
             # and the session must see a repeated event to count it as a duplicate.
             result_type=EventOutcome, id=f"emit-{event_id}-{uuid.uuid4().hex[:8]}",
         )  # fmt: skip
-    except WorkflowAlreadyStartedError:
-        # The start operation holds the same error: read it, or asyncio logs it with a
-        # traceback ("Future exception was never retrieved") when the operation is freed.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await operation.workflow_handle()
+    except Exception:
+        # The start operation holds the same error (a closed session, the server down): read
+        # it, or asyncio logs it with a traceback ("Future exception was never retrieved")
+        # when the operation is freed. Not set (the call failed before it): do not wait.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(operation.workflow_handle(), 0.05)
         raise
     return outcome
 
