@@ -41,9 +41,9 @@ class KeyedIntake:
     """Mixin of the session workflow: the ``emit_by_key`` signal and the
     ``emit_and_wait_by_key`` Update. The signal is what a client sends once it has sent this
     session the config (client/session_payloads.py); a run that lacks the key all the same (a
-    reset, or more configs than a run carries) dead-letters the event, saying so. The Update's
-    input names
-    the event's config by key; for a key this run does not have it answers "unknown" with
+    reset, or more configs than a run carries) dead-letters the event, saying so. The
+    Update's input names the event's config by key; for a key this run does not have it
+    answers "unknown" with
     reason ``CONFIG_UNKNOWN`` (the event is not taken) and the client sends the event again
     with its config, as ``emit_and_wait``. Not a validator's refusal: a session run that had
     refused one and then ran ``workflow.patched`` code no longer replayed
@@ -56,12 +56,11 @@ class KeyedIntake:
 
     @workflow.update(name=EMIT_BY_KEY_UPDATE)
     async def emit_by_key(self, request: EmitByKey) -> EventOutcome:
-        config = self.book.configs.get(request.config_key)
-        if config is None:
+        event_id = self._queued_by_key(request)
+        if event_id is None:
             return EventOutcome(event_id=request.event.id, session_id=self.state.session_id,
                                 status="unknown", reason=CONFIG_UNKNOWN)  # fmt: skip
-        full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
-        return await self._wait(_queued(full, self.book, self.letters, request.config_key))
+        return await self._wait(event_id)
 
     @workflow.signal(name=EMIT_BY_KEY_SIGNAL)
     def emit_by_key_signal(self, raw: RawValue) -> None:
@@ -71,16 +70,21 @@ class KeyedIntake:
             self.book.counts.emitted += 1
             self.letters.unreadable(raw, err)
             return
+        if self._queued_by_key(request) is not None:
+            return
+        if self.book.knows(request.event.id):
+            self.book.counts.duplicates += 1
+        else:
+            self.book.counts.emitted += 1
+            self.letters.config_unknown(request, self.state.flow)
+
+    def _queued_by_key(self, request: EmitByKey) -> str | None:
+        """Queue the event with the config its key names; None if this run lacks it."""
         config = self.book.configs.get(request.config_key)
         if config is None:
-            if self.book.knows(request.event.id):
-                self.book.counts.duplicates += 1
-            else:
-                self.book.counts.emitted += 1
-                self.letters.config_unknown(request, self.state.flow)
-            return
+            return None
         full = EmitRequest(config=config, event=request.event, redrive_of=request.redrive_of)
-        _queued(full, self.book, self.letters, request.config_key)
+        return _queued(full, self.book, self.letters, request.config_key)
 
 
 def _queued(request: EmitRequest, book: EventBook, letters: Letters, key: str | None = None) -> str:

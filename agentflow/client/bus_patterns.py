@@ -16,12 +16,12 @@ again. A repeat from another process (the shard moved after a worker died) still
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from datetime import datetime, timezone
 
 from temporalio.client import Client
 
 from agentflow.client.bus_filters import Refused
+from agentflow.client.recent import RecentKeys
 from agentflow.config.expressions import ExpressionFailed, evaluate_key, event_variables
 from agentflow.config.patterns import PatternConfig
 from agentflow.models.bus import EXPRESSION_FAILED, PublishRequest, Registration, short_id
@@ -76,9 +76,9 @@ async def feed_patterns(
     return len(sends)
 
 
-# (pattern workflow id, event id) this process had recorded, newest last.
+# (pattern workflow id, event id) this process had recorded.
 FED_REMEMBERED = 100_000
-_fed: OrderedDict[tuple[str, str], None] = OrderedDict()
+_fed: RecentKeys[tuple[str, str]] = RecentKeys(FED_REMEMBERED)
 
 
 async def _feed(
@@ -86,13 +86,9 @@ async def _feed(
 ) -> None:
     """``signal_pattern``, unless this process had the event recorded for that key already."""
     fed = (short_id(pattern_workflow_id(flow, name, key)), event.id)
-    if fed in _fed:
-        _fed.move_to_end(fed)
-        return
-    await signal_pattern(client, flow, name, pattern, key, event)
-    _fed[fed] = None
-    while len(_fed) > FED_REMEMBERED:
-        _fed.popitem(last=False)
+    if fed not in _fed:
+        await signal_pattern(client, flow, name, pattern, key, event)
+        _fed.add(fed)
 
 
 async def signal_pattern(

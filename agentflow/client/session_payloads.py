@@ -9,7 +9,7 @@ by its key (``EmitByKey``). A session run that does not have the key says so ("u
 The config is cached per object: a Runner's config is pinned, not edited between emits. A
 signal (``emit`` without ``wait``) cannot be answered, so the first one a process sends to a
 session carries the config (spliced from the cached encoding); later ones name it by key
-(``emit_by_key``) once ``sent_config`` has recorded that this session got it. A session keeps
+(``emit_by_key``) once ``mark_config_sent`` has recorded that this session got it. A session keeps
 the configs it was sent across continue-as-new (the most recent few), and a run it starts
 has the config in its start input, so only a reset run, or one sent more configs than it
 keeps, lacks it: it dead-letters such an event ("config unknown") for a redrive, which always
@@ -35,6 +35,7 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 
+from agentflow.client.recent import RecentKeys
 from agentflow.config import FlowConfig
 from agentflow.errors import ConfigError
 from agentflow.models.flow import Event
@@ -75,23 +76,18 @@ def encoded_config(config: FlowConfig) -> EncodedConfig:
     return encoded
 
 
-_SENT_SESSIONS = 4096  # (namespace, session, config key) a process remembers having sent
-_sent: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+# (namespace, session, config key) this process had recorded in a signal with the config.
+_sent: RecentKeys[tuple[str, str, str]] = RecentKeys(4096)
 
 
-def sent_config(client: Client, workflow_id: str, key: str, sent: bool = False) -> bool:
+def config_sent(client: Client, workflow_id: str, key: str) -> bool:
     """Whether this process has sent session ``workflow_id`` the config ``key`` (a signal
-    with it was recorded); ``sent=True`` records that it has."""
-    entry = (client.namespace, workflow_id, key)
-    with _lock:
-        if sent:
-            _sent[entry] = None
-            while len(_sent) > _SENT_SESSIONS:
-                _sent.popitem(last=False)
-        elif entry in _sent:
-            _sent.move_to_end(entry)
-            return True
-    return sent
+    with it was recorded: ``mark_config_sent``)."""
+    return (client.namespace, workflow_id, key) in _sent
+
+
+def mark_config_sent(client: Client, workflow_id: str, key: str) -> None:
+    _sent.add((client.namespace, workflow_id, key))
 
 
 @dataclass

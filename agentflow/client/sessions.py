@@ -41,8 +41,9 @@ from agentflow.client.session_list import list_sessions
 from agentflow.client.session_payloads import (
     MAX_EMIT_BYTES,
     EncodedEvent,
+    config_sent,
     encoded_event,
-    sent_config,
+    mark_config_sent,
 )
 from agentflow.config import FlowConfig
 from agentflow.config.code_checks import unrunnable
@@ -161,12 +162,12 @@ async def _send(
         start_input = session_payloads.start_input(client, start, request.config)
         if not wait:  # the first signal to a session carries the config; later ones its key
             key = request.config.key
-            known = request.redrive_of is None and sent_config(client, workflow_id, key)
+            known = request.redrive_of is None and config_sent(client, workflow_id, key)
             signal, argument = ((EMIT_BY_KEY_SIGNAL, request.by_key(client)) if known
                                 else (EMIT_SIGNAL, request.full(client)))  # fmt: skip
             await client.start_workflow(SESSION_WORKFLOW, start_input, start_signal=signal,
                                         start_signal_args=[argument], **options)  # fmt: skip
-            sent_config(client, workflow_id, key, sent=True)
+            mark_config_sent(client, workflow_id, key)
             return None
         try:
             outcome = await _update_with_start(client, EMIT_BY_KEY_UPDATE,
